@@ -1,0 +1,223 @@
+/**
+ * The names the platform tables carry: which constants, scalar types and struct fields
+ * bsdsock needs from the C headers. Only names live here; every value is read from the
+ * headers by compiling ffi/gen/probe.c (see generate.ts), never typed by hand.
+ *
+ * `required` names exist on every supported platform (Linux glibc/musl, macOS); the
+ * generator fails if one is missing. `optional` names may be absent (null in the table).
+ */
+
+/** Headers the probe includes, in order. Platform-specific ones carry a guard. */
+export const headers: readonly { readonly header: string; readonly guard?: string }[] = [
+  { header: "stddef.h" },
+  { header: "stdio.h" },
+  { header: "stdlib.h" },
+  { header: "errno.h" },
+  { header: "fcntl.h" },
+  { header: "poll.h" },
+  { header: "unistd.h" },
+  { header: "sys/types.h" },
+  { header: "sys/socket.h" },
+  { header: "sys/un.h" },
+  { header: "sys/uio.h" },
+  { header: "sys/time.h" },
+  { header: "netinet/in.h" },
+  { header: "netinet/tcp.h" },
+  { header: "netinet/udp.h" },
+  { header: "netinet/icmp6.h" },
+  { header: "arpa/inet.h" },
+  { header: "netdb.h" },
+  { header: "net/if.h" },
+  { header: "sys/epoll.h", guard: "defined(__linux__)" },
+  { header: "linux/version.h", guard: "defined(__linux__)" },
+];
+
+export const requiredConstants = [
+  // families
+  "AF_UNSPEC", "AF_UNIX", "AF_LOCAL", "AF_INET", "AF_INET6",
+  // types
+  "SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_SEQPACKET", "SOCK_RDM",
+  // levels
+  "SOL_SOCKET",
+  // SOL_SOCKET options
+  "SO_DEBUG", "SO_REUSEADDR", "SO_REUSEPORT", "SO_TYPE", "SO_ERROR", "SO_DONTROUTE",
+  "SO_BROADCAST", "SO_SNDBUF", "SO_RCVBUF", "SO_KEEPALIVE", "SO_OOBINLINE", "SO_LINGER",
+  "SO_RCVLOWAT", "SO_SNDLOWAT", "SO_RCVTIMEO", "SO_SNDTIMEO", "SO_ACCEPTCONN", "SO_TIMESTAMP",
+  // protocols
+  "IPPROTO_IP", "IPPROTO_ICMP", "IPPROTO_IGMP", "IPPROTO_TCP", "IPPROTO_UDP", "IPPROTO_IPV6",
+  "IPPROTO_ICMPV6", "IPPROTO_RAW",
+  // IPv4 options
+  "IP_TOS", "IP_TTL", "IP_HDRINCL", "IP_OPTIONS", "IP_RECVTTL", "IP_RECVTOS",
+  "IP_MULTICAST_IF", "IP_MULTICAST_TTL", "IP_MULTICAST_LOOP", "IP_ADD_MEMBERSHIP",
+  "IP_DROP_MEMBERSHIP", "IP_ADD_SOURCE_MEMBERSHIP", "IP_DROP_SOURCE_MEMBERSHIP",
+  // IPv6 options
+  "IPV6_V6ONLY", "IPV6_UNICAST_HOPS", "IPV6_MULTICAST_IF", "IPV6_MULTICAST_HOPS",
+  "IPV6_MULTICAST_LOOP", "IPV6_JOIN_GROUP", "IPV6_LEAVE_GROUP", "IPV6_RECVPKTINFO",
+  "IPV6_PKTINFO", "IPV6_RECVHOPLIMIT", "IPV6_HOPLIMIT", "IPV6_TCLASS", "IPV6_RECVTCLASS",
+  "IPV6_CHECKSUM", "ICMP6_FILTER",
+  // TCP options
+  "TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_FASTOPEN",
+  // message flags
+  "MSG_OOB", "MSG_PEEK", "MSG_DONTROUTE", "MSG_CTRUNC", "MSG_TRUNC", "MSG_DONTWAIT",
+  "MSG_EOR", "MSG_WAITALL",
+  // shutdown
+  "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
+  // control messages
+  "SCM_RIGHTS",
+  // addresses and sizes
+  "INADDR_ANY", "INADDR_LOOPBACK", "INADDR_BROADCAST", "INADDR_NONE",
+  "INET_ADDRSTRLEN", "INET6_ADDRSTRLEN", "SOMAXCONN", "IF_NAMESIZE",
+  // fcntl
+  "F_GETFL", "F_SETFL", "F_GETFD", "F_SETFD", "F_DUPFD", "F_DUPFD_CLOEXEC", "O_NONBLOCK",
+  "FD_CLOEXEC",
+  // poll
+  "POLLIN", "POLLPRI", "POLLOUT", "POLLERR", "POLLHUP", "POLLNVAL",
+  // getaddrinfo / getnameinfo
+  "EAI_AGAIN", "EAI_BADFLAGS", "EAI_FAIL", "EAI_FAMILY", "EAI_MEMORY", "EAI_NONAME",
+  "EAI_SERVICE", "EAI_SOCKTYPE", "EAI_SYSTEM", "EAI_OVERFLOW",
+  "AI_PASSIVE", "AI_CANONNAME", "AI_NUMERICHOST", "AI_NUMERICSERV", "AI_V4MAPPED", "AI_ALL",
+  "AI_ADDRCONFIG", "NI_NUMERICHOST", "NI_NUMERICSERV", "NI_NAMEREQD", "NI_DGRAM", "NI_NOFQDN",
+  "NI_MAXHOST", "NI_MAXSERV",
+  // stdlib
+  "EXIT_SUCCESS", "EXIT_FAILURE",
+] as const;
+
+export const optionalConstants = [
+  "AF_NETLINK", "AF_PACKET", "AF_VSOCK",
+  "SOCK_NONBLOCK", "SOCK_CLOEXEC",
+  "SOL_IP", "SOL_IPV6", "SOL_TCP", "SOL_UDP",
+  "SO_SNDBUFFORCE", "SO_RCVBUFFORCE", "SO_NO_CHECK", "SO_PRIORITY", "SO_BSDCOMPAT",
+  "SO_PASSCRED", "SO_PEERCRED", "SO_BINDTODEVICE", "SO_DOMAIN", "SO_PROTOCOL", "SO_MARK",
+  "SO_TIMESTAMPNS", "SO_BUSY_POLL", "SO_INCOMING_CPU", "SO_PEEK_OFF", "SO_PASSSEC",
+  "SO_PEERSEC", "SO_ZEROCOPY", "SO_NOSIGPIPE", "SO_NREAD", "SO_NWRITE", "SO_LINGER_SEC",
+  "SO_RCVTIMEO_OLD", "SO_SNDTIMEO_OLD", "SO_RCVTIMEO_NEW", "SO_SNDTIMEO_NEW",
+  "IPPROTO_SCTP", "IPPROTO_UDPLITE", "IPPROTO_MPTCP",
+  "IP_RECVERR", "IP_PKTINFO", "IP_MTU_DISCOVER", "IP_MTU", "IP_FREEBIND", "IP_TRANSPARENT",
+  "IP_BIND_ADDRESS_NO_PORT", "IP_RECVORIGDSTADDR", "IP_BOUND_IF", "IP_RECVDSTADDR",
+  "IPV6_ADD_MEMBERSHIP", "IPV6_DROP_MEMBERSHIP", "IPV6_RECVERR", "IPV6_MTU",
+  "IPV6_MTU_DISCOVER", "IPV6_BOUND_IF",
+  "TCP_CORK", "TCP_KEEPIDLE", "TCP_KEEPALIVE", "TCP_SYNCNT", "TCP_LINGER2",
+  "TCP_DEFER_ACCEPT", "TCP_WINDOW_CLAMP", "TCP_INFO", "TCP_QUICKACK", "TCP_CONGESTION",
+  "TCP_USER_TIMEOUT", "TCP_FASTOPEN_CONNECT", "TCP_NOTSENT_LOWAT", "TCP_CONNECTION_INFO",
+  "UDP_CORK", "UDP_SEGMENT", "UDP_GRO",
+  "MSG_NOSIGNAL", "MSG_MORE", "MSG_CMSG_CLOEXEC", "MSG_ERRQUEUE", "MSG_CONFIRM",
+  "MSG_FASTOPEN", "MSG_ZEROCOPY", "MSG_WAITFORONE",
+  "SCM_CREDENTIALS", "SCM_CREDS", "SCM_TIMESTAMP", "SCM_TIMESTAMPNS",
+  "POLLRDHUP",
+  "EAI_ADDRFAMILY", "EAI_NODATA",
+  "EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDHUP", "EPOLLET",
+  "EPOLLONESHOT", "EPOLLEXCLUSIVE", "EPOLL_CTL_ADD", "EPOLL_CTL_MOD", "EPOLL_CTL_DEL",
+  "EPOLL_CLOEXEC",
+] as const;
+
+/** C expressions whose value is a platform fact (macros with arguments, etc.). */
+export const expressions = {
+  CMSG_LEN_0: "CMSG_LEN(0)",
+  CMSG_SPACE_0: "CMSG_SPACE(0)",
+  CMSG_SPACE_1: "CMSG_SPACE(1)",
+  CMSG_SPACE_4: "CMSG_SPACE(4)",
+  CMSG_SPACE_8: "CMSG_SPACE(8)",
+  LITTLE_ENDIAN: "(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)",
+} as const;
+
+/** Scalar C types whose size the FFI layer relies on. */
+export const scalars = [
+  "char", "short", "int", "long", "long long", "void *", "size_t", "ssize_t",
+  "socklen_t", "sa_family_t", "in_port_t", "in_addr_t", "time_t", "suseconds_t",
+  "nfds_t", "pid_t", "uid_t", "gid_t",
+] as const;
+
+/** A struct field: plain name, or a name present only where `guard` (a C #if expr) holds. */
+export type FieldSpec = string | { readonly name: string; readonly guard: string };
+
+export interface StructSpec {
+  /** C type, e.g. "struct sockaddr_in". */
+  readonly type: string;
+  readonly fields: readonly FieldSpec[];
+  /** C #if expression; the struct is absent (null) where it does not hold. */
+  readonly guard?: string;
+}
+
+const apple = "defined(__APPLE__)";
+const linux = "defined(__linux__)";
+
+export const structs = {
+  sockaddr: {
+    type: "struct sockaddr",
+    fields: [{ name: "sa_len", guard: apple }, "sa_family", "sa_data"],
+  },
+  sockaddr_in: {
+    type: "struct sockaddr_in",
+    fields: [{ name: "sin_len", guard: apple }, "sin_family", "sin_port", "sin_addr", "sin_zero"],
+  },
+  in_addr: { type: "struct in_addr", fields: ["s_addr"] },
+  sockaddr_in6: {
+    type: "struct sockaddr_in6",
+    fields: [{ name: "sin6_len", guard: apple }, "sin6_family", "sin6_port", "sin6_flowinfo",
+      "sin6_addr", "sin6_scope_id"],
+  },
+  in6_addr: { type: "struct in6_addr", fields: ["s6_addr"] },
+  sockaddr_un: {
+    type: "struct sockaddr_un",
+    fields: [{ name: "sun_len", guard: apple }, "sun_family", "sun_path"],
+  },
+  sockaddr_storage: {
+    type: "struct sockaddr_storage",
+    fields: [{ name: "ss_len", guard: apple }, "ss_family"],
+  },
+  iovec: { type: "struct iovec", fields: ["iov_base", "iov_len"] },
+  msghdr: {
+    type: "struct msghdr",
+    fields: ["msg_name", "msg_namelen", "msg_iov", "msg_iovlen", "msg_control",
+      "msg_controllen", "msg_flags"],
+  },
+  cmsghdr: { type: "struct cmsghdr", fields: ["cmsg_len", "cmsg_level", "cmsg_type"] },
+  pollfd: { type: "struct pollfd", fields: ["fd", "events", "revents"] },
+  linger: { type: "struct linger", fields: ["l_onoff", "l_linger"] },
+  timeval: { type: "struct timeval", fields: ["tv_sec", "tv_usec"] },
+  ip_mreq: { type: "struct ip_mreq", fields: ["imr_multiaddr", "imr_interface"] },
+  ipv6_mreq: { type: "struct ipv6_mreq", fields: ["ipv6mr_multiaddr", "ipv6mr_interface"] },
+  addrinfo: {
+    type: "struct addrinfo",
+    fields: ["ai_flags", "ai_family", "ai_socktype", "ai_protocol", "ai_addrlen", "ai_addr",
+      "ai_canonname", "ai_next"],
+  },
+  ucred: { type: "struct ucred", fields: ["pid", "uid", "gid"], guard: linux },
+  ip_mreqn: {
+    type: "struct ip_mreqn",
+    fields: ["imr_multiaddr", "imr_address", "imr_ifindex"],
+    guard: linux,
+  },
+  mmsghdr: { type: "struct mmsghdr", fields: ["msg_hdr", "msg_len"], guard: linux },
+  epoll_event: { type: "struct epoll_event", fields: ["events", "data"], guard: linux },
+  tcp_info: {
+    type: "struct tcp_info",
+    guard: linux,
+    fields: ["tcpi_state", "tcpi_ca_state", "tcpi_retransmits", "tcpi_probes", "tcpi_backoff",
+      "tcpi_options", "tcpi_rto", "tcpi_ato", "tcpi_snd_mss", "tcpi_rcv_mss", "tcpi_unacked",
+      "tcpi_sacked", "tcpi_lost", "tcpi_retrans", "tcpi_fackets", "tcpi_last_data_sent",
+      "tcpi_last_ack_sent", "tcpi_last_data_recv", "tcpi_last_ack_recv", "tcpi_pmtu",
+      "tcpi_rcv_ssthresh", "tcpi_rtt", "tcpi_rttvar", "tcpi_snd_ssthresh", "tcpi_snd_cwnd",
+      "tcpi_advmss", "tcpi_reordering", "tcpi_rcv_rtt", "tcpi_rcv_space", "tcpi_total_retrans"],
+  },
+} as const satisfies Record<string, StructSpec>;
+
+/** Errno names that bsdsock refers to by name; the generator also finds every other E* macro. */
+export const requiredErrnos = [
+  "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "EBADF", "EAGAIN",
+  "EWOULDBLOCK", "ENOMEM", "EACCES", "EFAULT", "EBUSY", "EEXIST", "ENODEV", "ENOTDIR",
+  "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ENOSPC", "ESPIPE", "EROFS", "EPIPE",
+  "EDOM", "ERANGE", "ENAMETOOLONG", "ENOSYS", "ELOOP", "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE",
+  "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT", "EOPNOTSUPP", "ENOTSUP",
+  "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETDOWN", "ENETUNREACH",
+  "ENETRESET", "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN",
+  "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED", "EHOSTDOWN", "EHOSTUNREACH", "EALREADY",
+  "EINPROGRESS",
+] as const;
+
+export type RequiredConstant = (typeof requiredConstants)[number];
+export type OptionalConstant = (typeof optionalConstants)[number];
+export type ExpressionName = keyof typeof expressions;
+export type ScalarName = (typeof scalars)[number];
+export type StructName = keyof typeof structs;
+export type RequiredErrno = (typeof requiredErrnos)[number];

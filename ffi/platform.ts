@@ -1,0 +1,47 @@
+/**
+ * Which platform table applies to the running process. Selected by OS, CPU architecture and
+ * (on Linux) the C library actually loaded; an unknown combination is refused, never guessed.
+ */
+import { readFileSync } from "node:fs";
+import type { PlatformTable } from "./table.ts";
+import linuxX64Glibc from "./tables/linux-x64-glibc.ts";
+
+/** The tables bsdsock ships, by platform key. */
+export const tables: Readonly<Record<string, PlatformTable>> = {
+  [linuxX64Glibc.platform]: linuxX64Glibc,
+};
+
+/** "glibc" or "musl", read from the libraries mapped into this process. */
+function linuxLibc(): "glibc" | "musl" | "unknown" {
+  let maps = "";
+  try {
+    maps = readFileSync("/proc/self/maps", "utf8");
+  } catch {
+    return "unknown";
+  }
+  if (/\/ld-musl-[^/\s]*\.so/.test(maps) || /\/libc\.musl-/.test(maps)) return "musl";
+  if (/\/libc\.so\.6\b/.test(maps) || /\/libc-2\.\d+\.so/.test(maps)) return "glibc";
+  return "unknown";
+}
+
+/** The platform key of the running process, e.g. "linux-x64-glibc" or "darwin-arm64". */
+export function hostPlatformKey(): string {
+  const os = process.platform;
+  const arch = process.arch;
+  return os === "linux" ? `${os}-${arch}-${linuxLibc()}` : `${os}-${arch}`;
+}
+
+/** The platform key this process runs on. */
+export const platformKey: string = hostPlatformKey();
+
+const selected = tables[platformKey];
+if (!selected) {
+  throw new Error(
+    `bsdsock: no platform table for ${platformKey} (supported: ${Object.keys(tables).join(", ")}). ` +
+      "Constants and struct layouts differ between platforms and are never guessed; " +
+      "generate one with `bun run ffi/gen/generate.ts` on that platform.",
+  );
+}
+
+/** The constants, errno numbers, sizes and struct layouts of the running platform. */
+export const table: PlatformTable = selected;

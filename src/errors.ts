@@ -1,0 +1,66 @@
+/**
+ * errno numbers ↔ names ↔ messages, and SocketError: the one error type every failing
+ * socket call throws. Messages come from the platform's own strerror, so they read exactly
+ * like perror's.
+ */
+import { CString } from "bun:ffi";
+import { libc } from "../ffi/libc.ts";
+import { table } from "../ffi/platform.ts";
+
+/** Names that share a number with a more common name; never chosen as the canonical code. */
+const aliases = new Set(["EWOULDBLOCK", "ENOTSUP", "EDEADLOCK"]);
+
+const nameByNumber = new Map<number, string>();
+for (const [name, value] of Object.entries(table.errno)) {
+  const known = nameByNumber.get(value);
+  if (known === undefined || (aliases.has(known) && !aliases.has(name))) nameByNumber.set(value, name);
+}
+
+/** errno numbers of the running platform, by name (`errnoNumbers.ECONNREFUSED`). */
+export const errnoNumbers = table.errno;
+
+/** The symbolic name of an errno value (`111` → `"ECONNREFUSED"` on Linux), or `"E<n>"` if unknown. */
+export function errnoName(errno: number): string {
+  return nameByNumber.get(errno) ?? `E${errno}`;
+}
+
+/** libc's message for an errno value, exactly as strerror/perror print it. */
+export function strerror(errno: number): string {
+  if (!Number.isInteger(errno) || errno < -0x80000000 || errno > 0x7fffffff) {
+    throw new RangeError(`strerror: errno must be a 32-bit integer, got ${String(errno)}`);
+  }
+  const p = libc.strerror(errno);
+  return p ? new CString(p).toString() : `Unknown error ${errno}`;
+}
+
+/** Details attached to a SocketError besides syscall and errno. */
+export interface SocketErrorDetails {
+  /** The address the call was about, printed like `127.0.0.1:8080` or a unix path. */
+  readonly address?: string;
+}
+
+/**
+ * A failed system call. `syscall` is the libc function, `errno` the number, `code` its name
+ * (`"ECONNREFUSED"`), and the message reads like perror: `connect: Connection refused`
+ * (with ` (127.0.0.1:1)` appended when an address is known).
+ */
+export class SocketError extends Error {
+  override readonly name = "SocketError";
+  /** The libc function that failed, e.g. `"connect"`. */
+  readonly syscall: string;
+  /** The errno value. */
+  readonly errno: number;
+  /** The errno name, e.g. `"ECONNREFUSED"`. */
+  readonly code: string;
+  /** The address involved, when there is one. */
+  readonly address: string | undefined;
+
+  constructor(syscall: string, errno: number, details: SocketErrorDetails = {}) {
+    const where = details.address === undefined ? "" : ` (${details.address})`;
+    super(`${syscall}: ${strerror(errno)}${where}`);
+    this.syscall = syscall;
+    this.errno = errno;
+    this.code = errnoName(errno);
+    this.address = details.address;
+  }
+}
