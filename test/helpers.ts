@@ -1,0 +1,168 @@
+/**
+ * Test support: real peers only. Compiles C programs with the system compiler (tests that need
+ * one skip with a printed reason when there is none), runs processes with a deadline, finds
+ * free loopback ports and waits for listeners by reading /proc/net/tcp, and counts open fds.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import * as P from "../src/posix.ts";
+
+export const root = resolve(import.meta.dir, "..");
+export const seedDir = resolve(root, "..", "shared", "seed");
+
+/** The C compiler, or null when the machine has none. */
+export const cc: string | null = (() => {
+  for (const c of [process.env.CC, "cc", "gcc", "clang"]) {
+    if (c && Bun.which(c)) return c;
+  }
+  return null;
+})();
+
+/** Why C-peer tests are skipped on this machine, or null when they can run. */
+export const noCompilerReason: string | null = cc ? null : "no C compiler (cc/gcc/clang) on PATH";
+
+/** A scratch directory removed after the current test file. */
+export function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "bsdsock-test-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Compiles C source to an executable; throws with the compiler's message on failure. */
+export function compileC(dir: string, name: string, source: string, flags: string[] = []): string {
+  if (!cc) throw new Error(noCompilerReason ?? "no compiler");
+  const src = join(dir, `${name}.c`);
+  const bin = join(dir, name);
+  writeFileSync(src, source);
+  const r = Bun.spawnSync([cc, "-O0", ...flags, "-o", bin, src]);
+  if (r.exitCode !== 0) throw new Error(`cc ${name}.c failed:\n${r.stderr.toString()}`);
+  return bin;
+}
+
+/** Whether the compiler accepts a flag (e.g. -ftrivial-auto-var-init=zero). */
+export function ccAccepts(flag: string): boolean {
+  if (!cc) return false;
+  const r = Bun.spawnSync([cc, flag, "-x", "c", "-fsyntax-only", "-"], { stdin: new TextEncoder().encode("int x;\n") });
+  return r.exitCode === 0;
+}
+
+/** A finished process: exit code and exact output bytes. */
+export interface Outcome {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A started process with a deadline: it is killed if it outlives `timeoutMs`. */
+export interface Running {
+  proc: ReturnType<typeof Bun.spawn>;
+  done: Promise<Outcome>;
+}
+
+/** Starts a process with stdin closed, capturing stdout/stderr. */
+export function start(cmd: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Running {
+  const proc = Bun.spawn(cmd, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const done = (async (): Promise<Outcome> => {
+    const [stdout, stderr] = await Promise.all([
+      new Response(proc.stdout as ReadableStream).text(),
+      new Response(proc.stderr as ReadableStream).text(),
+    ]);
+    await proc.exited;
+    clearTimeout(timer);
+    return { code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode), stdout, stderr };
+  })();
+  return { proc, done };
+}
+
+/** Runs a process to completion. */
+export function run(cmd: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Outcome> {
+  return start(cmd, env, timeoutMs).done;
+}
+
+/** The bun executable running the tests (the pinned one from node_modules under npm test). */
+export const bun = process.execPath;
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed). */
+export function freePort(): number {
+  const fd = P.socket(P.AF_INET, P.SOCK_STREAM, 0);
+  if (fd < 0) throw new Error(`socket: ${P.strerror(P.errno())}`);
+  try {
+    const addr = new P.sockaddr_in();
+    addr.sin_family = P.AF_INET;
+    addr.sin_addr.s_addr = P.htonl(P.INADDR_LOOPBACK);
+    if (P.bind(fd, addr, P.sizeof(addr)) < 0) throw new Error(`bind: ${P.strerror(P.errno())}`);
+    const len = new P.socklen_t(P.sizeof(addr));
+    if (P.getsockname(fd, addr, len) < 0) throw new Error(`getsockname: ${P.strerror(P.errno())}`);
+    return P.ntohs(addr.sin_port);
+  } finally {
+    P.close(fd);
+  }
+}
+
+/** Whether some socket is in LISTEN state on this TCP port (IPv4 or IPv6), per /proc/net/tcp{,6}. */
+export function isListening(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[1] && `${cols[1].slice(cols[1].indexOf(":"))} `.startsWith(hex) && cols[3] === "0A") return true;
+    }
+  }
+  return false;
+}
+
+/** Waits (polling, bounded) until a listener appears on the port; throws after `timeoutMs`. */
+export async function waitListening(port: number, timeoutMs = 10_000, alive?: Running): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (isListening(port)) return;
+    if (alive && alive.proc.exitCode !== null) {
+      const o = await alive.done;
+      throw new Error(`server exited before listening: code ${o.code}\nstdout: ${o.stdout}\nstderr: ${o.stderr}`);
+    }
+    await Bun.sleep(10);
+  }
+  throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
+}
+
+/** Open fds of this process, as "fd -> target" (the listing's own fd shows as unreadable). */
+export function openFds(): string[] {
+  return readdirSync("/proc/self/fd").map((fd) => {
+    try {
+      return `${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`;
+    } catch {
+      return `${fd} -> (closed)`;
+    }
+  });
+}
+
+/**
+ * Asserts the test file leaves the fd count as it found it. Counting fds in /proc/self/fd
+ * itself opens one, equally before and after.
+ */
+export function expectNoFdLeaks(): void {
+  let before: string[] = [];
+  beforeAll(async () => {
+    // Bun creates some of its own fds lazily (spawnSync gets a private event loop on first
+    // use); make it do so now, so that only the tests' fds are compared.
+    Bun.spawnSync(["true"]);
+    await Bun.spawn(["true"], { stdio: ["ignore", "ignore", "ignore"] }).exited;
+    before = openFds();
+  });
+  afterAll(async () => {
+    // Child-process pipes close when their streams finish; give the loop a moment.
+    for (let i = 0; i < 50 && openFds().length > before.length; i++) await Bun.sleep(20);
+    expect(openFds()).toEqual(before);
+  });
+}
