@@ -4,11 +4,19 @@
  */
 import { readFileSync } from "node:fs";
 import type { PlatformTable } from "./table.ts";
+import darwinArm64 from "./tables/darwin-arm64.ts";
+import darwinX64 from "./tables/darwin-x64.ts";
 import linuxX64Glibc from "./tables/linux-x64-glibc.ts";
 
-/** The tables bsdsock ships, by platform key. */
+/**
+ * The tables bsdsock ships, by platform key. linux-x64-glibc is verified by test/probe.test.ts
+ * on this machine; the darwin tables are cross-compiled from Apple's headers (ffi/gen/darwin.ts)
+ * and have not been run on a Mac.
+ */
 export const tables: Readonly<Record<string, PlatformTable>> = {
   [linuxX64Glibc.platform]: linuxX64Glibc,
+  [darwinArm64.platform]: darwinArm64,
+  [darwinX64.platform]: darwinX64,
 };
 
 /** "glibc" or "musl", read from the libraries mapped into this process. */

@@ -7,8 +7,11 @@ import { CString } from "bun:ffi";
 import { libc } from "../ffi/libc.ts";
 import { table } from "../ffi/platform.ts";
 
-/** Names that share a number with a more common name; never chosen as the canonical code. */
-const aliases = new Set(["EWOULDBLOCK", "ENOTSUP", "EDEADLOCK"]);
+/**
+ * Names that share a number with a more common name, never chosen as the canonical code
+ * (ELAST is macOS's "highest errno" marker, not an error of its own).
+ */
+const aliases = new Set(["EWOULDBLOCK", "ENOTSUP", "EDEADLOCK", "ELAST"]);
 
 const nameByNumber = new Map<number, string>();
 for (const [name, value] of Object.entries(table.errno)) {

@@ -23,6 +23,8 @@ import { readErrno } from "../ffi/errno.ts";
 import { table } from "../ffi/platform.ts";
 import * as check from "./check.ts";
 import { strerror as messageOf } from "./errors.ts";
+
+export { errnoName } from "./errors.ts";
 import { CStruct, LITTLE_ENDIAN, in6_addr, in_addr } from "./structs.ts";
 
 export {

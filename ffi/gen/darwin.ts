@@ -12,12 +12,10 @@
  *
  * Reproduce (tags used for the committed tables; any checkout works, its tag lands in `source`):
  *
- *   mkdir -p /tmp/apple && cd /tmp/apple
- *   for r in xnu@xnu-11417.101.15 Libc@Libc-1725.0.11 Libinfo@Libinfo-600 \
- *            libpthread@libpthread-539 libmalloc@libmalloc-792.1.1 \
- *            AvailabilityVersions@AvailabilityVersions-155; do
- *     git clone -q --depth 1 --branch "${r#*@}" "https://github.com/apple-oss-distributions/${r%@*}.git" "${r#*@}"
- *   done
+ *   Check out each public repository apple-oss-distributions/<repo> at <tag> into /tmp/apple/<tag>:
+ *     xnu @ xnu-11417.101.15, Libc @ Libc-1725.0.11, Libinfo @ Libinfo-600,
+ *     libpthread @ libpthread-539, libmalloc @ libmalloc-792.1.1,
+ *     AvailabilityVersions @ AvailabilityVersions-155
  *   cd /work/main && bun run ffi/gen/darwin.ts \
  *     --xnu /tmp/apple/xnu-11417.101.15 --libc /tmp/apple/Libc-1725.0.11 \
  *     --libinfo /tmp/apple/Libinfo-600 --libpthread /tmp/apple/libpthread-539 \
