@@ -62,6 +62,12 @@ export interface Running {
   done: Promise<Outcome>;
 }
 
+/** Children still running; killed when the test process exits, so none outlives a failed test. */
+const children = new Set<ReturnType<typeof Bun.spawn>>();
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
 /** Starts a process with stdin closed, capturing stdout/stderr. */
 export function start(cmd: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Running {
   const proc = Bun.spawn(cmd, {
@@ -71,6 +77,7 @@ export function start(cmd: string[], env: Record<string, string> = {}, timeoutMs
     stdout: "pipe",
     stderr: "pipe",
   });
+  children.add(proc);
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const done = (async (): Promise<Outcome> => {
     const [stdout, stderr] = await Promise.all([
@@ -79,6 +86,7 @@ export function start(cmd: string[], env: Record<string, string> = {}, timeoutMs
     ]);
     await proc.exited;
     clearTimeout(timer);
+    children.delete(proc);
     return { code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode), stdout, stderr };
   })();
   return { proc, done };
