@@ -6,15 +6,20 @@ import { readFileSync } from "node:fs";
 import type { PlatformTable } from "./table.ts";
 import darwinArm64 from "./tables/darwin-arm64.ts";
 import darwinX64 from "./tables/darwin-x64.ts";
+import linuxArm64Glibc from "./tables/linux-arm64-glibc.ts";
 import linuxX64Glibc from "./tables/linux-x64-glibc.ts";
+import linuxX64Musl from "./tables/linux-x64-musl.ts";
 
 /**
  * The tables bsdsock ships, by platform key. linux-x64-glibc is verified by test/probe.test.ts
- * on this machine; the darwin tables are cross-compiled from Apple's headers (ffi/gen/darwin.ts)
- * and have not been run on a Mac.
+ * on this machine; linux-arm64-glibc (cross compiler, probe and tests run under qemu-aarch64)
+ * and linux-x64-musl (musl-gcc) by `npm run test:cross` (scripts/cross/run.sh); the darwin
+ * tables are cross-compiled from Apple's headers (ffi/gen/darwin.ts) and have not been run on a Mac.
  */
 export const tables: Readonly<Record<string, PlatformTable>> = {
   [linuxX64Glibc.platform]: linuxX64Glibc,
+  [linuxArm64Glibc.platform]: linuxArm64Glibc,
+  [linuxX64Musl.platform]: linuxX64Musl,
   [darwinArm64.platform]: darwinArm64,
   [darwinX64.platform]: darwinX64,
 };
@@ -27,7 +32,10 @@ function linuxLibc(): "glibc" | "musl" | "unknown" {
   } catch {
     return "unknown";
   }
-  if (/\/ld-musl-[^/\s]*\.so/.test(maps) || /\/libc\.musl-/.test(maps)) return "musl";
+  // musl's libc is its own dynamic loader, /lib/ld-musl-<arch>.so.1 (Alpine). Where that is a
+  // symlink the kernel lists its target: /usr/lib/x86_64-linux-musl/libc.so (Debian's musl),
+  // /usr/lib/libc.so (Void). glibc's unversioned libc.so is a linker script, never mapped.
+  if (/\/ld-musl-[^/\s]*\.so/.test(maps) || /\/libc\.musl-/.test(maps) || /\/libc\.so$/m.test(maps)) return "musl";
   if (/\/libc\.so\.6\b/.test(maps) || /\/libc-2\.\d+\.so/.test(maps)) return "glibc";
   return "unknown";
 }

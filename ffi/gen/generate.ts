@@ -7,6 +7,9 @@
  *   bun run ffi/gen/generate.ts --check             # exit 1 if the committed table differs
  *   bun run ffi/gen/generate.ts --cc musl-gcc       # another toolchain
  *   bun run ffi/gen/generate.ts --cc aarch64-linux-gnu-gcc --run "qemu-aarch64 -L /usr/aarch64-linux-gnu"
+ *
+ * The linux-arm64-glibc and linux-x64-musl tables are made this way by scripts/cross/run.sh
+ * (which also supplies musl-gcc with the kernel's linux/ and asm/ headers for linux/version.h).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -189,8 +192,28 @@ const hostProvenance: TableProvenance = {
   regenerate: "Regenerate with `bun run gen`; test/probe.test.ts re-runs the probe and compares.",
 };
 
+/**
+ * Tables generated on a Linux x64 host with a cross toolchain (scripts/cross/run.sh): `bun run gen`
+ * would write the host's table, so their comment names the command that regenerates them.
+ */
+const crossProvenance: Readonly<Record<string, TableProvenance>> = {
+  "linux-arm64-glibc": {
+    generatedBy: "ffi/gen/generate.ts from the aarch64-linux-gnu cross headers (probe run under qemu-aarch64)",
+    regenerate: "Regenerate with `bash scripts/cross/run.sh --regen`; `npm run test:cross` re-runs the probe and compares.",
+  },
+  "linux-x64-musl": {
+    generatedBy: "ffi/gen/generate.ts from musl's headers (musl-gcc)",
+    regenerate: "Regenerate with `bash scripts/cross/run.sh --regen`; `npm run test:cross` re-runs the probe and compares.",
+  },
+};
+
+/** The provenance comment of a platform's table. */
+export function provenanceFor(key: string): TableProvenance {
+  return crossProvenance[key] ?? hostProvenance;
+}
+
 /** Renders the TypeScript table module for a probe result. */
-export function renderTable(r: ProbeResult, provenance: TableProvenance = hostProvenance): string {
+export function renderTable(r: ProbeResult, provenance: TableProvenance = provenanceFor(platformKey(r))): string {
   const m = r.meta;
   const source = [
     `${m.os} ${m.arch}`,
@@ -247,7 +270,7 @@ if (import.meta.main) {
     let old = "";
     try { old = readFileSync(path, "utf8"); } catch { /* missing counts as different */ }
     if (old !== text) {
-      console.error(`${path} is out of date: run \`bun run gen\``);
+      console.error(`${path} is out of date. ${provenanceFor(key).regenerate}`);
       process.exit(1);
     }
     console.log(`${path} matches the headers`);
