@@ -40,6 +40,8 @@ export function strerror(errno: number): string {
 export interface SocketErrorDetails {
   /** The address the call was about, printed like `127.0.0.1:8080` or a unix path. */
   readonly address?: string;
+  /** Extra context appended to the message, e.g. "socket is closed". */
+  readonly note?: string;
 }
 
 /**
@@ -48,7 +50,7 @@ export interface SocketErrorDetails {
  * (with ` (127.0.0.1:1)` appended when an address is known).
  */
 export class SocketError extends Error {
-  override readonly name = "SocketError";
+  override readonly name: string = "SocketError";
   /** The libc function that failed, e.g. `"connect"`. */
   readonly syscall: string;
   /** The errno value. */
@@ -57,13 +59,30 @@ export class SocketError extends Error {
   readonly code: string;
   /** The address involved, when there is one. */
   readonly address: string | undefined;
+  /** For sendAll: how many bytes were sent before the failure. */
+  bytesSent?: number;
 
   constructor(syscall: string, errno: number, details: SocketErrorDetails = {}) {
-    const where = details.address === undefined ? "" : ` (${details.address})`;
-    super(`${syscall}: ${strerror(errno)}${where}`);
+    const context = [details.address, details.note].filter((x) => x !== undefined).join("; ");
+    super(`${syscall}: ${strerror(errno)}${context ? ` (${context})` : ""}`);
     this.syscall = syscall;
     this.errno = errno;
     this.code = errnoName(errno);
     this.address = details.address;
+  }
+}
+
+/**
+ * A timeout set with `socket.timeout` expired. A SocketError with code ETIMEDOUT, so one
+ * `catch (e) { if (e instanceof SocketError) ... }` handles it too.
+ */
+export class SocketTimeoutError extends SocketError {
+  override readonly name: string = "SocketTimeoutError";
+  /** The timeout that expired, in milliseconds. */
+  readonly timeoutMs: number;
+
+  constructor(syscall: string, timeoutMs: number, details: SocketErrorDetails = {}) {
+    super(syscall, table.errno.ETIMEDOUT, { ...details, note: details.note ?? `timed out after ${timeoutMs} ms` });
+    this.timeoutMs = timeoutMs;
   }
 }

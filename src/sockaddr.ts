@@ -1,0 +1,293 @@
+/**
+ * Socket addresses as values ({ family: "inet", host, port } and friends) ↔ the bytes of a
+ * struct sockaddr_*. The only module of the typed API that reads or writes sockaddr bytes;
+ * offsets come from the generated platform table.
+ */
+import { libc } from "../ffi/libc.ts";
+import { table } from "../ffi/platform.ts";
+import type { FieldLayout } from "../ffi/table.ts";
+
+const S = table.structs;
+const C = table.constants;
+const LE = table.expressions.LITTLE_ENDIAN === 1;
+
+/** An IPv4 socket address. `host` is dotted-quad text ("127.0.0.1"). */
+export interface InetAddress {
+  readonly family: "inet";
+  readonly host: string;
+  readonly port: number;
+}
+
+/** An IPv6 socket address. `host` is RFC 5952 text ("::1"); a "%ifname" suffix sets scopeId. */
+export interface Inet6Address {
+  readonly family: "inet6";
+  readonly host: string;
+  readonly port: number;
+  /** sin6_flowinfo, host byte order (20-bit flow label plus traffic class). */
+  readonly flowinfo?: number;
+  /** sin6_scope_id: the interface index for link-local addresses. */
+  readonly scopeId?: number;
+}
+
+/**
+ * A unix-domain address: a filesystem `path`, a Linux `abstract` name (the bytes after the
+ * leading NUL; may contain NULs), or neither for an unnamed socket (socketpair, unbound client).
+ */
+export type UnixAddress =
+  | { readonly family: "unix"; readonly path: string; readonly abstract?: undefined }
+  | { readonly family: "unix"; readonly abstract: Uint8Array | string; readonly path?: undefined }
+  | { readonly family: "unix"; readonly path?: undefined; readonly abstract?: undefined };
+
+/** An address of a family bsdsock does not decode: the family number and the raw bytes. */
+export interface RawAddress {
+  readonly family: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Any socket address bsdsock can send to or receive from. */
+export type Address = InetAddress | Inet6Address | UnixAddress;
+
+/** Bytes big enough for any sockaddr (sizeof(struct sockaddr_storage)). */
+export const SOCKADDR_MAX = S.sockaddr_storage.size;
+
+/** Longest sun_path (bytes, NUL included for pathnames). */
+export const SUN_PATH_MAX = S.sockaddr_un.fields.sun_path.size;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// --- IPv4/IPv6 text <-> bytes, through libc so the syntax is exactly C's ----------------------
+
+/** Parsed address bytes, cached: sendTo to the same host string does not re-parse every time. */
+const parsed = new Map<string, Uint8Array | null>();
+const PARSE_CACHE_MAX = 512;
+
+function pton(af: number, text: string, size: number): Uint8Array | null {
+  const key = `${af}|${text}`;
+  const hit = parsed.get(key);
+  if (hit !== undefined) return hit;
+  let result: Uint8Array | null = null;
+  if (!text.includes("\0")) {
+    const out = new Uint8Array(size);
+    if (libc.inet_pton(af, encoder.encode(`${text}\0`), out) === 1) result = out;
+  }
+  if (parsed.size >= PARSE_CACHE_MAX) parsed.clear();
+  parsed.set(key, result);
+  return result;
+}
+
+const ntopBuffer = new Uint8Array(64);
+function ntop(af: number, bytes: Uint8Array): string {
+  if (!libc.inet_ntop(af, bytes, ntopBuffer, ntopBuffer.length)) throw new Error("inet_ntop failed on a valid address");
+  return decoder.decode(ntopBuffer.subarray(0, ntopBuffer.indexOf(0)));
+}
+
+/** The 4 bytes of a numeric IPv4 address, or null if `host` is not one. */
+export function parseIPv4(host: string): Uint8Array | null {
+  return pton(C.AF_INET, host, 4);
+}
+
+/** The 16 bytes of a numeric IPv6 address (no scope suffix), or null if `host` is not one. */
+export function parseIPv6(host: string): Uint8Array | null {
+  return pton(C.AF_INET6, host, 16);
+}
+
+/** Text of 4 or 16 address bytes. */
+export function formatIP(bytes: Uint8Array): string {
+  return ntop(bytes.length === 4 ? C.AF_INET : C.AF_INET6, bytes);
+}
+
+// --- checks ------------------------------------------------------------------------------------
+
+function checkPort(port: unknown): number {
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be an integer in [0, 65535], got ${typeof port === "string" ? JSON.stringify(port) : String(port)}`);
+  }
+  return port;
+}
+
+function checkU32(what: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw new RangeError(`${what} must be an integer in [0, 4294967295], got ${String(v)}`);
+  }
+  return v;
+}
+
+function hostOf(addr: { host?: unknown }): string {
+  if (typeof addr.host !== "string") throw new TypeError(`host must be a string, got ${typeof addr.host}`);
+  return addr.host;
+}
+
+// --- encode ------------------------------------------------------------------------------------
+
+function put16(view: DataView, f: FieldLayout, v: number, littleEndian = LE): void {
+  view.setUint16(f.offset, v, littleEndian);
+}
+function putFamily(out: Uint8Array, view: DataView, family: number, lenField: FieldLayout | undefined, len: number, famField: FieldLayout): void {
+  if (lenField) out[lenField.offset] = len; // macOS: sa_len
+  if (famField.size === 1) out[famField.offset] = family;
+  else put16(view, famField, family);
+}
+
+/**
+ * Writes `addr` as a struct sockaddr into `out` (zeroing what it uses) and returns the length
+ * to pass to the kernel. Throws TypeError/RangeError for anything malformed, before any syscall.
+ */
+export function encodeAddress(addr: Address, out: Uint8Array): number {
+  if (addr === null || typeof addr !== "object") throw new TypeError(`address must be an object, got ${String(addr)}`);
+  if (out.length < SOCKADDR_MAX) throw new RangeError(`address buffer must hold ${SOCKADDR_MAX} bytes`);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  switch (addr.family) {
+    case "inet": {
+      const L = S.sockaddr_in;
+      const host = hostOf(addr);
+      const ip = parseIPv4(host);
+      if (!ip) throw new TypeError(`not a numeric IPv4 address: ${JSON.stringify(host)}`);
+      const port = checkPort(addr.port);
+      out.fill(0, 0, L.size);
+      putFamily(out, view, C.AF_INET, L.fields.sin_len, L.size, L.fields.sin_family);
+      put16(view, L.fields.sin_port, port, false);
+      out.set(ip, L.fields.sin_addr.offset);
+      return L.size;
+    }
+    case "inet6": {
+      const L = S.sockaddr_in6;
+      let host = hostOf(addr);
+      let scopeId = addr.scopeId === undefined ? 0 : checkU32("scopeId", addr.scopeId);
+      const pct = host.indexOf("%");
+      if (pct >= 0) {
+        const zone = host.slice(pct + 1);
+        host = host.slice(0, pct);
+        scopeId = /^\d+$/.test(zone) ? checkU32("scope id", Number(zone)) : interfaceIndex(zone);
+      }
+      const ip = parseIPv6(host);
+      if (!ip) throw new TypeError(`not a numeric IPv6 address: ${JSON.stringify(addr.host)}`);
+      const port = checkPort(addr.port);
+      const flowinfo = addr.flowinfo === undefined ? 0 : checkU32("flowinfo", addr.flowinfo);
+      out.fill(0, 0, L.size);
+      putFamily(out, view, C.AF_INET6, L.fields.sin6_len, L.size, L.fields.sin6_family);
+      put16(view, L.fields.sin6_port, port, false);
+      view.setUint32(L.fields.sin6_flowinfo.offset, flowinfo, false);
+      out.set(ip, L.fields.sin6_addr.offset);
+      view.setUint32(L.fields.sin6_scope_id.offset, scopeId, LE);
+      return L.size;
+    }
+    case "unix": {
+      const L = S.sockaddr_un;
+      const pathOff = L.fields.sun_path.offset;
+      out.fill(0, 0, L.size);
+      let len: number;
+      if (addr.path !== undefined && addr.abstract !== undefined) throw new TypeError("a unix address has a path or an abstract name, not both");
+      if (addr.path !== undefined) {
+        if (typeof addr.path !== "string") throw new TypeError("unix path must be a string");
+        const p = encoder.encode(addr.path);
+        if (p.length === 0) throw new RangeError("unix path is empty (use no path for an unnamed socket)");
+        if (p.includes(0)) throw new TypeError("unix path contains a NUL byte (use `abstract` for Linux abstract names)");
+        if (p.length > SUN_PATH_MAX - 1) {
+          throw new RangeError(`unix path is ${p.length} bytes; the limit is ${SUN_PATH_MAX - 1} (ENAMETOOLONG): ${addr.path}`);
+        }
+        out.set(p, pathOff);
+        len = pathOff + p.length + 1;
+      } else if (addr.abstract !== undefined) {
+        if (!table.platform.startsWith("linux-")) throw new RangeError("abstract unix addresses exist only on Linux");
+        const name = typeof addr.abstract === "string" ? encoder.encode(addr.abstract) : addr.abstract;
+        if (!(name instanceof Uint8Array)) throw new TypeError("abstract name must be a string or Uint8Array");
+        if (name.length > SUN_PATH_MAX - 1) {
+          throw new RangeError(`abstract name is ${name.length} bytes; the limit is ${SUN_PATH_MAX - 1}`);
+        }
+        out.set(name, pathOff + 1); // leading NUL marks the abstract namespace
+        len = pathOff + 1 + name.length;
+      } else {
+        len = pathOff; // unnamed: just the family (autobind on Linux when bound)
+      }
+      putFamily(out, view, C.AF_UNIX, L.fields.sun_len, len, L.fields.sun_family);
+      return len;
+    }
+    default:
+      throw new TypeError(`unknown address family ${JSON.stringify((addr as { family: unknown }).family)}`);
+  }
+}
+
+/** The interface index of a name like "lo", for IPv6 scope ids. */
+export function interfaceIndex(name: string): number {
+  const index = name.includes("\0") ? 0 : libc.if_nametoindex(encoder.encode(`${name}\0`));
+  if (!index) throw new TypeError(`unknown network interface: ${JSON.stringify(name)}`);
+  return index;
+}
+
+// --- decode ------------------------------------------------------------------------------------
+
+/** The family number at the start of a sockaddr. */
+export function familyOf(bytes: Uint8Array, len: number): number {
+  const f = S.sockaddr.fields.sa_family;
+  if (len < f.offset + f.size) return C.AF_UNSPEC;
+  return f.size === 1 ? bytes[f.offset]! : new DataView(bytes.buffer, bytes.byteOffset).getUint16(f.offset, LE);
+}
+
+/**
+ * Reads the address the kernel wrote into `bytes`, using only the first `len` bytes it
+ * reported (never past them, and never past the buffer). Unknown families come back raw.
+ */
+export function decodeAddress(bytes: Uint8Array, len: number): Address | RawAddress {
+  len = Math.min(len, bytes.length);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, len);
+  const family = familyOf(bytes, len);
+  if (family === C.AF_INET && len >= S.sockaddr_in.size) {
+    const F = S.sockaddr_in.fields;
+    return {
+      family: "inet",
+      host: formatIP(bytes.subarray(F.sin_addr.offset, F.sin_addr.offset + 4)),
+      port: view.getUint16(F.sin_port.offset, false),
+    };
+  }
+  if (family === C.AF_INET6 && len >= S.sockaddr_in6.size) {
+    const F = S.sockaddr_in6.fields;
+    const a: Inet6Address = {
+      family: "inet6",
+      host: formatIP(bytes.subarray(F.sin6_addr.offset, F.sin6_addr.offset + 16)),
+      port: view.getUint16(F.sin6_port.offset, false),
+      flowinfo: view.getUint32(F.sin6_flowinfo.offset, false),
+      scopeId: view.getUint32(F.sin6_scope_id.offset, LE),
+    };
+    return a;
+  }
+  if (family === C.AF_UNIX) {
+    const off = S.sockaddr_un.fields.sun_path.offset;
+    if (len <= off) return { family: "unix" };
+    const path = bytes.subarray(off, len);
+    if (path[0] === 0) {
+      // Linux: a leading NUL is an abstract name, exactly len - off - 1 bytes (NULs included).
+      // A lone NUL (len == off + 1) is what some kernels report for unnamed sockets.
+      if (path.length === 1) return { family: "unix" };
+      return { family: "unix", abstract: path.slice(1) };
+    }
+    const nul = path.indexOf(0);
+    return { family: "unix", path: decoder.decode(nul < 0 ? path : path.subarray(0, nul)) };
+  }
+  return { family, bytes: bytes.slice(0, len) };
+}
+
+/** Human-readable address: "127.0.0.1:80", "[::1]:80", "/run/x.sock", "@name", "(unnamed)". */
+export function formatAddress(addr: Address | RawAddress): string {
+  if (typeof addr.family === "number") return `family ${addr.family}`;
+  switch (addr.family) {
+    case "inet": return `${addr.host}:${addr.port}`;
+    case "inet6": return `[${addr.host}${addr.scopeId ? `%${addr.scopeId}` : ""}]:${addr.port}`;
+    case "unix":
+      if (addr.path !== undefined) return addr.path;
+      if (addr.abstract !== undefined) {
+        const name = typeof addr.abstract === "string" ? addr.abstract : decoder.decode(addr.abstract);
+        return `@${name.replaceAll("\0", "@")}`;
+      }
+      return "(unnamed)";
+  }
+}
+
+/** The family number of an address value. */
+export function familyNumber(addr: Address): number {
+  switch (addr.family) {
+    case "inet": return C.AF_INET;
+    case "inet6": return C.AF_INET6;
+    case "unix": return C.AF_UNIX;
+  }
+}

@@ -1,0 +1,558 @@
+/**
+ * Socket: a safe, typed object over one socket fd, in the spirit of Python's `socket` and
+ * Rust's socket2. It owns the fd (close() is idempotent; `using` closes it), never touches the
+ * fd number after close, and applies the policies every caller wants: close-on-exec, no
+ * SIGPIPE (MSG_NOSIGNAL / SO_NOSIGPIPE), EINTR retried, optional timeouts.
+ *
+ * Calls block the calling thread like their C counterparts unless a timeout is set (`timeout =
+ * 0` makes the socket non-blocking; would-block then throws a SocketError with code EAGAIN).
+ */
+import { table } from "../ffi/platform.ts";
+import * as check from "./check.ts";
+import {
+  familyLabel, familyValue, protocolValue, shutdownValue, typeLabel, typeValue, type Family,
+  type Protocol, type ShutdownHow, type SocketType,
+} from "./constants.ts";
+import { SocketError, SocketTimeoutError } from "./errors.ts";
+import {
+  decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX, type Address, type RawAddress,
+} from "./sockaddr.ts";
+import * as sys from "./sys.ts";
+import { WOULD_BLOCK } from "./sys.ts";
+
+const C = table.constants;
+const E = table.errno;
+
+/** Flags every send carries: MSG_NOSIGNAL where it exists (a dead peer gives EPIPE, not SIGPIPE). */
+const SEND_FLAGS = C.MSG_NOSIGNAL ?? 0;
+/** Creation flags: atomic close-on-exec where the platform has it. */
+const CLOEXEC = C.SOCK_CLOEXEC ?? 0;
+
+const POLLIN = C.POLLIN;
+const POLLOUT = C.POLLOUT;
+
+// Scratch buffers for addresses: calls are synchronous, so one set per thread suffices and the
+// hot path allocates nothing.
+const addrOut = new Uint8Array(SOCKADDR_MAX);
+const addrIn = new Uint8Array(SOCKADDR_MAX);
+const addrLen = new Uint32Array(1);
+
+const encoder = new TextEncoder();
+
+/** Data to send: bytes (any ArrayBufferView) or a string, sent as UTF-8. */
+export type Data = ArrayBufferView | string;
+
+function bytesOf(fn: string, data: Data): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === "string") return encoder.encode(data);
+  return check.bytes(fn, "data", data);
+}
+
+function flagsOf(fn: string, flags: number): number {
+  return check.int32(fn, "flags", flags);
+}
+
+/** Closes fds of Sockets that were garbage-collected without close() (a leak, not a contract). */
+const finalizer = new FinalizationRegistry<number>((fd) => {
+  try { sys.close(fd); } catch { /* nothing to report to: the owner is gone */ }
+});
+
+/** Set by Socket.#adopt for the constructor call it makes (synchronous, so never seen twice). */
+let adopting: { fd: number; family: number; type: number; protocol: number } | null = null;
+
+/** Options for `new Socket()`. */
+export interface SocketOptions {
+  /** Initial timeout in ms (see `Socket.timeout`); default null (blocking). */
+  readonly timeout?: number | null;
+}
+
+/** Options for `Socket.connect()`. */
+export interface ConnectOptions {
+  /** Connect timeout in ms, also kept as the socket's timeout afterwards. Default: none. */
+  readonly timeout?: number | null;
+  /** Bind to this local address before connecting. */
+  readonly localAddress?: Address;
+  /** Socket type; default "stream". */
+  readonly type?: SocketType;
+}
+
+/** Options for `Socket.listen()`. */
+export interface ListenOptions {
+  /** listen() backlog; default SOMAXCONN. */
+  readonly backlog?: number;
+  /** SO_REUSEADDR (default true for IP, as CPython's create_server does). */
+  readonly reuseAddress?: boolean;
+  /** SO_REUSEPORT (default false). */
+  readonly reusePort?: boolean;
+  /** For an IPv6 address: also accept IPv4 (IPV6_V6ONLY off). Default false. */
+  readonly dualStack?: boolean;
+  /** Socket type; default "stream". */
+  readonly type?: SocketType;
+}
+
+/** A socket fd owned by a JS object. */
+export class Socket implements Disposable {
+  #fd: number;
+  #timeout: number | null = null;
+  /** AF_* number. */
+  readonly family: number;
+  /** SOCK_* number (without SOCK_NONBLOCK/SOCK_CLOEXEC). */
+  readonly type: number;
+  /** IPPROTO_* number (0 when the kernel default was asked for). */
+  readonly protocol: number;
+
+  /**
+   * Creates a socket: `new Socket("inet", "stream")`, `new Socket("unix", "dgram")`,
+   * `new Socket("inet", "raw", "icmp")`. Raw numbers (AF_*, SOCK_*, IPPROTO_*) work too.
+   */
+  constructor(family: Family, type: SocketType, protocol: Protocol = 0, options: SocketOptions = {}) {
+    if (adopting) {
+      // Socket.#adopt: wrap an fd that already exists (accept, socketpair, fromFd).
+      const a = adopting;
+      adopting = null;
+      this.#fd = a.fd;
+      this.family = a.family;
+      this.type = a.type;
+      this.protocol = a.protocol;
+      finalizer.register(this, a.fd, this);
+      return;
+    }
+    const f = familyValue(family);
+    const t = typeValue(type);
+    const p = protocolValue(protocol);
+    const fd = sys.socket(f, t | CLOEXEC, p);
+    this.#fd = fd;
+    this.family = f;
+    this.type = t;
+    this.protocol = p;
+    finalizer.register(this, fd, this);
+    try {
+      this.#applyPolicy(fd, !CLOEXEC);
+      if (options.timeout !== undefined) this.timeout = options.timeout;
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** Close-on-exec and no-SIGPIPE where they could not be asked for atomically. */
+  #applyPolicy(fd: number, needCloexec: boolean): void {
+    if (needCloexec) sys.setCloseOnExec(fd);
+    if (C.SO_NOSIGPIPE !== null && C.MSG_NOSIGNAL === null) sys.setIntOption(fd, C.SOL_SOCKET, C.SO_NOSIGPIPE, 1);
+  }
+
+  /**
+   * Takes ownership of an existing socket fd (from another library, a parent process, SCM_RIGHTS).
+   * Its family, type and protocol are read from the kernel; a non-socket fd throws ENOTSOCK.
+   */
+  static fromFd(fd: number): Socket {
+    check.int32("Socket.fromFd", "fd", fd);
+    const type = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_TYPE);
+    let family: number;
+    if (C.SO_DOMAIN !== null) family = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_DOMAIN);
+    else {
+      addrLen[0] = addrOut.length;
+      sys.getsockname(fd, addrOut, addrLen);
+      family = familyNumberOf(addrOut, addrLen[0]);
+    }
+    const protocol = C.SO_PROTOCOL !== null ? sys.getIntOption(fd, C.SOL_SOCKET, C.SO_PROTOCOL) : 0;
+    return Socket.#adopt(fd, family, type, protocol);
+  }
+
+  /** Wraps an fd this process already owns, without any syscall that could fail. */
+  static #adopt(fd: number, family: number, type: number, protocol: number): Socket {
+    adopting = { fd, family, type, protocol };
+    return new Socket(family, type, protocol);
+  }
+
+  /** A connected pair (socketpair): unix stream by default; "dgram" and "seqpacket" work too. */
+  static pair(family: Family = "unix", type: SocketType = "stream", protocol: Protocol = 0): [Socket, Socket] {
+    const f = familyValue(family);
+    const t = typeValue(type);
+    const p = protocolValue(protocol);
+    const [a, b] = sys.socketpair(f, t | CLOEXEC, p);
+    const sa = Socket.#adopt(a, f, t, p);
+    const sb = Socket.#adopt(b, f, t, p);
+    try {
+      sa.#applyPolicy(a, !CLOEXEC);
+      sb.#applyPolicy(b, !CLOEXEC);
+    } catch (e) {
+      sa.close();
+      sb.close();
+      throw e;
+    }
+    return [sa, sb];
+  }
+
+  /**
+   * Like Python's `create_connection`: a connected stream socket to `address` (IPv4, IPv6 or
+   * unix), optionally bound first and with a connect timeout. The fd is closed on any failure.
+   */
+  static connect(address: Address, options: ConnectOptions = {}): Socket {
+    const sock = new Socket(address.family, options.type ?? "stream");
+    try {
+      if (options.timeout !== undefined) sock.timeout = options.timeout;
+      if (options.localAddress) sock.bind(options.localAddress);
+      sock.connect(address);
+      return sock;
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Like Python's `create_server`: a socket bound to `address` and listening. IP sockets get
+   * SO_REUSEADDR unless `reuseAddress: false`; `dualStack` accepts IPv4 on an IPv6 socket.
+   */
+  static listen(address: Address, options: ListenOptions = {}): Socket {
+    const sock = new Socket(address.family, options.type ?? "stream");
+    try {
+      const fd = sock.fd;
+      const ip = address.family !== "unix";
+      if (ip && (options.reuseAddress ?? true)) sys.setIntOption(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+      if (options.reusePort) sys.setIntOption(fd, C.SOL_SOCKET, C.SO_REUSEPORT, 1);
+      if (address.family === "inet6") sys.setIntOption(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, options.dualStack ? 0 : 1);
+      sock.bind(address);
+      sock.listen(options.backlog);
+      return sock;
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+  }
+
+  /** The fd. Throws EBADF once the socket is closed or detached. */
+  get fd(): number {
+    return this.#open("fd");
+  }
+
+  /** Whether close() or detach() was called. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  #open(syscall: string): number {
+    const fd = this.#fd;
+    if (fd < 0) throw new SocketError(syscall, E.EBADF, { note: "socket is closed" });
+    return fd;
+  }
+
+  // --- timeouts ----------------------------------------------------------------------------------
+
+  /**
+   * Timeout in milliseconds for every blocking call (connect, accept, send, recv...): null
+   * blocks forever (the default), 0 makes the socket non-blocking (would-block → EAGAIN), a
+   * positive value throws SocketTimeoutError when it expires. Like Python's settimeout.
+   */
+  get timeout(): number | null {
+    return this.#timeout;
+  }
+  set timeout(ms: number | null) {
+    if (ms !== null && (typeof ms !== "number" || !(ms >= 0) || ms === Infinity)) {
+      throw new RangeError(`timeout must be null or a finite number of ms >= 0, got ${String(ms)}`);
+    }
+    sys.setNonBlocking(this.#open("fcntl"), ms !== null);
+    this.#timeout = ms;
+  }
+
+  /** setBlocking(true) = timeout null; setBlocking(false) = timeout 0. */
+  setBlocking(blocking: boolean): void {
+    this.timeout = blocking ? null : 0;
+  }
+
+  /** Whether calls block (no timeout set). */
+  get blocking(): boolean {
+    return this.#timeout === null;
+  }
+
+  /** Deadline for one operation under the current timeout (Infinity when blocking). */
+  #deadline(): number {
+    return this.#timeout === null ? Infinity : performance.now() + this.#timeout;
+  }
+
+  /**
+   * After WOULD_BLOCK: with a positive timeout, waits for readiness until the deadline (then
+   * SocketTimeoutError). Non-blocking (0) or blocking (null: only a user-set SO_RCVTIMEO /
+   * SO_SNDTIMEO or a foreign O_NONBLOCK gets here) report EAGAIN, as C would. `always` waits
+   * regardless (an interrupted blocking connect must be completed, not reported).
+   */
+  #wait(syscall: string, fd: number, events: number, deadline: number, always = false): void {
+    if (!always && !this.#timeout) throw new SocketError(syscall, E.EAGAIN);
+    for (;;) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw new SocketTimeoutError(syscall, this.#timeout ?? 0);
+      const ms = remaining === Infinity ? -1 : Math.min(Math.ceil(remaining), 0x7fffffff);
+      if (sys.pollOne(fd, events, ms) !== 0) return;
+    }
+  }
+
+  // --- connection setup --------------------------------------------------------------------------
+
+  /** bind(): `sock.bind({ family: "inet", host: "127.0.0.1", port: 0 })`. */
+  bind(address: Address): void {
+    const fd = this.#open("bind");
+    const len = encodeAddress(address, addrIn);
+    try {
+      sys.bind(fd, addrIn, len);
+    } catch (e) {
+      throw withAddress(e, address);
+    }
+  }
+
+  /** listen(); the backlog defaults to SOMAXCONN. */
+  listen(backlog: number = C.SOMAXCONN): void {
+    sys.listen(this.#open("listen"), check.int32("listen", "backlog", backlog));
+  }
+
+  /**
+   * accept(): the connected socket (close-on-exec, blocking) and the peer's address.
+   * Honors this socket's timeout.
+   */
+  accept(): [Socket, Address | RawAddress] {
+    const fd = this.#open("accept");
+    const deadline = this.#deadline();
+    for (;;) {
+      addrLen[0] = addrOut.length;
+      const r = sys.accept(fd, addrOut, addrLen, CLOEXEC);
+      if (r !== WOULD_BLOCK) {
+        const peer = decodeAddress(addrOut, addrLen[0]!);
+        const sock = Socket.#adopt(r, this.family, this.type, this.protocol);
+        try {
+          sock.#applyPolicy(r, !sys.hasAccept4 || !CLOEXEC);
+        } catch (e) {
+          sock.close();
+          throw e;
+        }
+        return [sock, peer];
+      }
+      this.#wait("accept", fd, POLLIN, deadline);
+    }
+  }
+
+  /**
+   * connect(). With a timeout, waits up to it for the handshake; an interrupted blocking connect
+   * is completed rather than restarted (EINTR → wait writable → SO_ERROR), as POSIX requires.
+   */
+  connect(address: Address): void {
+    const fd = this.#open("connect");
+    const len = encodeAddress(address, addrIn);
+    const deadline = this.#deadline();
+    try {
+      if (sys.connect(fd, addrIn, len) === 0) return;
+      if (this.#timeout === 0) throw new SocketError("connect", E.EINPROGRESS);
+      this.#wait("connect", fd, POLLOUT, deadline, true);
+      const err = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);
+      if (err !== 0) throw new SocketError("connect", err);
+    } catch (e) {
+      throw withAddress(e, address);
+    }
+  }
+
+  /** shutdown("read" | "write" | "both"). */
+  shutdown(how: ShutdownHow = "both"): void {
+    sys.shutdown(this.#open("shutdown"), shutdownValue(how));
+  }
+
+  // --- data --------------------------------------------------------------------------------------
+
+  /** send(): bytes sent (may be fewer than given on a stream; see sendAll). */
+  send(data: Data, flags = 0): number {
+    const fd = this.#open("send");
+    const buf = bytesOf("send", data);
+    const fl = flagsOf("send", flags) | SEND_FLAGS;
+    let r = sys.send(fd, buf, buf.byteLength, fl);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("send", fd, POLLOUT, deadline);
+        r = sys.send(fd, buf, buf.byteLength, fl);
+      } while (r === WOULD_BLOCK);
+    }
+    return r;
+  }
+
+  /**
+   * Sends all of `data`, looping over partial sends. With a timeout, the timeout bounds the
+   * whole call (as in CPython). On error, `SocketError.bytesSent` says how much went out.
+   */
+  sendAll(data: Data, flags = 0): void {
+    const fd = this.#open("send");
+    const buf = bytesOf("sendAll", data);
+    const fl = flagsOf("sendAll", flags) | SEND_FLAGS;
+    const deadline = this.#deadline();
+    let off = 0;
+    const total = buf.byteLength;
+    try {
+      while (off < total) {
+        const chunk = off === 0 ? buf : buf.subarray(off);
+        const r = sys.send(fd, chunk, total - off, fl);
+        if (r === WOULD_BLOCK) this.#wait("send", fd, POLLOUT, deadline);
+        else off += r;
+      }
+    } catch (e) {
+      if (e instanceof SocketError) e.bytesSent = off;
+      throw e;
+    }
+  }
+
+  /** recv(): up to `maxBytes` bytes (an empty array at end of stream). */
+  recv(maxBytes: number, flags = 0): Uint8Array {
+    const buf = new Uint8Array(check.size("recv", "maxBytes", maxBytes));
+    const n = this.recvInto(buf, maxBytes, flags);
+    return n === maxBytes ? buf : buf.subarray(0, n);
+  }
+
+  /** recv() into `buffer` (its first `nbytes`, default all of it); returns the count. No allocation. */
+  recvInto(buffer: Uint8Array, nbytes: number = buffer.byteLength, flags = 0): number {
+    const fd = this.#open("recv");
+    if (!(buffer instanceof Uint8Array)) throw new TypeError("recvInto: buffer must be a Uint8Array");
+    check.fits("recvInto", "nbytes", check.size("recvInto", "nbytes", nbytes), buffer.byteLength);
+    const fl = flagsOf("recv", flags);
+    let r = sys.recv(fd, buffer, nbytes, fl);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("recv", fd, POLLIN, deadline);
+        r = sys.recv(fd, buffer, nbytes, fl);
+      } while (r === WOULD_BLOCK);
+    }
+    return r;
+  }
+
+  /** sendto(): one datagram (or stream data) to `address`; returns bytes sent. */
+  sendTo(data: Data, address: Address, flags = 0): number {
+    const fd = this.#open("sendto");
+    const buf = bytesOf("sendTo", data);
+    const fl = flagsOf("sendTo", flags) | SEND_FLAGS;
+    const len = encodeAddress(address, addrIn);
+    let r = sys.sendto(fd, buf, buf.byteLength, fl, addrIn, len);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("sendto", fd, POLLOUT, deadline);
+        r = sys.sendto(fd, buf, buf.byteLength, fl, addrIn, len);
+      } while (r === WOULD_BLOCK);
+    }
+    return r;
+  }
+
+  /** recvfrom(): the data (up to maxBytes) and the sender's address. */
+  recvFrom(maxBytes: number, flags = 0): [Uint8Array, Address | RawAddress] {
+    const buf = new Uint8Array(check.size("recvFrom", "maxBytes", maxBytes));
+    const [n, from] = this.recvFromInto(buf, maxBytes, flags);
+    return [n === maxBytes ? buf : buf.subarray(0, n), from];
+  }
+
+  /**
+   * recvfrom() into `buffer`: the count and the sender. With MSG_TRUNC in flags, Linux returns
+   * the datagram's real length even when it was longer than the buffer.
+   */
+  recvFromInto(buffer: Uint8Array, nbytes: number = buffer.byteLength, flags = 0): [number, Address | RawAddress] {
+    const fd = this.#open("recvfrom");
+    if (!(buffer instanceof Uint8Array)) throw new TypeError("recvFromInto: buffer must be a Uint8Array");
+    check.fits("recvFromInto", "nbytes", check.size("recvFromInto", "nbytes", nbytes), buffer.byteLength);
+    const fl = flagsOf("recvfrom", flags);
+    addrLen[0] = addrOut.length;
+    let r = sys.recvfrom(fd, buffer, nbytes, fl, addrOut, addrLen);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("recvfrom", fd, POLLIN, deadline);
+        addrLen[0] = addrOut.length;
+        r = sys.recvfrom(fd, buffer, nbytes, fl, addrOut, addrLen);
+      } while (r === WOULD_BLOCK);
+    }
+    return [r, decodeAddress(addrOut, addrLen[0]!)];
+  }
+
+  // --- addresses and options ---------------------------------------------------------------------
+
+  /** getsockname(): the local address. */
+  get localAddress(): Address | RawAddress {
+    addrLen[0] = addrOut.length;
+    const n = sys.getsockname(this.#open("getsockname"), addrOut, addrLen);
+    return decodeAddress(addrOut, n);
+  }
+
+  /** getpeername(): the connected peer's address (ENOTCONN if none). */
+  get remoteAddress(): Address | RawAddress {
+    addrLen[0] = addrOut.length;
+    const n = sys.getpeername(this.#open("getpeername"), addrOut, addrLen);
+    return decodeAddress(addrOut, n);
+  }
+
+  /** getsockopt() as raw bytes: up to `maxLength` bytes of option `name` at `level`. */
+  getRawOption(level: number, name: number, maxLength: number): Uint8Array {
+    const buf = new Uint8Array(check.size("getRawOption", "maxLength", maxLength));
+    const len = Uint32Array.of(maxLength);
+    const n = sys.getsockopt(this.#open("getsockopt"), check.int32("getsockopt", "level", level), check.int32("getsockopt", "name", name), buf, len);
+    return buf.subarray(0, Math.min(n, maxLength));
+  }
+
+  /** setsockopt() with raw bytes (or a number, sent as a C int). */
+  setRawOption(level: number, name: number, value: ArrayBufferView | number): void {
+    const fd = this.#open("setsockopt");
+    const lv = check.int32("setsockopt", "level", level);
+    const nm = check.int32("setsockopt", "name", name);
+    if (typeof value === "number") sys.setIntOption(fd, lv, nm, value);
+    else {
+      const b = check.bytes("setRawOption", "value", value);
+      sys.setsockopt(fd, lv, nm, b, b.byteLength);
+    }
+  }
+
+  // --- lifetime ----------------------------------------------------------------------------------
+
+  /**
+   * Closes the fd. Idempotent: later calls do nothing, and every other method then throws
+   * EBADF without touching the old fd number (which the kernel may have reused).
+   */
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    finalizer.unregister(this);
+    sys.close(fd);
+  }
+
+  /** `using sock = new Socket(...)` closes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Gives up ownership: returns the fd, which this object will no longer use or close. */
+  detach(): number {
+    const fd = this.#open("detach");
+    this.#fd = -1;
+    finalizer.unregister(this);
+    return fd;
+  }
+
+  /** e.g. `Socket(fd=7, AF_INET, SOCK_STREAM)` or `Socket(closed, AF_UNIX, SOCK_DGRAM)`. */
+  toString(): string {
+    const where = this.#fd < 0 ? "closed" : `fd=${this.#fd}`;
+    return `Socket(${where}, ${familyLabel(this.family)}, ${typeLabel(this.type)})`;
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+}
+
+/** The family number at the start of a sockaddr (for fromFd on platforms without SO_DOMAIN). */
+function familyNumberOf(bytes: Uint8Array, len: number): number {
+  const a = decodeAddress(bytes, len);
+  return typeof a.family === "number" ? a.family : familyNumber(a);
+}
+
+/** Adds the address to a SocketError from bind/connect, so the message says where. */
+function withAddress(e: unknown, address: Address): unknown {
+  if (e instanceof SocketError && e.address === undefined && !(e instanceof SocketTimeoutError)) {
+    return new SocketError(e.syscall, e.errno, { address: formatAddress(address) });
+  }
+  if (e instanceof SocketTimeoutError && e.address === undefined) {
+    return new SocketTimeoutError(e.syscall, e.timeoutMs, { address: formatAddress(address) });
+  }
+  return e;
+}

@@ -1,0 +1,259 @@
+/**
+ * One thin function per libc call for the typed API: checks its arguments, calls libc, reads
+ * errno immediately, retries EINTR where retrying is right, and throws SocketError otherwise.
+ *
+ * Would-block is not an error here: calls that can meet EAGAIN/EWOULDBLOCK (or EINPROGRESS for
+ * connect) return WOULD_BLOCK so the Socket layer can wait and retry without an exception.
+ * The hot path (send/recv) allocates nothing.
+ */
+import { libc } from "../ffi/libc.ts";
+import { readErrno } from "../ffi/errno.ts";
+import { table } from "../ffi/platform.ts";
+import * as check from "./check.ts";
+import { SocketError } from "./errors.ts";
+
+const E = table.errno;
+const C = table.constants;
+
+/** Returned instead of a count when a non-blocking call would block. */
+export const WOULD_BLOCK = -1;
+
+/** Whether this platform's accept4 exists (Linux). */
+export const hasAccept4 = libc.accept4 !== undefined;
+
+/** Throws the SocketError for the errno just read. */
+function raise(syscall: string, errno: number): never {
+  throw new SocketError(syscall, errno);
+}
+
+const wouldBlock = (errno: number): boolean => errno === E.EAGAIN || errno === E.EWOULDBLOCK;
+
+/** Checks a buffer and the byte range [offset, offset+length) inside it. */
+function span(fn: string, buf: Uint8Array, length: number): void {
+  if (!(buf instanceof Uint8Array)) throw new TypeError(`${fn}: buffer must be a Uint8Array`);
+  check.fits(fn, "length", check.size(fn, "length", length), buf.byteLength);
+}
+
+/** `socket()`; flags such as SOCK_CLOEXEC may be or-ed into type. */
+export function socket(domain: number, type: number, protocol: number): number {
+  for (;;) {
+    const fd = libc.socket(domain, type, protocol);
+    if (fd >= 0) return fd;
+    const errno = readErrno();
+    if (errno !== E.EINTR) raise("socket", errno);
+  }
+}
+
+/** `socketpair()` into a reused pair buffer; returns both fds. */
+const pair = new Int32Array(2);
+export function socketpair(domain: number, type: number, protocol: number): [number, number] {
+  for (;;) {
+    if (libc.socketpair(domain, type, protocol, pair) === 0) return [pair[0]!, pair[1]!];
+    const errno = readErrno();
+    if (errno !== E.EINTR) raise("socketpair", errno);
+  }
+}
+
+/** `bind()` to `len` bytes of an encoded address. */
+export function bind(fd: number, addr: Uint8Array, len: number): void {
+  span("bind", addr, len);
+  if (libc.bind(fd, addr, len) !== 0) raise("bind", readErrno());
+}
+
+/**
+ * `connect()`. Returns 0 when connected, WOULD_BLOCK when the connection is in progress
+ * (EINPROGRESS on a non-blocking socket, or EINTR: the attempt goes on asynchronously and must
+ * not be restarted); the caller then waits for writability and reads SO_ERROR.
+ */
+export function connect(fd: number, addr: Uint8Array, len: number): number {
+  span("connect", addr, len);
+  if (libc.connect(fd, addr, len) === 0) return 0;
+  const errno = readErrno();
+  if (errno === E.EINPROGRESS || errno === E.EINTR) return WOULD_BLOCK;
+  raise("connect", errno);
+}
+
+/** `listen()`. */
+export function listen(fd: number, backlog: number): void {
+  if (libc.listen(fd, backlog) !== 0) raise("listen", readErrno());
+}
+
+/**
+ * `accept4()` (or `accept()` where there is none) with the peer address written into `addr`
+ * and its length into `len[0]` (which must hold the buffer size on entry).
+ */
+export function accept(fd: number, addr: Uint8Array, len: Uint32Array, flags: number): number {
+  check.fits("accept", "*addrlen", len[0] ?? 0, addr.byteLength);
+  for (;;) {
+    const r = libc.accept4 ? libc.accept4(fd, addr, len, flags) : libc.accept(fd, addr, len);
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno === E.EINTR) continue;
+    if (wouldBlock(errno)) return WOULD_BLOCK;
+    raise("accept", errno);
+  }
+}
+
+/** `send()` of the first `length` bytes of `buf`; WOULD_BLOCK on EAGAIN. */
+export function send(fd: number, buf: Uint8Array, length: number, flags: number): number {
+  span("send", buf, length);
+  for (;;) {
+    const r = libc.send(fd, buf, length, flags);
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno === E.EINTR) continue;
+    if (wouldBlock(errno)) return WOULD_BLOCK;
+    raise("send", errno);
+  }
+}
+
+/** `recv()` into the first `length` bytes of `buf`; WOULD_BLOCK on EAGAIN. */
+export function recv(fd: number, buf: Uint8Array, length: number, flags: number): number {
+  span("recv", buf, length);
+  for (;;) {
+    const r = libc.recv(fd, buf, length, flags);
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno === E.EINTR) continue;
+    if (wouldBlock(errno)) return WOULD_BLOCK;
+    raise("recv", errno);
+  }
+}
+
+/** `sendto()`; WOULD_BLOCK on EAGAIN. */
+export function sendto(fd: number, buf: Uint8Array, length: number, flags: number, addr: Uint8Array, addrLen: number): number {
+  span("sendto", buf, length);
+  span("sendto", addr, addrLen);
+  for (;;) {
+    const r = libc.sendto(fd, buf, length, flags, addr, addrLen);
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno === E.EINTR) continue;
+    if (wouldBlock(errno)) return WOULD_BLOCK;
+    raise("sendto", errno);
+  }
+}
+
+/** `recvfrom()` with the sender written into `addr`/`len`; WOULD_BLOCK on EAGAIN. */
+export function recvfrom(fd: number, buf: Uint8Array, length: number, flags: number, addr: Uint8Array, len: Uint32Array): number {
+  span("recvfrom", buf, length);
+  check.fits("recvfrom", "*addrlen", len[0] ?? 0, addr.byteLength);
+  for (;;) {
+    const r = libc.recvfrom(fd, buf, length, flags, addr, len);
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno === E.EINTR) continue;
+    if (wouldBlock(errno)) return WOULD_BLOCK;
+    raise("recvfrom", errno);
+  }
+}
+
+/** `shutdown()`. */
+export function shutdown(fd: number, how: number): void {
+  if (libc.shutdown(fd, how) !== 0) raise("shutdown", readErrno());
+}
+
+/**
+ * `close()`. Never retried: on Linux the fd is released even when close reports EINTR, and a
+ * retry could close an fd another thread just received. EINTR is therefore not an error.
+ */
+export function close(fd: number): void {
+  if (libc.close(fd) !== 0) {
+    const errno = readErrno();
+    if (errno !== E.EINTR) raise("close", errno);
+  }
+}
+
+/** `getsockname()` into `addr`; returns the address length the kernel reported. */
+export function getsockname(fd: number, addr: Uint8Array, len: Uint32Array): number {
+  check.fits("getsockname", "*addrlen", len[0] ?? 0, addr.byteLength);
+  if (libc.getsockname(fd, addr, len) !== 0) raise("getsockname", readErrno());
+  return len[0] ?? 0;
+}
+
+/** `getpeername()` into `addr`; returns the address length the kernel reported. */
+export function getpeername(fd: number, addr: Uint8Array, len: Uint32Array): number {
+  check.fits("getpeername", "*addrlen", len[0] ?? 0, addr.byteLength);
+  if (libc.getpeername(fd, addr, len) !== 0) raise("getpeername", readErrno());
+  return len[0] ?? 0;
+}
+
+/** `setsockopt()` with the first `length` bytes of `value`. */
+export function setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): void {
+  span("setsockopt", value, length);
+  if (libc.setsockopt(fd, level, name, value, length) !== 0) raise("setsockopt", readErrno());
+}
+
+/** `getsockopt()` into `value`; `len[0]` holds the room on entry; returns the length written. */
+export function getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint32Array): number {
+  check.fits("getsockopt", "*optlen", len[0] ?? 0, value.byteLength);
+  if (libc.getsockopt(fd, level, name, value, len) !== 0) raise("getsockopt", readErrno());
+  return len[0] ?? 0;
+}
+
+/** `fcntl()` with an int argument. */
+export function fcntl(fd: number, cmd: number, arg: number): number {
+  for (;;) {
+    const r = libc.fcntl(fd, cmd, arg);
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno !== E.EINTR) raise("fcntl", errno);
+  }
+}
+
+/** `dup()` (close-on-exec is not inherited; the caller sets it). */
+export function dup(fd: number): number {
+  const r = libc.dup(fd);
+  if (r < 0) raise("dup", readErrno());
+  return r;
+}
+
+const pollfd = table.structs.pollfd;
+const pollBytes = new Uint8Array(pollfd.size);
+const pollView = new DataView(pollBytes.buffer);
+const LE = table.expressions.LITTLE_ENDIAN === 1;
+
+/**
+ * Waits until `fd` has any of `events` (POLLIN/POLLOUT) or `timeoutMs` passes (-1: forever).
+ * Returns the revents (0 on timeout or EINTR, so the caller recomputes its deadline).
+ */
+export function pollOne(fd: number, events: number, timeoutMs: number): number {
+  pollView.setInt32(pollfd.fields.fd.offset, fd, LE);
+  pollView.setInt16(pollfd.fields.events.offset, events, LE);
+  pollView.setInt16(pollfd.fields.revents.offset, 0, LE);
+  const r = libc.poll(pollBytes, 1, timeoutMs);
+  if (r > 0) return pollView.getInt16(pollfd.fields.revents.offset, LE);
+  if (r === 0) return 0;
+  const errno = readErrno();
+  if (errno === E.EINTR) return 0;
+  raise("poll", errno);
+}
+
+/** Sets or clears O_NONBLOCK. */
+export function setNonBlocking(fd: number, on: boolean): void {
+  const flags = fcntl(fd, C.F_GETFL, 0);
+  const next = on ? flags | C.O_NONBLOCK : flags & ~C.O_NONBLOCK;
+  if (next !== flags) fcntl(fd, C.F_SETFL, next);
+}
+
+/** Sets FD_CLOEXEC (for platforms without SOCK_CLOEXEC/accept4, and for dup'ed fds). */
+export function setCloseOnExec(fd: number): void {
+  const flags = fcntl(fd, C.F_GETFD, 0);
+  if (!(flags & C.FD_CLOEXEC)) fcntl(fd, C.F_SETFD, flags | C.FD_CLOEXEC);
+}
+
+/** Reads a C int option. */
+const intBytes = new Uint8Array(4);
+const intView = new DataView(intBytes.buffer);
+const intLen = new Uint32Array(1);
+export function getIntOption(fd: number, level: number, name: number): number {
+  intLen[0] = 4;
+  getsockopt(fd, level, name, intBytes, intLen);
+  return intView.getInt32(0, LE);
+}
+
+/** Writes a C int option. */
+export function setIntOption(fd: number, level: number, name: number, value: number): void {
+  intView.setInt32(0, check.int32("setsockopt", "value", value), LE);
+  setsockopt(fd, level, name, intBytes, 4);
+}
