@@ -502,6 +502,10 @@ export class Socket implements Disposable {
     }
   }
 
+  // --- typed options (src/options.ts) -------------------------------------------------------------
+
+  // --- messages: sendmsg/recvmsg and control messages (src/msg.ts) ---------------------------------
+
   // --- lifetime ----------------------------------------------------------------------------------
 
   /**
