@@ -70,6 +70,17 @@ const common = {
   poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
   // unsigned int if_nametoindex(const char *ifname);
   if_nametoindex: { args: ["ptr"], returns: "u32" },
+  // char *if_indextoname(unsigned int ifindex, char *ifname);  (ifname: IF_NAMESIZE bytes)
+  if_indextoname: { args: ["u32", "ptr"], returns: "ptr" },
+  // int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
+  getaddrinfo: { args: ["ptr", "ptr", "ptr", "ptr"], returns: "i32" },
+  // void freeaddrinfo(struct addrinfo *res);
+  freeaddrinfo: { args: ["ptr"], returns: "void" },
+  // const char *gai_strerror(int errcode);
+  gai_strerror: { args: ["i32"], returns: "ptr" },
+  // int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
+  //                 char *serv, socklen_t servlen, int flags);
+  getnameinfo: { args: ["ptr", "u32", "ptr", "u32", "ptr", "u32", "i32"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
 /** Linux-only symbols (glibc and musl). */
