@@ -66,6 +66,12 @@ export interface SocketOptions {
   readonly timeout?: number | null;
 }
 
+/** Options for `Socket.fromFd()`. */
+export interface FromFdOptions {
+  /** Own a dup() of the fd instead of the fd itself. */
+  readonly duplicate?: boolean;
+}
+
 /** Options for `Socket.connect()`. */
 export interface ConnectOptions {
   /** Connect timeout in ms, also kept as the socket's timeout afterwards. Default: none. */
@@ -144,9 +150,23 @@ export class Socket implements Disposable {
   /**
    * Takes ownership of an existing socket fd (from another library, a parent process, SCM_RIGHTS).
    * Its family, type and protocol are read from the kernel; a non-socket fd throws ENOTSOCK.
+   * With `duplicate: true` the fd is dup()ed and the copy is owned instead (like Python's
+   * socket.fromfd), for fds that something else (e.g. a node:net socket) keeps owning.
    */
-  static fromFd(fd: number): Socket {
+  static fromFd(fd: number, options: FromFdOptions = {}): Socket {
     check.int32("Socket.fromFd", "fd", fd);
+    if (options.duplicate) {
+      // Check it is a socket before duplicating, so a wrong fd never yields a stray copy.
+      sys.getIntOption(fd, C.SOL_SOCKET, C.SO_TYPE);
+      const copy = sys.dup(fd);
+      try {
+        sys.setCloseOnExec(copy);
+        return Socket.fromFd(copy);
+      } catch (e) {
+        sys.close(copy);
+        throw e;
+      }
+    }
     const type = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_TYPE);
     let family: number;
     if (C.SO_DOMAIN !== null) family = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_DOMAIN);
