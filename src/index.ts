@@ -1,18 +1,36 @@
 /**
  * bsdsock: the BSD socket API for Bun through bun:ffi.
  *
+ * - `Socket`: a safe object over one socket fd (typed errors, timeouts, close-on-exec, no
+ *   SIGPIPE, idempotent close, `using`), for every family and type the platform has.
+ * - `getaddrinfo`, `getnameinfo`, `createConnection`: name resolution through libc.
  * - `posix`: the C-shaped layer (socket/bind/listen/accept/connect/send/recv/close returning -1
  *   and setting errno, perror, htons, inet_pton, sockaddr_in...), for near-literal C ports.
- * - `SocketError`, `errnoName`, `strerror`: typed errors with syscall, errno and code.
+ * - `SocketError`, `SocketTimeoutError`, `AddressInfoError`: errors with syscall, errno, code.
  * - `constants`, `platform`: the running platform's generated constants and layouts.
  */
 import { platformKey, table } from "../ffi/platform.ts";
 import type { Constants, PlatformTable } from "../ffi/table.ts";
 
 export * as posix from "./posix.ts";
-export { SocketError, errnoName, errnoNumbers, strerror, type SocketErrorDetails } from "./errors.ts";
+export {
+  Socket, type ConnectOptions, type Data, type FromFdOptions, type ListenOptions, type SocketOptions,
+} from "./socket.ts";
+export {
+  SocketError, SocketTimeoutError, errnoName, errnoNumbers, strerror, type SocketErrorDetails,
+} from "./errors.ts";
+export {
+  AddressInfoError, createConnection, getaddrinfo, getnameinfo, interfaceName, type AddrInfo,
+  type CreateConnectionOptions, type LookupOptions, type NameInfoOptions,
+} from "./resolve.ts";
+export {
+  formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress, type UnixAddress,
+} from "./sockaddr.ts";
+export {
+  familyLabel, typeLabel, type Family, type Protocol, type ShutdownHow, type SocketType,
+} from "./constants.ts";
 
-/** The running platform's socket constants (AF_INET, SOCK_STREAM, ...), generated from its headers. */
+/** The running platform's socket constants (AF_INET, SOCK_STREAM, MSG_PEEK...), generated from its headers. */
 export const constants: Constants = table.constants;
 
 /** The running platform: its key (e.g. "linux-x64-glibc") and full generated table. */
