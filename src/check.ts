@@ -43,16 +43,71 @@ export function unsigned(fn: string, what: string, v: unknown, bits: 8 | 16 | 32
   return integer(fn, what, v, 0, 2 ** bits - 1, `uint${bits}_t`);
 }
 
-/** Bytes of any ArrayBufferView (Uint8Array, Buffer, DataView, Int32Array...) as a Uint8Array view. */
-export function bytes(fn: string, what: string, v: unknown): Uint8Array {
-  if (v instanceof Uint8Array) return v;
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  throw new TypeError(`${fn}: ${what} must be a Uint8Array or other ArrayBufferView, got ${describe(v)}`);
+// The built-in getters of typed arrays and DataViews. A JS object can shadow `byteLength` (an own
+// property, a subclass getter, a Proxy); the kernel must only ever see lengths read through these.
+type Getter = (this: unknown) => unknown;
+function intrinsic(proto: object, name: string): Getter {
+  const get = Object.getOwnPropertyDescriptor(proto, name)?.get;
+  if (!get) throw new Error(`no built-in ${name} getter`);
+  return get as Getter;
+}
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedByteLength = intrinsic(TypedArrayPrototype, "byteLength");
+const typedByteOffset = intrinsic(TypedArrayPrototype, "byteOffset");
+const typedBuffer = intrinsic(TypedArrayPrototype, "buffer");
+const viewByteLength = intrinsic(DataView.prototype, "byteLength");
+const viewByteOffset = intrinsic(DataView.prototype, "byteOffset");
+const viewBuffer = intrinsic(DataView.prototype, "buffer");
+
+/** Whether `v` is a genuine typed array (not a DataView, not a look-alike). */
+function isTypedArray(v: ArrayBufferView): boolean {
+  try {
+    typedByteLength.call(v);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/** Throws unless `len` bytes fit in a buffer of `available` bytes. */
+/**
+ * The real size in bytes of a typed array or DataView, read through the built-in getter (a
+ * shadowed or faked `byteLength` is ignored). Anything else throws TypeError.
+ */
+export function byteLength(fn: string, what: string, v: unknown): number {
+  if (!ArrayBuffer.isView(v)) throw new TypeError(`${fn}: ${what} must be a Uint8Array or other ArrayBufferView, got ${describe(v)}`);
+  try {
+    return typedByteLength.call(v) as number;
+  } catch {
+    return viewByteLength.call(v) as number;
+  }
+}
+
+/**
+ * Bytes of any ArrayBufferView (Uint8Array, Buffer, DataView, Int32Array...) as a Uint8Array.
+ * A genuine Uint8Array comes back as it is (no allocation); anything else is re-viewed through
+ * the built-in getters. Look-alikes (Proxies, objects with a typed array prototype) throw.
+ */
+export function bytes(fn: string, what: string, v: unknown): Uint8Array {
+  if (!ArrayBuffer.isView(v)) throw new TypeError(`${fn}: ${what} must be a Uint8Array or other ArrayBufferView, got ${describe(v)}`);
+  if (v instanceof Uint8Array && isTypedArray(v) && (v as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT === 1) return v;
+  return freshView(fn, what, v);
+}
+
+/**
+ * A new Uint8Array over exactly the memory of `v` (a typed array or DataView), built from the
+ * built-in getters: safe to keep when `v`'s own properties cannot be trusted.
+ */
+export function freshView(fn: string, what: string, v: unknown): Uint8Array {
+  // A detached or out-of-bounds view has length 0; so does its fresh view.
+  if (byteLength(fn, what, v) === 0) return new Uint8Array(0);
+  return isTypedArray(v as ArrayBufferView)
+    ? new Uint8Array(typedBuffer.call(v) as ArrayBuffer, typedByteOffset.call(v) as number, typedByteLength.call(v) as number)
+    : new Uint8Array(viewBuffer.call(v) as ArrayBuffer, viewByteOffset.call(v) as number, viewByteLength.call(v) as number);
+}
+
+/** Throws unless `len` bytes fit in a buffer of `available` bytes (NaN/undefined never fit). */
 export function fits(fn: string, what: string, len: number, available: number): void {
-  if (len > available) {
+  if (!(len <= available)) {
     throw new RangeError(`${fn}: ${what} ${len} exceeds the ${available}-byte buffer it describes`);
   }
 }

@@ -27,6 +27,13 @@ export {
   formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress, type UnixAddress,
 } from "./sockaddr.ts";
 export {
+  options, type GettableOption, type Linger, type MembershipV4, type MembershipV6, type OptionName,
+  type OptionValue, type SettableOption, type TcpInfo, type Ucred,
+} from "./options.ts";
+export {
+  SCM_MAX_FD, cmsgLen, cmsgSpace, type ControlMessage, type Credentials, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions,
+} from "./msg.ts";
+export {
   familyLabel, typeLabel, type Family, type Protocol, type ShutdownHow, type SocketType,
 } from "./constants.ts";
 

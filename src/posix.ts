@@ -135,38 +135,42 @@ export type Sized = CStruct | { readonly size: number } | ArrayBufferView;
 
 /** C's sizeof: `sizeof(server_addr)`, `sizeof(sockaddr_in)`, `sizeof(buffer)`. */
 export function sizeof(x: Sized): number {
-  if (x instanceof CStruct) return x.bytes.byteLength;
-  if (ArrayBuffer.isView(x)) return x.byteLength;
+  if (x instanceof CStruct) return CStruct.storage(x).byteLength;
+  if (ArrayBuffer.isView(x)) return check.byteLength("sizeof", "x", x);
   if (typeof x === "function" || (typeof x === "object" && x !== null && "size" in x)) return x.size;
   throw new TypeError("sizeof: expected a struct, a struct class or a buffer");
 }
 
-/** Bytes of a struct or buffer argument. */
+/**
+ * Bytes of a struct or buffer argument, and their real length. A struct's memory is read from
+ * its private field; a buffer's length through the built-in getter (never a shadowed one).
+ */
 function memory(fn: string, what: string, x: CStruct | ArrayBufferView): Uint8Array {
-  return x instanceof CStruct ? x.bytes : check.bytes(fn, what, x);
+  return x instanceof CStruct ? CStruct.storage(x) : check.bytes(fn, what, x);
 }
+const sizeOf = (fn: string, what: string, b: Uint8Array): number => check.byteLength(fn, what, b);
 
 /** C's memset on a buffer or struct; `n` may not exceed its size. */
 export function memset(s: CStruct | ArrayBufferView, c: number, n: number): void {
   const b = memory("memset", "s", s);
   check.int32("memset", "c", c);
-  check.fits("memset", "n", check.size("memset", "n", n), b.byteLength);
+  check.fits("memset", "n", check.size("memset", "n", n), sizeOf("memset", "s", b));
   b.fill(c & 0xff, 0, n);
 }
 
 /** C's strlen: bytes before the first NUL (or the whole buffer if it has none, instead of overrunning). */
 export function strlen(s: ArrayBufferView | string): number {
   if (typeof s === "string") return encoder.encode(s).length;
-  const b = check.bytes("strlen", "s", s);
+  const b = check.freshView("strlen", "s", s);
   const nul = b.indexOf(0);
   return nul < 0 ? b.byteLength : nul;
 }
 
 /** C's strncpy into a buffer: copies at most n bytes of src, NUL-padding the rest of the n. */
 export function strncpy(dst: ArrayBufferView, src: string | ArrayBufferView, n: number): void {
-  const d = check.bytes("strncpy", "dst", dst);
+  const d = check.freshView("strncpy", "dst", dst);
   check.fits("strncpy", "n", check.size("strncpy", "n", n), d.byteLength);
-  const s = typeof src === "string" ? encoder.encode(src) : check.bytes("strncpy", "src", src);
+  const s = typeof src === "string" ? encoder.encode(src) : check.freshView("strncpy", "src", src);
   const len = Math.min(strlen(s), n);
   d.set(s.subarray(0, len), 0);
   d.fill(0, len, n);
@@ -184,17 +188,24 @@ export function char(size: number, init = ""): Uint8Array {
 
 /** The text of a NUL-terminated buffer (bytes before the first NUL), decoded as UTF-8. */
 export function cstr(b: ArrayBufferView): string {
-  const bytes = check.bytes("cstr", "buffer", b);
+  const bytes = check.freshView("cstr", "buffer", b);
   return decoder.decode(bytes.subarray(0, strlen(bytes)));
 }
 
 /** `socklen_t` you can pass by pointer: `const len = new socklen_t(sizeof(addr)); accept(fd, addr, len)`. */
 export class socklen_t {
-  /** The four bytes libc reads and writes. */
-  readonly bytes = new Uint32Array(1);
+  // Private: libc reads and writes exactly this memory, and the checks read exactly this value.
+  readonly #bytes = new Uint32Array(1);
   constructor(value = 0) { this.value = value; }
-  get value(): number { return this.bytes[0] ?? 0; }
-  set value(v: number) { this.bytes[0] = check.uint32("socklen_t", "value", v); }
+  get value(): number { return this.#bytes[0]!; }
+  set value(v: number) { this.#bytes[0] = check.uint32("socklen_t", "value", v); }
+  /** The four bytes libc reads and writes (a live view). */
+  get bytes(): Uint32Array { return this.#bytes; }
+  /** The memory of a real socklen_t (not a subclass override or a look-alike). */
+  static storage(l: socklen_t): Uint32Array {
+    if (!(l instanceof socklen_t)) throw new TypeError("expected a socklen_t");
+    return l.#bytes;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -299,22 +310,23 @@ function addressIn(fn: string, addr: SockaddrArg | null, addrlen: number): Uint8
   check.uint32(fn, "addrlen", addrlen);
   if (addr === null) return null;
   const b = memory(fn, "addr", addr);
-  check.fits(fn, "addrlen", addrlen, b.byteLength);
+  check.fits(fn, "addrlen", addrlen, sizeOf(fn, "addr", b));
   return b;
 }
 
-/** Checks an (address, *length) pair coming back: *length must fit in the struct. */
+/** Checks an (address, *length) pair coming back: *length (as libc will read it) must fit. */
 function addressOut(fn: string, addr: SockaddrArg | null, addrlen: socklen_t | null): [Uint8Array | null, Uint32Array | null] {
   if (addr === null) return [null, addrlen === null ? null : lenBytes(fn, addrlen)];
   if (addrlen === null) throw new TypeError(`${fn}: addrlen is required when addr is given`);
   const b = memory(fn, "addr", addr);
-  check.fits(fn, "*addrlen", addrlen.value, b.byteLength);
-  return [b, lenBytes(fn, addrlen)];
+  const l = lenBytes(fn, addrlen);
+  check.fits(fn, "*addrlen", l[0]!, sizeOf(fn, "addr", b));
+  return [b, l];
 }
 
 function lenBytes(fn: string, addrlen: socklen_t): Uint32Array {
   if (!(addrlen instanceof socklen_t)) throw new TypeError(`${fn}: addrlen must be a socklen_t`);
-  return addrlen.bytes;
+  return socklen_t.storage(addrlen);
 }
 
 function fdArg(fn: string, fd: number): number {
@@ -324,8 +336,14 @@ function fdArg(fn: string, fd: number): number {
 /** Checks a (buffer, length) pair: the kernel never sees a length beyond the buffer. */
 function bufferArg(fn: string, buf: ArrayBufferView | string, len: number): Uint8Array {
   const b = typeof buf === "string" ? encoder.encode(buf) : check.bytes(fn, "buf", buf);
-  check.fits(fn, "len", check.size(fn, "len", len), b.byteLength);
+  check.fits(fn, "len", check.size(fn, "len", len), sizeOf(fn, "buf", b));
   return b;
+}
+
+/** A buffer the kernel writes into: a string would be a temporary copy, so it is refused. */
+function outBufferArg(fn: string, buf: ArrayBufferView, len: number): Uint8Array {
+  if (typeof buf === "string") throw new TypeError(`${fn}: buf must be a buffer to receive into, not a string`);
+  return bufferArg(fn, buf, len);
 }
 
 /** `int socket(int domain, int type, int protocol)`. */
@@ -337,7 +355,7 @@ export function socket(domain: number, type: number, protocol: number): number {
 /** `int socketpair(int domain, int type, int protocol, int sv[2])`; `sv` is an Int32Array of length ≥ 2. */
 export function socketpair(domain: number, type: number, protocol: number, sv: Int32Array): number {
   if (!(sv instanceof Int32Array)) throw new TypeError("socketpair: sv must be an Int32Array(2)");
-  check.fits("socketpair", "2 fds", 2, sv.length);
+  check.fits("socketpair", "2 fds (bytes)", 8, check.byteLength("socketpair", "sv", sv));
   const r = libc.socketpair(check.int32("socketpair", "domain", domain), check.int32("socketpair", "type", type), check.int32("socketpair", "protocol", protocol), sv);
   return r < 0 ? fail() : r;
 }
@@ -407,7 +425,7 @@ export function send(sockfd: number, buf: ArrayBufferView | string, len: number,
 /** `ssize_t recv(int sockfd, void *buf, size_t len, int flags)`. */
 export function recv(sockfd: number, buf: ArrayBufferView, len: number, flags: number): number {
   const fd = fdArg("recv", sockfd);
-  const b = bufferArg("recv", buf, len);
+  const b = outBufferArg("recv", buf, len);
   const r = libc.recv(fd, b, len, check.int32("recv", "flags", flags));
   return r < 0 ? fail() : r;
 }
@@ -424,7 +442,7 @@ export function sendto(sockfd: number, buf: ArrayBufferView | string, len: numbe
 /** `ssize_t recvfrom(int sockfd, void *buf, size_t len, int flags, struct sockaddr *src_addr, socklen_t *addrlen)`. */
 export function recvfrom(sockfd: number, buf: ArrayBufferView, len: number, flags: number, src_addr: SockaddrArg | null, addrlen: socklen_t | null): number {
   const fd = fdArg("recvfrom", sockfd);
-  const b = bufferArg("recvfrom", buf, len);
+  const b = outBufferArg("recvfrom", buf, len);
   const [a, l] = addressOut("recvfrom", src_addr, addrlen);
   const r = libc.recvfrom(fd, b, len, check.int32("recvfrom", "flags", flags), a, l);
   return r < 0 ? fail() : r;
@@ -433,7 +451,7 @@ export function recvfrom(sockfd: number, buf: ArrayBufferView, len: number, flag
 /** `ssize_t read(int fd, void *buf, size_t count)`. */
 export function read(fd: number, buf: ArrayBufferView, count: number): number {
   const f = check.int32("read", "fd", fd);
-  const b = bufferArg("read", buf, count);
+  const b = outBufferArg("read", buf, count);
   const r = libc.read(f, b, count);
   return r < 0 ? fail() : r;
 }
@@ -466,7 +484,7 @@ export function setsockopt(sockfd: number, level: number, optname: number, optva
   const fd = fdArg("setsockopt", sockfd);
   check.uint32("setsockopt", "optlen", optlen);
   const v = optval === null ? null : memory("setsockopt", "optval", optval);
-  if (v) check.fits("setsockopt", "optlen", optlen, v.byteLength);
+  if (v) check.fits("setsockopt", "optlen", optlen, sizeOf("setsockopt", "optval", v));
   const r = libc.setsockopt(fd, check.int32("setsockopt", "level", level), check.int32("setsockopt", "optname", optname), v, optlen);
   return r < 0 ? fail() : r;
 }
@@ -475,11 +493,11 @@ export function setsockopt(sockfd: number, level: number, optname: number, optva
 export function getsockopt(sockfd: number, level: number, optname: number, optval: OptvalArg | null, optlen: socklen_t | null): number {
   const fd = fdArg("getsockopt", sockfd);
   const v = optval === null ? null : memory("getsockopt", "optval", optval);
-  if (v) {
-    if (optlen === null) throw new TypeError("getsockopt: optlen is required when optval is given");
-    check.fits("getsockopt", "*optlen", optlen.value, v.byteLength);
-  }
   const l = optlen === null ? null : lenBytes("getsockopt", optlen);
+  if (v) {
+    if (l === null) throw new TypeError("getsockopt: optlen is required when optval is given");
+    check.fits("getsockopt", "*optlen", l[0]!, sizeOf("getsockopt", "optval", v));
+  }
   const r = libc.getsockopt(fd, check.int32("getsockopt", "level", level), check.int32("getsockopt", "optname", optname), v, l);
   return r < 0 ? fail() : r;
 }
@@ -493,8 +511,8 @@ export function fcntl(fd: number, cmd: number, arg = 0): number {
 /** `int poll(struct pollfd *fds, nfds_t nfds, int timeout)`; fds from `array(pollfd, n)`. */
 export function poll(fds: { readonly bytes: Uint8Array } | ArrayBufferView | null, nfds: number, timeout: number): number {
   check.size("poll", "nfds", nfds);
-  const b = fds === null ? null : "bytes" in fds && fds.bytes instanceof Uint8Array ? fds.bytes : check.bytes("poll", "fds", fds);
-  check.fits("poll", "nfds × sizeof(struct pollfd) =", nfds * table.structs.pollfd.size, b?.byteLength ?? 0);
+  const b = fds === null ? null : ArrayBuffer.isView(fds) ? check.bytes("poll", "fds", fds) : check.freshView("poll", "fds.bytes", fds.bytes);
+  check.fits("poll", "nfds × sizeof(struct pollfd) =", nfds * table.structs.pollfd.size, b === null ? 0 : sizeOf("poll", "fds", b));
   const r = libc.poll(b, nfds, check.int32("poll", "timeout", timeout));
   return r < 0 ? fail() : r;
 }
@@ -520,7 +538,7 @@ export function inet_pton(af: number, src: string, dst: CStruct | ArrayBufferVie
   const d = memory("inet_pton", "dst", dst);
   const need = addressSizes.get(af);
   if (need === undefined) { lastErrno = table.errno.EAFNOSUPPORT; return -1; }
-  check.fits("inet_pton", "address size", need, d.byteLength);
+  check.fits("inet_pton", "address size", need, sizeOf("inet_pton", "dst", d));
   const s = cString(src);
   if (s === null) return 0;
   const r = libc.inet_pton(af, s, d);
@@ -537,8 +555,8 @@ export function inet_ntop(af: number, src: CStruct | ArrayBufferView, dst?: Arra
   const s = memory("inet_ntop", "src", src);
   const need = addressSizes.get(af);
   if (need === undefined) { lastErrno = table.errno.EAFNOSUPPORT; return null; }
-  check.fits("inet_ntop", "address size", need, s.byteLength);
-  const out = dst == null ? new Uint8Array(INET6_ADDRSTRLEN) : check.bytes("inet_ntop", "dst", dst);
+  check.fits("inet_ntop", "address size", need, sizeOf("inet_ntop", "src", s));
+  const out = dst == null ? new Uint8Array(INET6_ADDRSTRLEN) : check.freshView("inet_ntop", "dst", dst);
   const n = size ?? out.byteLength;
   check.fits("inet_ntop", "size", check.uint32("inet_ntop", "size", n), out.byteLength);
   const p = libc.inet_ntop(af, s, out, n);

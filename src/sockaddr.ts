@@ -6,6 +6,7 @@
 import { libc } from "../ffi/libc.ts";
 import { table } from "../ffi/platform.ts";
 import type { FieldLayout } from "../ffi/table.ts";
+import * as check from "./check.ts";
 
 const S = table.structs;
 const C = table.constants;
@@ -190,8 +191,8 @@ export function encodeAddress(addr: Address, out: Uint8Array): number {
         len = pathOff + p.length + 1;
       } else if (addr.abstract !== undefined) {
         if (!table.platform.startsWith("linux-")) throw new RangeError("abstract unix addresses exist only on Linux");
-        const name = typeof addr.abstract === "string" ? encoder.encode(addr.abstract) : addr.abstract;
-        if (!(name instanceof Uint8Array)) throw new TypeError("abstract name must be a string or Uint8Array");
+        if (typeof addr.abstract !== "string" && !(addr.abstract instanceof Uint8Array)) throw new TypeError("abstract name must be a string or Uint8Array");
+        const name = typeof addr.abstract === "string" ? encoder.encode(addr.abstract) : check.freshView("address", "abstract", addr.abstract);
         if (name.length > SUN_PATH_MAX - 1) {
           throw new RangeError(`abstract name is ${name.length} bytes; the limit is ${SUN_PATH_MAX - 1}`);
         }

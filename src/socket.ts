@@ -14,6 +14,8 @@ import {
   type Protocol, type ShutdownHow, type SocketType,
 } from "./constants.ts";
 import { SocketError, SocketTimeoutError } from "./errors.ts";
+import { IncomingMessage, OutgoingMessage, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions } from "./msg.ts";
+import { getOptionFd, setOptionFd, type GettableOption, type OptionValue, type SettableOption } from "./options.ts";
 import {
   decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX, type Address, type RawAddress,
 } from "./sockaddr.ts";
@@ -43,10 +45,12 @@ const encoder = new TextEncoder();
 export type Data = ArrayBufferView | string;
 
 function bytesOf(fn: string, data: Data): Uint8Array {
-  if (data instanceof Uint8Array) return data;
   if (typeof data === "string") return encoder.encode(data);
   return check.bytes(fn, "data", data);
 }
+
+/** The real size of a buffer (built-in getter; a shadowed byteLength is ignored). */
+const sizeOf = (fn: string, buf: Uint8Array): number => check.byteLength(fn, "buffer", buf);
 
 function flagsOf(fn: string, flags: number): number {
   return check.int32(fn, "flags", flags);
@@ -381,12 +385,13 @@ export class Socket implements Disposable {
     const fd = this.#open("send");
     const buf = bytesOf("send", data);
     const fl = flagsOf("send", flags) | SEND_FLAGS;
-    let r = sys.send(fd, buf, buf.byteLength, fl);
+    const len = sizeOf("send", buf);
+    let r = sys.send(fd, buf, len, fl);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
         this.#wait("send", fd, POLLOUT, deadline);
-        r = sys.send(fd, buf, buf.byteLength, fl);
+        r = sys.send(fd, buf, len, fl);
       } while (r === WOULD_BLOCK);
     }
     return r;
@@ -402,7 +407,7 @@ export class Socket implements Disposable {
     const fl = flagsOf("sendAll", flags) | SEND_FLAGS;
     const deadline = this.#deadline();
     let off = 0;
-    const total = buf.byteLength;
+    const total = sizeOf("sendAll", buf);
     try {
       while (off < total) {
         const chunk = off === 0 ? buf : buf.subarray(off);
@@ -424,10 +429,12 @@ export class Socket implements Disposable {
   }
 
   /** recv() into `buffer` (its first `nbytes`, default all of it); returns the count. No allocation. */
-  recvInto(buffer: Uint8Array, nbytes: number = buffer.byteLength, flags = 0): number {
+  recvInto(buffer: Uint8Array, nbytes?: number, flags = 0): number {
     const fd = this.#open("recv");
     if (!(buffer instanceof Uint8Array)) throw new TypeError("recvInto: buffer must be a Uint8Array");
-    check.fits("recvInto", "nbytes", check.size("recvInto", "nbytes", nbytes), buffer.byteLength);
+    const size = sizeOf("recvInto", buffer);
+    if (nbytes === undefined) nbytes = size;
+    else check.fits("recvInto", "nbytes", check.size("recvInto", "nbytes", nbytes), size);
     const fl = flagsOf("recv", flags);
     let r = sys.recv(fd, buffer, nbytes, fl);
     if (r === WOULD_BLOCK) {
@@ -446,12 +453,13 @@ export class Socket implements Disposable {
     const buf = bytesOf("sendTo", data);
     const fl = flagsOf("sendTo", flags) | SEND_FLAGS;
     const len = encodeAddress(address, addrIn);
-    let r = sys.sendto(fd, buf, buf.byteLength, fl, addrIn, len);
+    const size = sizeOf("sendTo", buf);
+    let r = sys.sendto(fd, buf, size, fl, addrIn, len);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
         this.#wait("sendto", fd, POLLOUT, deadline);
-        r = sys.sendto(fd, buf, buf.byteLength, fl, addrIn, len);
+        r = sys.sendto(fd, buf, size, fl, addrIn, len);
       } while (r === WOULD_BLOCK);
     }
     return r;
@@ -468,10 +476,12 @@ export class Socket implements Disposable {
    * recvfrom() into `buffer`: the count and the sender. With MSG_TRUNC in flags, Linux returns
    * the datagram's real length even when it was longer than the buffer.
    */
-  recvFromInto(buffer: Uint8Array, nbytes: number = buffer.byteLength, flags = 0): [number, Address | RawAddress] {
+  recvFromInto(buffer: Uint8Array, nbytes?: number, flags = 0): [number, Address | RawAddress] {
     const fd = this.#open("recvfrom");
     if (!(buffer instanceof Uint8Array)) throw new TypeError("recvFromInto: buffer must be a Uint8Array");
-    check.fits("recvFromInto", "nbytes", check.size("recvFromInto", "nbytes", nbytes), buffer.byteLength);
+    const size = sizeOf("recvFromInto", buffer);
+    if (nbytes === undefined) nbytes = size;
+    else check.fits("recvFromInto", "nbytes", check.size("recvFromInto", "nbytes", nbytes), size);
     const fl = flagsOf("recvfrom", flags);
     addrLen[0] = addrOut.length;
     let r = sys.recvfrom(fd, buffer, nbytes, fl, addrOut, addrLen);
@@ -518,13 +528,72 @@ export class Socket implements Disposable {
     if (typeof value === "number") sys.setIntOption(fd, lv, nm, value);
     else {
       const b = check.bytes("setRawOption", "value", value);
-      sys.setsockopt(fd, lv, nm, b, b.byteLength);
+      sys.setsockopt(fd, lv, nm, b, sizeOf("setRawOption", b));
     }
   }
 
   // --- typed options (src/options.ts) -------------------------------------------------------------
 
+  /**
+   * A typed option (see src/options.ts for the table): `sock.getOption("noDelay")` → boolean,
+   * `sock.getOption("tcpInfo").rtt` → µs. Unknown, write-only or unsupported-here names throw
+   * TypeError; a failing getsockopt throws SocketError.
+   */
+  getOption<K extends GettableOption>(name: K): OptionValue<K> {
+    return getOptionFd(this.#open("getsockopt"), name);
+  }
+
+  /**
+   * Sets a typed option: `sock.setOption("linger", { onoff: true, seconds: 0 })`. The value is
+   * checked (TypeError/RangeError) before setsockopt; the kernel's refusal is a SocketError.
+   */
+  setOption<K extends SettableOption>(name: K, value: OptionValue<K>): void {
+    setOptionFd(this.#open("setsockopt"), name, value);
+  }
+
   // --- messages: sendmsg/recvmsg and control messages (src/msg.ts) ---------------------------------
+
+  /**
+   * sendmsg(): data gathered from one buffer or several, plus optional destination address,
+   * fds to pass (SCM_RIGHTS), credentials (SCM_CREDENTIALS) and raw control messages. Returns
+   * bytes sent. Adds MSG_NOSIGNAL like send(); honors the timeout. Every argument is checked
+   * before the call:
+   * `sock.sendMsg({ data: ["hdr", body], fds: [fileFd] })`.
+   */
+  sendMsg(options: SendMsgOptions): number {
+    const fd = this.#open("sendmsg");
+    const msg = new OutgoingMessage("sendMsg", options, SEND_FLAGS);
+    let r = msg.attempt(fd);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("sendmsg", fd, POLLOUT, deadline);
+        r = msg.attempt(fd);
+      } while (r === WOULD_BLOCK);
+    }
+    return r;
+  }
+
+  /**
+   * recvmsg(): fills `buffers` (or one new buffer of `size` bytes) and returns the byte count,
+   * data, sender, received fds (yours to close; close-on-exec), credentials, other control
+   * messages and the MSG_TRUNC/MSG_CTRUNC outcome. Ask for room with `maxFds`/`credentials`
+   * (or `controlSize`). Honors the timeout:
+   * `const { data, fds } = sock.recvMsg({ size: 1024, maxFds: 4 })`.
+   */
+  recvMsg(options: RecvMsgOptions = {}): RecvMsgResult {
+    const fd = this.#open("recvmsg");
+    const msg = new IncomingMessage("recvMsg", options);
+    let r = msg.attempt(fd);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("recvmsg", fd, POLLIN, deadline);
+        r = msg.attempt(fd);
+      } while (r === WOULD_BLOCK);
+    }
+    return msg.finish(r);
+  }
 
   // --- lifetime ----------------------------------------------------------------------------------
 

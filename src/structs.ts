@@ -14,18 +14,35 @@ export const LITTLE_ENDIAN = table.expressions.LITTLE_ENDIAN === 1;
 
 /** A struct: its bytes and a DataView over them. */
 export abstract class CStruct {
-  /** The struct's memory, exactly sizeof(struct) bytes (or a view into a larger struct). */
-  readonly bytes: Uint8Array;
+  // Private, so no JS code can swap the memory a struct passes to libc for something else.
+  readonly #bytes: Uint8Array;
   protected readonly view: DataView;
 
   constructor(layout: StructLayout, bytes?: Uint8Array) {
-    if (bytes === undefined) bytes = new Uint8Array(layout.size);
+    const name = new.target.name;
+    let own: Uint8Array;
+    if (bytes === undefined) own = new Uint8Array(layout.size);
     else {
-      bytes = check.bytes(this.constructor.name, "bytes", bytes);
-      check.fits(this.constructor.name, "struct size", layout.size, bytes.byteLength);
+      // A fresh view through the built-in getters: exactly the struct's bytes, nothing shadowed.
+      const b = check.freshView(name, "bytes", bytes);
+      check.fits(name, "struct size", layout.size, b.byteLength);
+      own = b.byteLength === layout.size ? b : b.subarray(0, layout.size);
     }
-    this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#bytes = own;
+    this.view = new DataView(own.buffer, own.byteOffset, own.byteLength);
+  }
+
+  /** The struct's memory, exactly sizeof(struct) bytes (a view when built over other bytes). */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /**
+   * The memory of a real struct object, for code that hands it to libc: reads the private
+   * field, so a subclass overriding `bytes` or a look-alike object cannot redirect it.
+   */
+  static storage(s: CStruct): Uint8Array {
+    return s.#bytes;
   }
 
   /** Reads an integer member of 1, 2, 4 or 8 bytes, unsigned unless `signed`. */
@@ -89,9 +106,10 @@ interface Accessors {
 }
 
 /** Copies `src` into a member view; a nested-struct assignment like `a.sin_addr = b.sin_addr`. */
-function assign(dst: Uint8Array, src: { bytes: Uint8Array } | Uint8Array, what: string): void {
-  const s = src instanceof Uint8Array ? src : src.bytes;
-  if (s.byteLength !== dst.byteLength) throw new RangeError(`${what} must be ${dst.byteLength} bytes, got ${s.byteLength}`);
+function assign(dst: Uint8Array, src: CStruct | Uint8Array, what: string): void {
+  const s = src instanceof CStruct ? CStruct.storage(src) : check.bytes(what, "value", src);
+  const n = check.byteLength(what, "value", s);
+  if (n !== dst.byteLength) throw new RangeError(`${what} must be ${dst.byteLength} bytes, got ${n}`);
   dst.set(s);
 }
 

@@ -28,10 +28,13 @@ function raise(syscall: string, errno: number): never {
 
 const wouldBlock = (errno: number): boolean => errno === E.EAGAIN || errno === E.EWOULDBLOCK;
 
-/** Checks a buffer and the byte range [offset, offset+length) inside it. */
+/**
+ * Checks that `length` bytes fit in `buf`, by its real size (the built-in getter: a shadowed
+ * `byteLength` or a look-alike object is never trusted). Every buffer sys passes to libc with a
+ * length goes through here or through a fixed-size internal buffer.
+ */
 function span(fn: string, buf: Uint8Array, length: number): void {
-  if (!(buf instanceof Uint8Array)) throw new TypeError(`${fn}: buffer must be a Uint8Array`);
-  check.fits(fn, "length", check.size(fn, "length", length), buf.byteLength);
+  check.fits(fn, "length", check.size(fn, "length", length), check.byteLength(fn, "buffer", buf));
 }
 
 /** `socket()`; flags such as SOCK_CLOEXEC may be or-ed into type. */
@@ -83,7 +86,7 @@ export function listen(fd: number, backlog: number): void {
  * and its length into `len[0]` (which must hold the buffer size on entry).
  */
 export function accept(fd: number, addr: Uint8Array, len: Uint32Array, flags: number): number {
-  check.fits("accept", "*addrlen", len[0] ?? 0, addr.byteLength);
+  span("accept", addr, len[0]!);
   for (;;) {
     const r = libc.accept4 ? libc.accept4(fd, addr, len, flags) : libc.accept(fd, addr, len);
     if (r >= 0) return r;
@@ -137,7 +140,7 @@ export function sendto(fd: number, buf: Uint8Array, length: number, flags: numbe
 /** `recvfrom()` with the sender written into `addr`/`len`; WOULD_BLOCK on EAGAIN. */
 export function recvfrom(fd: number, buf: Uint8Array, length: number, flags: number, addr: Uint8Array, len: Uint32Array): number {
   span("recvfrom", buf, length);
-  check.fits("recvfrom", "*addrlen", len[0] ?? 0, addr.byteLength);
+  span("recvfrom", addr, len[0]!);
   for (;;) {
     const r = libc.recvfrom(fd, buf, length, flags, addr, len);
     if (r >= 0) return r;
@@ -166,14 +169,14 @@ export function close(fd: number): void {
 
 /** `getsockname()` into `addr`; returns the address length the kernel reported. */
 export function getsockname(fd: number, addr: Uint8Array, len: Uint32Array): number {
-  check.fits("getsockname", "*addrlen", len[0] ?? 0, addr.byteLength);
+  span("getsockname", addr, len[0]!);
   if (libc.getsockname(fd, addr, len) !== 0) raise("getsockname", readErrno());
   return len[0] ?? 0;
 }
 
 /** `getpeername()` into `addr`; returns the address length the kernel reported. */
 export function getpeername(fd: number, addr: Uint8Array, len: Uint32Array): number {
-  check.fits("getpeername", "*addrlen", len[0] ?? 0, addr.byteLength);
+  span("getpeername", addr, len[0]!);
   if (libc.getpeername(fd, addr, len) !== 0) raise("getpeername", readErrno());
   return len[0] ?? 0;
 }
@@ -186,7 +189,7 @@ export function setsockopt(fd: number, level: number, name: number, value: Uint8
 
 /** `getsockopt()` into `value`; `len[0]` holds the room on entry; returns the length written. */
 export function getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint32Array): number {
-  check.fits("getsockopt", "*optlen", len[0] ?? 0, value.byteLength);
+  span("getsockopt", value, len[0]!);
   if (libc.getsockopt(fd, level, name, value, len) !== 0) raise("getsockopt", readErrno());
   return len[0] ?? 0;
 }

@@ -1,0 +1,623 @@
+/**
+ * sendmsg/recvmsg and control messages: scatter/gather I/O, fd passing (SCM_RIGHTS), peer
+ * credentials (SCM_CREDENTIALS), and any other control message as raw bytes.
+ *
+ * A struct msghdr holds raw pointers (msg_name, msg_iov → iovec[] → iov_base, msg_control), so
+ * this is the one module of the typed API that writes addresses into memory. The rules it keeps:
+ *
+ * - Every pointer written into a msghdr or iovec comes from {@link addressOf} on a Uint8Array
+ *   that the message object keeps referenced until the call returns (the GC cannot free it),
+ *   and every length written next to a pointer is that buffer's byteLength (or a checked
+ *   smaller length). Nothing else runs between building the message and the call.
+ * - Fields are written at the offset AND with the size the platform table gives: glibc's
+ *   msg_iovlen/msg_controllen/cmsg_len are 8-byte size_t; musl's are 4-byte with padding;
+ *   Darwin's cmsghdr is 12 bytes. Nothing here assumes a layout.
+ * - Received control data is walked strictly inside the msg_controllen the kernel returned.
+ * - Received fds (SCM_RIGHTS) are always either returned to the caller or closed: with
+ *   MSG_CTRUNC (the kernel still installs the fds that fit), and when decoding throws.
+ *   On Linux they arrive close-on-exec (MSG_CMSG_CLOEXEC); elsewhere FD_CLOEXEC is set after.
+ *
+ * Wrappers follow src/sys.ts: libc is called, errno read immediately, EINTR retried, would-block
+ * returned as WOULD_BLOCK to the Socket layer (which waits under its timeout), anything else
+ * thrown as SocketError("sendmsg" | "recvmsg", errno).
+ */
+import { ptr } from "bun:ffi";
+import { readErrno } from "../ffi/errno.ts";
+import { libc } from "../ffi/libc.ts";
+import { table } from "../ffi/platform.ts";
+import type { FieldLayout } from "../ffi/table.ts";
+import * as check from "./check.ts";
+import { SocketError } from "./errors.ts";
+import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "./sockaddr.ts";
+import * as sys from "./sys.ts";
+import { WOULD_BLOCK } from "./sys.ts";
+
+const C = table.constants;
+const E = table.errno;
+const X = table.expressions;
+const LE = X.LITTLE_ENDIAN === 1;
+const MSGHDR = table.structs.msghdr;
+const IOVEC = table.structs.iovec;
+const CMSGHDR = table.structs.cmsghdr;
+const UCRED = table.structs.ucred;
+const INT_SIZE = table.sizes.int;
+
+// --- CMSG_* arithmetic, derived from the table ----------------------------------------------------
+
+/**
+ * The alignment CMSG_ALIGN rounds to, derived from the generated CMSG_* values rather than
+ * from any field size. By definition CMSG_LEN(n) = CMSG_ALIGN(sizeof(cmsghdr)) + n and
+ * CMSG_SPACE(n) = CMSG_ALIGN(sizeof(cmsghdr)) + CMSG_ALIGN(n), so
+ * CMSG_SPACE(1) − CMSG_LEN(0) = CMSG_ALIGN(1) = the alignment itself.
+ * Linux: 24 − 16 = 8 (sizeof(size_t), on glibc AND on musl, where cmsg_len is only 4 bytes, so
+ * cmsg_len's size is not the alignment); Darwin: 16 − 12 = 4. The result is cross-checked
+ * against CMSG_SPACE(0/4/8) and sizeof(struct cmsghdr); an inconsistent table is refused.
+ */
+export const CMSG_ALIGNMENT: number = (() => {
+  const a = X.CMSG_SPACE_1 - X.CMSG_LEN_0;
+  const up = (n: number) => (n + a - 1) & ~(a - 1);
+  const ok = a > 0 && (a & (a - 1)) === 0 &&
+    X.CMSG_LEN_0 % a === 0 && X.CMSG_LEN_0 >= CMSGHDR.size && X.CMSG_LEN_0 === up(CMSGHDR.size) &&
+    X.CMSG_SPACE_0 === X.CMSG_LEN_0 &&
+    X.CMSG_SPACE_4 === X.CMSG_LEN_0 + up(4) && X.CMSG_SPACE_8 === X.CMSG_LEN_0 + up(8);
+  if (!ok) throw new Error(`bsdsock: inconsistent CMSG_* values in the ${table.platform} table`);
+  return a;
+})();
+
+/** CMSG_ALIGN(n): `n` rounded up to the control-message alignment. */
+export function cmsgAlign(n: number): number {
+  return Math.ceil(n / CMSG_ALIGNMENT) * CMSG_ALIGNMENT;
+}
+
+/** CMSG_LEN(n): the cmsg_len of a control message carrying `n` data bytes. */
+export function cmsgLen(n: number): number {
+  return X.CMSG_LEN_0 + n;
+}
+
+/** CMSG_SPACE(n): the control-buffer bytes one control message with `n` data bytes takes. */
+export function cmsgSpace(n: number): number {
+  return X.CMSG_LEN_0 + cmsgAlign(n);
+}
+
+/** Offset of the data from the start of a cmsghdr (CMSG_DATA − cmsg). */
+const CMSG_DATA = X.CMSG_LEN_0;
+
+/**
+ * Most fds one SCM_RIGHTS message may carry: Linux's SCM_MAX_FD (include/net/scm.h; a kernel
+ * constant, absent from the userspace headers the table is generated from). More → EINVAL.
+ */
+export const SCM_MAX_FD = 253;
+
+// --- public types ---------------------------------------------------------------------------------
+
+/** Bytes to send: any ArrayBufferView, or a string sent as UTF-8. */
+export type MsgData = ArrayBufferView | string;
+
+/** A process's credentials as SCM_CREDENTIALS carries them (struct ucred; Linux). */
+export interface Credentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** One control message (ancillary data) as raw bytes: cmsg_level, cmsg_type and the data. */
+export interface ControlMessage {
+  readonly level: number;
+  readonly type: number;
+  readonly data: Uint8Array;
+}
+
+/** What `sendMsg` sends. */
+export interface SendMsgOptions {
+  /** The payload, gathered from one buffer or several (scatter/gather: one iovec each). */
+  readonly data?: MsgData | readonly MsgData[];
+  /** Destination (msg_name) for unconnected datagram sockets. */
+  readonly address?: Address;
+  /**
+   * fds to pass (one SCM_RIGHTS message; at most SCM_MAX_FD). The receiver gets new fds for the
+   * same open files; ours stay open. On a stream socket send at least one data byte with them.
+   */
+  readonly fds?: readonly number[];
+  /**
+   * SCM_CREDENTIALS (Linux): `true` sends this process's pid/uid/gid; an object sends those
+   * (the kernel refuses values that are not ours unless privileged: EPERM).
+   */
+  readonly credentials?: Credentials | true;
+  /** Further control messages, sent after the SCM_RIGHTS/SCM_CREDENTIALS ones. */
+  readonly control?: readonly ControlMessage[];
+  /** MSG_* flags, or-ed as given (Socket.sendMsg adds MSG_NOSIGNAL). */
+  readonly flags?: number;
+}
+
+/** How `recvMsg` receives. */
+export interface RecvMsgOptions {
+  /** Buffers to fill in order (scatter). Default: one new buffer of `size` bytes. */
+  readonly buffers?: readonly Uint8Array[];
+  /** Bytes to receive into a new buffer when `buffers` is not given (default 65536). */
+  readonly size?: number;
+  /**
+   * Room for this many received fds: CMSG_SPACE(maxFds * sizeof(int)) bytes, whose padding may
+   * fit one more (default 0: fds sent anyway are closed by the kernel, and MSG_CTRUNC is set).
+   */
+  readonly maxFds?: number;
+  /** Room for one SCM_CREDENTIALS message (with SO_PASSCRED on, Linux). Default false. */
+  readonly credentials?: boolean;
+  /** Control buffer size in bytes; overrides the room computed from maxFds/credentials. */
+  readonly controlSize?: number;
+  /** MSG_* flags (MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL...). MSG_CMSG_CLOEXEC is always added on Linux. */
+  readonly flags?: number;
+}
+
+/** What `recvMsg` received. */
+export interface RecvMsgResult {
+  /**
+   * recvmsg's return: bytes received (0 at end of stream). With MSG_TRUNC in the flags, a
+   * datagram's real length, which may exceed the buffers' room.
+   */
+  readonly bytes: number;
+  /** The buffers that were filled (yours, or the one allocated from `size`). */
+  readonly buffers: readonly Uint8Array[];
+  /** The received bytes (a view when there is one buffer, else a copy). */
+  readonly data: Uint8Array;
+  /** The sender (msg_name), when the kernel reported one (datagram sockets). */
+  readonly address?: Address | RawAddress;
+  /** fds received with SCM_RIGHTS; the caller owns them and must close them. */
+  readonly fds: number[];
+  /** Sender credentials (SCM_CREDENTIALS), when received. */
+  readonly credentials?: Credentials;
+  /** Every other control message, copied. */
+  readonly control: ControlMessage[];
+  /** MSG_TRUNC: the datagram was longer than the buffers (the rest is gone). */
+  readonly truncated: boolean;
+  /** MSG_CTRUNC: control data did not fit (fds that did not fit were closed by the kernel). */
+  readonly controlTruncated: boolean;
+  /** msg_flags as returned. */
+  readonly flags: number;
+}
+
+// --- memory ---------------------------------------------------------------------------------------
+
+/**
+ * %TypedArray%.prototype.byteLength, captured at load: an iov_len must be the buffer's real
+ * length, which an own `byteLength` property on a caller's array cannot fake (and which throws
+ * for an object that only pretends to be a Uint8Array).
+ */
+const byteLengthGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "byteLength")!.get!;
+const trueLength = (b: Uint8Array): number => byteLengthGetter.call(b) as number;
+
+/**
+ * The address of a buffer's first byte, for writing into a struct; 0 (NULL) for an empty one.
+ *
+ * `buf.buffer` is read first on purpose: a small typed array lives inline in a GC cell until
+ * its ArrayBuffer is first asked for, and then its bytes MOVE to new storage (measured with Bun
+ * 1.4.4: `ptr(a)` changes after `a.buffer` or `a.subarray()`). After that the storage stays put
+ * for as long as the array is alive (JSC does not move it), so the caller must keep `buf`
+ * referenced until the libc call that uses the address has returned.
+ */
+function addressOf(buf: Uint8Array): number {
+  if (trueLength(buf) === 0) return 0;
+  void buf.buffer; // materialize: the address must not change after we read it
+  return ptr(buf);
+}
+
+/**
+ * A GC root for the buffers a msghdr points into, set for exactly the duration of one libc call
+ * (calls are synchronous, so one slot suffices). The message objects reference their buffers
+ * too; this makes the lifetime explicit and independent of how the JIT judges local liveness.
+ */
+let pinned: readonly Uint8Array[] | null = null;
+
+/** Ends the pin set before a call and passes its result through. */
+function unpin(r: number): number {
+  pinned = null;
+  return r;
+}
+
+/** Writes an unsigned value into a field of 4 or 8 bytes, in the platform's byte order. */
+function putUint(view: DataView, base: number, f: FieldLayout, v: number, what: string): void {
+  const off = base + f.offset;
+  if (f.size === 4) {
+    if (v > 0xffffffff) throw new RangeError(`${what} ${v} does not fit its 4-byte field`);
+    view.setUint32(off, v, LE);
+  } else if (f.size === 8) {
+    const lo = v % 0x100000000;
+    const hi = Math.floor(v / 0x100000000);
+    view.setUint32(off + (LE ? 0 : 4), lo, LE);
+    view.setUint32(off + (LE ? 4 : 0), hi, LE);
+  } else {
+    throw new Error(`bsdsock: unsupported ${f.size}-byte field for ${what}`);
+  }
+}
+
+/** Reads an unsigned field of 4 or 8 bytes. */
+function getUint(view: DataView, base: number, f: FieldLayout): number {
+  const off = base + f.offset;
+  if (f.size === 4) return view.getUint32(off, LE);
+  if (f.size === 8) {
+    const lo = view.getUint32(off + (LE ? 0 : 4), LE);
+    const hi = view.getUint32(off + (LE ? 4 : 0), LE);
+    return hi * 0x100000000 + lo;
+  }
+  throw new Error(`bsdsock: unsupported ${f.size}-byte field`);
+}
+
+const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/** New zeroed bytes whose storage is already materialized (see addressOf). */
+function bytes(n: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(n));
+}
+
+/**
+ * Writes msg_iov/msg_iovlen for `bufs` (one iovec each, iov_len = the buffer's real byteLength)
+ * and returns the iovec array, which the caller keeps alive with the buffers.
+ */
+function putIovecs(hdr: DataView, bufs: readonly Uint8Array[]): Uint8Array {
+  const iov = bytes(Math.max(1, bufs.length) * IOVEC.size);
+  const v = viewOf(iov);
+  for (let i = 0; i < bufs.length; i++) {
+    const b = bufs[i]!;
+    const len = trueLength(b);
+    putUint(v, i * IOVEC.size, IOVEC.fields.iov_base, len ? addressOf(b) : 0, "iov_base");
+    putUint(v, i * IOVEC.size, IOVEC.fields.iov_len, len, "iov_len");
+  }
+  putUint(hdr, 0, MSGHDR.fields.msg_iov, bufs.length ? addressOf(iov) : 0, "msg_iov");
+  putUint(hdr, 0, MSGHDR.fields.msg_iovlen, bufs.length, "msg_iovlen");
+  return iov;
+}
+
+// --- checks ---------------------------------------------------------------------------------------
+
+const encoder = new TextEncoder();
+
+function dataList(fn: string, data: SendMsgOptions["data"]): Uint8Array[] {
+  if (data === undefined) return [];
+  const list = typeof data === "string" || ArrayBuffer.isView(data) ? [data] : data;
+  if (!Array.isArray(list)) throw new TypeError(`${fn}: data must be bytes, a string, or an array of them`);
+  return list.map((d, i) => (typeof d === "string" ? encoder.encode(d) : check.bytes(fn, `data[${i}]`, d)));
+}
+
+function fdList(fn: string, fds: readonly number[] | undefined): readonly number[] {
+  if (fds === undefined) return [];
+  if (!Array.isArray(fds)) throw new TypeError(`${fn}: fds must be an array of fd numbers`);
+  if (fds.length > SCM_MAX_FD) throw new RangeError(`${fn}: at most ${SCM_MAX_FD} fds per message (SCM_MAX_FD), got ${fds.length}`);
+  fds.forEach((fd, i) => {
+    if (check.int32(fn, `fds[${i}]`, fd) < 0) throw new RangeError(`${fn}: fds[${i}] must be >= 0, got ${fd}`);
+  });
+  return fds;
+}
+
+function credentialsOf(fn: string, c: Credentials | true): Credentials {
+  if (!UCRED || C.SCM_CREDENTIALS === null) throw new RangeError(`${fn}: SCM_CREDENTIALS does not exist on ${table.platform}`);
+  if (c === true) return { pid: process.pid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  if (c === null || typeof c !== "object") throw new TypeError(`${fn}: credentials must be true or { pid, uid, gid }`);
+  return {
+    pid: check.int32(fn, "credentials.pid", c.pid),
+    uid: check.uint32(fn, "credentials.uid", c.uid),
+    gid: check.uint32(fn, "credentials.gid", c.gid),
+  };
+}
+
+// --- sending --------------------------------------------------------------------------------------
+
+/**
+ * A sendmsg() ready to be attempted: the msghdr and everything its pointers reach, kept
+ * referenced by this object. Built once; attempted again after a would-block wait.
+ */
+export class OutgoingMessage {
+  /** struct msghdr. */
+  readonly #hdr: Uint8Array;
+  /** Everything msghdr points into (name, iovecs, data buffers, control): alive while we are. */
+  readonly #keep: readonly Uint8Array[];
+  readonly #flags: number;
+
+  /** Checks every option (throwing TypeError/RangeError before any syscall) and builds the msghdr. */
+  constructor(fn: string, options: SendMsgOptions, extraFlags = 0) {
+    if (options === null || typeof options !== "object") throw new TypeError(`${fn}: options must be an object`);
+    const data = dataList(fn, options.data);
+    const fds = fdList(fn, options.fds);
+    const cred = options.credentials === undefined ? undefined : credentialsOf(fn, options.credentials);
+    const extra = options.control ?? [];
+    if (!Array.isArray(extra)) throw new TypeError(`${fn}: control must be an array of { level, type, data }`);
+    const control: ControlMessage[] = [];
+    if (fds.length) control.push({ level: C.SOL_SOCKET, type: C.SCM_RIGHTS, data: intBytes(fds) });
+    if (cred) control.push({ level: C.SOL_SOCKET, type: C.SCM_CREDENTIALS!, data: ucredBytes(cred) });
+    extra.forEach((m: ControlMessage, i: number) => {
+      if (m === null || typeof m !== "object") throw new TypeError(`${fn}: control[${i}] must be { level, type, data }`);
+      control.push({
+        level: check.int32(fn, `control[${i}].level`, m.level),
+        type: check.int32(fn, `control[${i}].type`, m.type),
+        data: check.bytes(fn, `control[${i}].data`, m.data),
+      });
+    });
+    this.#flags = check.int32(fn, "flags", options.flags ?? 0) | extraFlags;
+
+    const hdr = bytes(MSGHDR.size);
+    const hv = viewOf(hdr);
+    const keep: Uint8Array[] = [...data];
+    if (options.address !== undefined) {
+      const name = bytes(SOCKADDR_MAX);
+      const len = encodeAddress(options.address, name);
+      check.fits(fn, "msg_namelen", len, name.byteLength);
+      putUint(hv, 0, MSGHDR.fields.msg_name, addressOf(name), "msg_name");
+      putUint(hv, 0, MSGHDR.fields.msg_namelen, len, "msg_namelen");
+      keep.push(name);
+    }
+    keep.push(putIovecs(hv, data));
+    if (control.length) {
+      const ctl = encodeControl(control);
+      putUint(hv, 0, MSGHDR.fields.msg_control, addressOf(ctl), "msg_control");
+      putUint(hv, 0, MSGHDR.fields.msg_controllen, ctl.byteLength, "msg_controllen");
+      keep.push(ctl);
+    }
+    this.#hdr = hdr;
+    this.#keep = keep;
+  }
+
+  /** One sendmsg(): bytes sent, or WOULD_BLOCK. EINTR is retried; other errors throw. */
+  attempt(fd: number): number {
+    const hdr = this.#hdr;
+    const keep = this.#keep;
+    for (;;) {
+      pinned = keep;
+      const r = libc.sendmsg(fd, hdr, this.#flags);
+      if (r >= 0) return unpin(r);
+      const errno = readErrno();
+      pinned = null;
+      if (errno === E.EINTR) continue;
+      if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
+      throw new SocketError("sendmsg", errno);
+    }
+  }
+}
+
+/** fds as C ints. */
+function intBytes(fds: readonly number[]): Uint8Array {
+  const b = bytes(fds.length * INT_SIZE);
+  const v = viewOf(b);
+  fds.forEach((fd, i) => v.setInt32(i * INT_SIZE, fd, LE));
+  return b;
+}
+
+/** A struct ucred. */
+function ucredBytes(c: Credentials): Uint8Array {
+  const L = UCRED!;
+  const b = bytes(L.size);
+  const v = viewOf(b);
+  v.setInt32(L.fields.pid.offset, c.pid, LE);
+  v.setUint32(L.fields.uid.offset, c.uid, LE);
+  v.setUint32(L.fields.gid.offset, c.gid, LE);
+  return b;
+}
+
+/**
+ * Control messages laid out as the kernel reads them: each a cmsghdr (cmsg_len = CMSG_LEN(n),
+ * written with the table's field size) followed by its data, padded to CMSG_SPACE(n); padding
+ * (and musl's __pad1) stays zero.
+ */
+export function encodeControl(messages: readonly ControlMessage[]): Uint8Array {
+  let total = 0;
+  for (const m of messages) total += cmsgSpace(trueLength(m.data));
+  const out = bytes(total);
+  const v = viewOf(out);
+  let off = 0;
+  for (const m of messages) {
+    const n = trueLength(m.data);
+    putUint(v, off, CMSGHDR.fields.cmsg_len, cmsgLen(n), "cmsg_len");
+    v.setInt32(off + CMSGHDR.fields.cmsg_level.offset, m.level, LE);
+    v.setInt32(off + CMSGHDR.fields.cmsg_type.offset, m.type, LE);
+    out.set(m.data, off + CMSG_DATA);
+    off += cmsgSpace(n);
+  }
+  return out;
+}
+
+// --- receiving ------------------------------------------------------------------------------------
+
+/** Flags every recvmsg carries: received fds are close-on-exec atomically where possible. */
+const RECV_FLAGS = C.MSG_CMSG_CLOEXEC ?? 0;
+
+/**
+ * A recvmsg() ready to be attempted: msghdr, name, iovecs and control buffer, kept referenced
+ * by this object. `attempt` until it stops returning WOULD_BLOCK, then `finish` with its result.
+ */
+export class IncomingMessage {
+  readonly #hdr: Uint8Array;
+  readonly #name: Uint8Array;
+  readonly #control: Uint8Array;
+  readonly #buffers: readonly Uint8Array[];
+  readonly #keep: readonly Uint8Array[];
+  readonly #flags: number;
+
+  /** Checks every option (throwing TypeError/RangeError before any syscall) and builds the msghdr. */
+  constructor(fn: string, options: RecvMsgOptions = {}) {
+    if (options === null || typeof options !== "object") throw new TypeError(`${fn}: options must be an object`);
+    let buffers: readonly Uint8Array[];
+    if (options.buffers !== undefined) {
+      if (!Array.isArray(options.buffers)) throw new TypeError(`${fn}: buffers must be an array of Uint8Array`);
+      if (options.size !== undefined) throw new TypeError(`${fn}: give buffers or size, not both`);
+      options.buffers.forEach((b: unknown, i: number) => {
+        if (!(b instanceof Uint8Array)) throw new TypeError(`${fn}: buffers[${i}] must be a Uint8Array`);
+      });
+      buffers = options.buffers.slice();
+    } else {
+      buffers = [bytes(check.size(fn, "size", options.size ?? 65536))];
+    }
+    const maxFds = check.size(fn, "maxFds", options.maxFds ?? 0);
+    if (maxFds > SCM_MAX_FD) throw new RangeError(`${fn}: maxFds is at most ${SCM_MAX_FD} (SCM_MAX_FD), got ${maxFds}`);
+    if (options.credentials && !UCRED) throw new RangeError(`${fn}: SCM_CREDENTIALS does not exist on ${table.platform}`);
+    const room = options.controlSize !== undefined
+      ? check.size(fn, "controlSize", options.controlSize)
+      : (maxFds ? cmsgSpace(maxFds * INT_SIZE) : 0) + (options.credentials ? cmsgSpace(UCRED!.size) : 0);
+    if (room > 0x7fffffff) throw new RangeError(`${fn}: controlSize ${room} is too large`);
+    this.#flags = check.int32(fn, "flags", options.flags ?? 0) | RECV_FLAGS;
+
+    const hdr = bytes(MSGHDR.size);
+    const hv = viewOf(hdr);
+    const name = bytes(SOCKADDR_MAX);
+    const control = bytes(room);
+    putUint(hv, 0, MSGHDR.fields.msg_name, addressOf(name), "msg_name");
+    const iov = putIovecs(hv, buffers);
+    putUint(hv, 0, MSGHDR.fields.msg_control, addressOf(control), "msg_control");
+    this.#hdr = hdr;
+    this.#name = name;
+    this.#control = control;
+    this.#buffers = buffers;
+    this.#keep = [name, control, iov, ...buffers];
+  }
+
+  /**
+   * One recvmsg(): bytes received, or WOULD_BLOCK. The in/out lengths are reset before every
+   * try (EINTR is retried). Any fds a successful call installs belong to `finish`, which must
+   * be called next.
+   */
+  attempt(fd: number): number {
+    const hdr = this.#hdr;
+    const hv = viewOf(hdr);
+    const keep = this.#keep;
+    for (;;) {
+      putUint(hv, 0, MSGHDR.fields.msg_namelen, this.#name.byteLength, "msg_namelen");
+      putUint(hv, 0, MSGHDR.fields.msg_controllen, this.#control.byteLength, "msg_controllen");
+      hv.setInt32(MSGHDR.fields.msg_flags.offset, 0, LE);
+      pinned = keep;
+      const r = libc.recvmsg(fd, hdr, this.#flags);
+      if (r >= 0) return unpin(r);
+      const errno = readErrno();
+      pinned = null;
+      if (errno === E.EINTR) continue;
+      if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
+      throw new SocketError("recvmsg", errno);
+    }
+  }
+
+  /**
+   * Decodes what a successful attempt returned (`n` bytes). The fds are collected first, by a
+   * walk that only reads checked ranges; if anything after that throws, they are closed.
+   */
+  finish(n: number): RecvMsgResult {
+    const hv = viewOf(this.#hdr);
+    const flags = hv.getInt32(MSGHDR.fields.msg_flags.offset, LE);
+    const controlLen = Math.min(getUint(hv, 0, MSGHDR.fields.msg_controllen), this.#control.byteLength);
+    const messages = walkControl(this.#control, controlLen);
+    const fds: number[] = [];
+    for (const m of messages) {
+      if (m.level === C.SOL_SOCKET && m.type === C.SCM_RIGHTS) {
+        const dv = viewOf(m.data);
+        for (let off = 0; off + INT_SIZE <= m.data.byteLength; off += INT_SIZE) fds.push(dv.getInt32(off, LE));
+      }
+    }
+    try {
+      if (!RECV_FLAGS) for (const fd of fds) sys.setCloseOnExec(fd);
+      let credentials: Credentials | undefined;
+      const control: ControlMessage[] = [];
+      for (const m of messages) {
+        if (m.level === C.SOL_SOCKET && m.type === C.SCM_RIGHTS) continue;
+        if (UCRED && m.level === C.SOL_SOCKET && m.type === C.SCM_CREDENTIALS && m.data.byteLength >= UCRED.size && !credentials) {
+          const dv = viewOf(m.data);
+          credentials = {
+            pid: dv.getInt32(UCRED.fields.pid.offset, LE),
+            uid: dv.getUint32(UCRED.fields.uid.offset, LE),
+            gid: dv.getUint32(UCRED.fields.gid.offset, LE),
+          };
+          continue;
+        }
+        control.push({ level: m.level, type: m.type, data: m.data.slice() });
+      }
+      const nameLen = Math.min(getUint(hv, 0, MSGHDR.fields.msg_namelen), this.#name.byteLength);
+      const buffers = this.#buffers;
+      let room = 0;
+      for (const b of buffers) room += trueLength(b);
+      const got = Math.min(n, room);
+      let data: Uint8Array;
+      if (buffers.length === 1) data = buffers[0]!.subarray(0, got);
+      else {
+        data = new Uint8Array(got);
+        let off = 0;
+        for (const b of buffers) {
+          if (off >= got) break;
+          const part = b.subarray(0, Math.min(trueLength(b), got - off));
+          data.set(part, off);
+          off += part.byteLength;
+        }
+      }
+      const result: RecvMsgResult = {
+        bytes: n,
+        buffers,
+        data,
+        fds,
+        control,
+        truncated: (flags & C.MSG_TRUNC) !== 0,
+        controlTruncated: (flags & C.MSG_CTRUNC) !== 0,
+        flags,
+        ...(nameLen > 0 ? { address: decodeAddress(this.#name, nameLen) } : {}),
+        ...(credentials ? { credentials } : {}),
+      };
+      return result;
+    } catch (e) {
+      closeAll(fds);
+      throw e;
+    }
+  }
+}
+
+/** Closes fds, ignoring errors (used on failure paths, where the first error is the one to report). */
+function closeAll(fds: readonly number[]): void {
+  for (const fd of fds) {
+    try { sys.close(fd); } catch { /* already reporting another error */ }
+  }
+}
+
+/**
+ * The control messages in the first `len` bytes of `control` (the msg_controllen the kernel
+ * returned). Never reads past `len`: a header that does not fit ends the walk, a cmsg_len
+ * shorter than a header is malformed and ends it, and a cmsg_len reaching past `len` (a
+ * message the kernel truncated) yields only the data bytes that are inside. Each `data` is a
+ * view into `control`.
+ */
+export function walkControl(control: Uint8Array, len: number): ControlMessage[] {
+  len = Math.min(len, control.byteLength);
+  const v = viewOf(control);
+  const out: ControlMessage[] = [];
+  let off = 0;
+  while (off + CMSGHDR.size <= len && off + CMSG_DATA <= len) {
+    const clen = getUint(v, off, CMSGHDR.fields.cmsg_len);
+    if (clen < CMSG_DATA) break;
+    const end = Math.min(off + clen, len);
+    out.push({
+      level: v.getInt32(off + CMSGHDR.fields.cmsg_level.offset, LE),
+      type: v.getInt32(off + CMSGHDR.fields.cmsg_type.offset, LE),
+      data: control.subarray(off + CMSG_DATA, end),
+    });
+    if (off + clen >= len) break;
+    off += cmsgAlign(clen);
+  }
+  return out;
+}
+
+// --- plain functions on an fd ---------------------------------------------------------------------
+
+/**
+ * sendmsg() on an fd: the payload (scattered over several buffers if given as an array), an
+ * optional destination, fds (SCM_RIGHTS), credentials (SCM_CREDENTIALS) and raw control
+ * messages. Returns bytes sent. Flags are passed exactly as given; would-block throws EAGAIN.
+ * `Socket.sendMsg` adds MSG_NOSIGNAL and honors the socket's timeout.
+ */
+export function sendMsg(fd: number, options: SendMsgOptions): number {
+  check.int32("sendMsg", "fd", fd);
+  const r = new OutgoingMessage("sendMsg", options).attempt(fd);
+  if (r === WOULD_BLOCK) throw new SocketError("sendmsg", E.EAGAIN);
+  return r;
+}
+
+/**
+ * recvmsg() on an fd: fills the buffers (or one new buffer of `size` bytes) and decodes the
+ * sender, fds, credentials and other control messages. Would-block throws EAGAIN.
+ * `Socket.recvMsg` honors the socket's timeout.
+ */
+export function recvMsg(fd: number, options: RecvMsgOptions = {}): RecvMsgResult {
+  check.int32("recvMsg", "fd", fd);
+  const msg = new IncomingMessage("recvMsg", options);
+  const r = msg.attempt(fd);
+  if (r === WOULD_BLOCK) throw new SocketError("recvmsg", E.EAGAIN);
+  return msg.finish(r);
+}
