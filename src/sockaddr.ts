@@ -228,10 +228,13 @@ export function familyOf(bytes: Uint8Array, len: number): number {
 /**
  * Reads the address the kernel wrote into `bytes`, using only the first `len` bytes it
  * reported (never past them, and never past the buffer). Unknown families come back raw.
+ * `socketFamily` (the receiving socket's AF_*) lets an empty unix address decode as unnamed.
  */
-export function decodeAddress(bytes: Uint8Array, len: number): Address | RawAddress {
+export function decodeAddress(bytes: Uint8Array, len: number, socketFamily?: number): Address | RawAddress {
   len = Math.min(len, bytes.length);
   const view = new DataView(bytes.buffer, bytes.byteOffset, len);
+  // Linux reports an unbound unix peer (e.g. a datagram sender) with length 0: no family at all.
+  if (len === 0 && socketFamily === C.AF_UNIX) return { family: "unix" };
   const family = familyOf(bytes, len);
   if (family === C.AF_INET && len >= S.sockaddr_in.size) {
     const F = S.sockaddr_in.fields;

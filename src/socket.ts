@@ -340,7 +340,7 @@ export class Socket implements Disposable {
       addrLen[0] = addrOut.length;
       const r = sys.accept(fd, addrOut, addrLen, CLOEXEC);
       if (r !== WOULD_BLOCK) {
-        const peer = decodeAddress(addrOut, addrLen[0]!);
+        const peer = decodeAddress(addrOut, addrLen[0]!, this.family);
         const sock = Socket.#adopt(r, this.family, this.type, this.protocol);
         try {
           sock.#applyPolicy(r, !sys.hasAccept4 || !CLOEXEC);
@@ -493,7 +493,7 @@ export class Socket implements Disposable {
         r = sys.recvfrom(fd, buffer, nbytes, fl, addrOut, addrLen);
       } while (r === WOULD_BLOCK);
     }
-    return [r, decodeAddress(addrOut, addrLen[0]!)];
+    return [r, decodeAddress(addrOut, addrLen[0]!, this.family)];
   }
 
   // --- addresses and options ---------------------------------------------------------------------
@@ -502,14 +502,14 @@ export class Socket implements Disposable {
   get localAddress(): Address | RawAddress {
     addrLen[0] = addrOut.length;
     const n = sys.getsockname(this.#open("getsockname"), addrOut, addrLen);
-    return decodeAddress(addrOut, n);
+    return decodeAddress(addrOut, n, this.family);
   }
 
   /** getpeername(): the connected peer's address (ENOTCONN if none). */
   get remoteAddress(): Address | RawAddress {
     addrLen[0] = addrOut.length;
     const n = sys.getpeername(this.#open("getpeername"), addrOut, addrLen);
-    return decodeAddress(addrOut, n);
+    return decodeAddress(addrOut, n, this.family);
   }
 
   /** getsockopt() as raw bytes: up to `maxLength` bytes of option `name` at `level`. */

@@ -1,0 +1,268 @@
+/**
+ * ping over bsdsock: ICMP echo request/reply on IPv4 or IPv6.
+ *
+ *   bun run examples/ping.ts [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [-s SIZE] [-4|-6] HOST
+ *
+ * HOST is a numeric address (127.0.0.1, ::1) or "localhost"; there is no name resolution.
+ * COUNT defaults to 4 (classic ping runs until interrupted; this one always ends), INTERVAL
+ * and TIMEOUT are seconds (default 1 each), SIZE is the payload size (default 56). Ctrl-C
+ * stops early and still prints the statistics.
+ *
+ * Sockets, in the order tried:
+ *   1. SOCK_RAW + IPPROTO_ICMP / IPPROTO_ICMPV6 (needs root or CAP_NET_RAW). The echo request
+ *      checksum is computed here for IPv4; for ICMPv6 raw sockets the kernel always computes
+ *      it (it covers a pseudo-header with the source address, which only the kernel knows).
+ *      IPv4 raw reads return the IP header too: the TTL printed comes from it, and the reply's
+ *      checksum is verified here.
+ *   2. SOCK_DGRAM + IPPROTO_ICMP / IPPROTO_ICMPV6, the unprivileged "ping socket" (Linux,
+ *      macOS): allowed when the process's group is within net.ipv4.ping_group_range (the same
+ *      sysctl governs IPv6). The kernel sets the identifier, computes checksums and delivers
+ *      only our replies, without the IP header.
+ * If both are refused, ping says which privilege is missing (CAP_NET_RAW) and what the sysctl
+ * holds, and exits 2.
+ *
+ * Output is like iputils ping: one line per reply with icmp_seq, ttl and time; then the
+ * statistics. TTL is printed for IPv4 raw sockets only: a ping socket strips the IP header,
+ * and the received TTL/hop limit would need IP_RECVTTL / IPV6_RECVHOPLIMIT control messages
+ * through recvmsg(), which bsdsock's Socket does not offer yet; IPv6 raw sockets likewise get
+ * no IPv6 header. Exit status: 0 when at least one reply came back, 1 when none did, 2 on
+ * error (as iputils ping).
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { SocketError, strerror } from "../src/errors.ts";
+import { parseIPv4, parseIPv6, type Address } from "../src/sockaddr.ts";
+import { Socket } from "../src/socket.ts";
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+function fail(message: string, code = 2): never {
+  process.stderr.write(`ping: ${message}\n`);
+  process.exit(code);
+}
+
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        count: { type: "string", short: "c" }, interval: { type: "string", short: "i" },
+        timeout: { type: "string", short: "W" }, size: { type: "string", short: "s" },
+        ipv4: { type: "boolean", short: "4" }, ipv6: { type: "boolean", short: "6" },
+      },
+    });
+  } catch (e) {
+    return fail(`${(e as Error).message}\nusage: ping.ts [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [-s SIZE] [-4|-6] HOST`);
+  }
+})();
+
+function num(name: string, text: string | undefined, fallback: number, min: number, max: number, integer: boolean): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    fail(`invalid ${name}: ${JSON.stringify(text)} (expected ${integer ? "an integer" : "a number"} in [${min}, ${max}])`);
+  }
+  return n;
+}
+
+if (positionals.length !== 1) fail("usage: ping.ts [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [-s SIZE] [-4|-6] HOST");
+if (values.ipv4 && values.ipv6) fail("-4 and -6 exclude each other");
+const count = num("count", values.count, 4, 1, 1_000_000, true);
+const intervalMs = num("interval", values.interval, 1, 0.01, 3600, false) * 1000;
+const timeoutMs = num("timeout", values.timeout, 1, 0.01, 3600, false) * 1000;
+const size = num("packet size", values.size, 56, 0, 65000, true);
+const hostArg = positionals[0]!;
+
+let v6: boolean;
+let host: string;
+if (hostArg === "localhost") {
+  v6 = !!values.ipv6;
+  host = v6 ? "::1" : "127.0.0.1";
+} else if (parseIPv4(hostArg) && !values.ipv6) {
+  v6 = false;
+  host = hostArg;
+} else if (parseIPv6(hostArg.split("%")[0]!) && !values.ipv4) {
+  v6 = true;
+  host = hostArg;
+} else {
+  fail(`${hostArg}: not a numeric ${values.ipv6 ? "IPv6" : values.ipv4 ? "IPv4" : "IP"} address or "localhost" (this example does not resolve names)`);
+}
+const family = v6 ? "inet6" : "inet";
+const protocol = v6 ? "icmpv6" : "icmp";
+const AF = v6 ? "AF_INET6" : "AF_INET";
+const PROTO = v6 ? "IPPROTO_ICMPV6" : "IPPROTO_ICMP";
+const ECHO_REQUEST = v6 ? 128 : 8;
+const ECHO_REPLY = v6 ? 129 : 0;
+
+/** The Internet checksum (RFC 1071) of `b`: ones' complement of the ones' complement sum of 16-bit words. */
+function checksum(b: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i + 1 < b.length; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+  if (b.length & 1) sum += b[b.length - 1]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+// --- open a socket: raw, else the unprivileged ping socket, else explain -------------------
+
+function denied(e: unknown): e is SocketError {
+  return e instanceof SocketError && (e.code === "EPERM" || e.code === "EACCES");
+}
+
+function pingGroupRange(): string {
+  try {
+    return readFileSync("/proc/sys/net/ipv4/ping_group_range", "utf8").trim().replace(/\s+/, " ");
+  } catch {
+    return "unknown";
+  }
+}
+
+let sock: Socket;
+let raw: boolean;
+try {
+  sock = new Socket(family, "raw", protocol);
+  raw = true;
+} catch (rawError) {
+  if (!denied(rawError)) fail(`socket(${AF}, SOCK_RAW, ${PROTO}): ${(rawError as Error).message}`);
+  try {
+    sock = new Socket(family, "dgram", protocol);
+    raw = false;
+  } catch (dgramError) {
+    if (!denied(dgramError)) fail(`socket(${AF}, SOCK_DGRAM, ${PROTO}): ${(dgramError as Error).message}`);
+    const gid = process.getgid?.() ?? "?";
+    fail(
+      `cannot open an ICMP socket: a raw socket needs CAP_NET_RAW (socket(${AF}, SOCK_RAW, ${PROTO}): ` +
+        `${strerror(rawError.errno)}), and the unprivileged ICMP datagram socket is refused for group ${gid} ` +
+        `(socket(${AF}, SOCK_DGRAM, ${PROTO}): ${strerror(dgramError.errno)}; ` +
+        `net.ipv4.ping_group_range = "${pingGroupRange()}"). Run as root, grant CAP_NET_RAW ` +
+        `(setcap cap_net_raw+ep on the bun binary), or widen the range: ` +
+        `sysctl -w net.ipv4.ping_group_range="0 2147483647"`,
+    );
+  }
+}
+
+// --- the exchange --------------------------------------------------------------------------
+
+const target: Address = { family, host, port: 0 };
+const ident = process.pid & 0xffff; // raw sockets; a ping socket's kernel-chosen id replaces it
+const packet = new Uint8Array(8 + size);
+for (let i = 0; i < size; i++) packet[8 + i] = (0x10 + i) & 0xff;
+const view = new DataView(packet.buffer);
+const recvBuffer = new Uint8Array(65536 + 60);
+
+const sentAt = new Map<number, number>();
+const received = new Set<number>();
+const rtts: number[] = [];
+let transmitted = 0;
+let errors = 0;
+let stopped = false;
+process.on("SIGINT", () => { stopped = true; });
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Our id as the kernel sees it: a ping socket's local "port" (set on first send). */
+function expectedIdent(): number {
+  if (raw) return ident;
+  const local = sock.localAddress;
+  return "port" in local ? local.port : -1;
+}
+
+function send(seq: number): void {
+  view.setUint8(0, ECHO_REQUEST);
+  view.setUint8(1, 0);
+  view.setUint16(2, 0);
+  view.setUint16(4, ident);
+  view.setUint16(6, seq);
+  if (!v6) view.setUint16(2, checksum(packet)); // ICMPv6: the kernel fills it in
+  sentAt.set(seq, performance.now());
+  sock.sendTo(packet, target);
+  transmitted++;
+}
+
+/** Handles one received packet; returns the sequence number of a valid echo reply, or -1. */
+function handle(n: number, fromHost: string, id: number): number {
+  let icmp = recvBuffer.subarray(0, n);
+  let ttl: number | null = null;
+  if (raw && !v6) {
+    // IPv4 raw sockets deliver the IP header: version/IHL, ..., TTL at byte 8, protocol at 9.
+    if (n < 20 || recvBuffer[0]! >> 4 !== 4 || recvBuffer[9] !== 1) return -1;
+    const ihl = (recvBuffer[0]! & 0x0f) * 4;
+    ttl = recvBuffer[8]!;
+    icmp = recvBuffer.subarray(ihl, n);
+    if (icmp.length >= 8 && icmp[0] === ECHO_REPLY && checksum(icmp) !== 0) {
+      out(`From ${fromHost}: bad ICMP checksum`);
+      errors++;
+      return -1;
+    }
+  }
+  if (icmp.length < 8 || icmp[0] !== ECHO_REPLY || icmp[1] !== 0) return -1; // our own request, other ICMP
+  const dv = new DataView(icmp.buffer, icmp.byteOffset, icmp.byteLength);
+  if (dv.getUint16(4) !== id) return -1; // another ping's reply (raw sockets see them all)
+  const seq = dv.getUint16(6);
+  const t0 = sentAt.get(seq);
+  if (t0 === undefined) return -1;
+  const rtt = performance.now() - t0;
+  const payloadOk = icmp.length === packet.length && icmp.subarray(8).every((b, i) => b === packet[8 + i]);
+  const dup = received.has(seq);
+  if (!dup) {
+    received.add(seq);
+    rtts.push(rtt);
+  }
+  out(
+    `${icmp.length} bytes from ${fromHost}: icmp_seq=${seq}${ttl === null ? "" : ` ttl=${ttl}`} time=${rtt.toFixed(3)} ms` +
+      `${dup ? " (DUP!)" : ""}${payloadOk ? "" : " (payload differs)"}`,
+  );
+  if (!payloadOk) errors++;
+  return seq;
+}
+
+/** Waits up to the deadline for the reply to `seq`, in ≤100 ms slices so Ctrl-C is seen. */
+async function awaitReply(seq: number, deadline: number): Promise<void> {
+  const id = expectedIdent();
+  while (!stopped) {
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) return;
+    sock.timeout = Math.max(1, Math.min(100, remaining));
+    try {
+      const [n, from] = sock.recvFromInto(recvBuffer);
+      const fromHost = "host" in from ? from.host : "?";
+      if (handle(n, fromHost, id) === seq) return;
+    } catch (e) {
+      if (!(e instanceof SocketError && e.code === "ETIMEDOUT")) throw e;
+    }
+    await yieldToEventLoop();
+  }
+}
+
+const started = performance.now();
+out(`PING ${host} (${host}) ${size} data bytes, ${raw ? "raw ICMP socket" : "unprivileged ICMP datagram socket"}`);
+try {
+  for (let seq = 1; seq <= count && !stopped; seq++) {
+    const t = performance.now();
+    send(seq);
+    await awaitReply(seq, t + timeoutMs);
+    if (seq < count) {
+      const wait = t + intervalMs - performance.now();
+      for (let end = performance.now() + wait; !stopped && performance.now() < end;) {
+        await Bun.sleep(Math.min(100, end - performance.now()));
+      }
+    }
+  }
+} catch (e) {
+  fail(e instanceof Error ? e.message : String(e));
+} finally {
+  sock.close();
+}
+
+const elapsed = Math.round(performance.now() - started);
+const loss = transmitted === 0 ? 0 : Math.round((100 * (transmitted - received.size)) / transmitted);
+out("");
+out(`--- ${host} ping statistics ---`);
+out(`${transmitted} packets transmitted, ${received.size} received,${errors ? ` +${errors} errors,` : ""} ${loss}% packet loss, time ${elapsed}ms`);
+if (rtts.length > 0) {
+  const min = Math.min(...rtts);
+  const max = Math.max(...rtts);
+  const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
+  const mdev = Math.sqrt(rtts.reduce((a, b) => a + (b - avg) ** 2, 0) / rtts.length);
+  out(`rtt min/avg/max/mdev = ${[min, avg, max, mdev].map((x) => x.toFixed(3)).join("/")} ms`);
+}
+process.exitCode = received.size > 0 && errors === 0 ? 0 : 1;

@@ -1,0 +1,383 @@
+/**
+ * The runnable examples, run as a user would: echo.ts server + client for every family/type
+ * (the server's `listening <address>` line parsed for the address; SIGTERM/SIGINT end it and
+ * its socket file is removed), also against python3 as a foreign client; ping.ts on 127.0.0.1
+ * and ::1, privileged (raw) and unprivileged (setpriv; the ICMP datagram socket or the
+ * CAP_NET_RAW message, as net.ipv4.ping_group_range says); socketpair.ts.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { platform } from "../src/index.ts";
+import { bun, expectNoFdLeaks, openFds, root, run, scratchDir } from "./helpers.ts";
+
+// Sockets of a previous test file's children (stdio socketpairs Bun closes asynchronously)
+// can still be open when this file starts; let them go before the fd baseline is taken.
+// (Registered first, so it runs before expectNoFdLeaks' beforeAll.)
+beforeAll(async () => {
+  let last = openFds().length;
+  for (let stable = 0, i = 0; stable < 5 && i < 100; i++) {
+    Bun.gc(true);
+    await Bun.sleep(20);
+    const now = openFds().length;
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+  }
+});
+expectNoFdLeaks();
+
+const linux = platform.key.startsWith("linux-");
+const python = Bun.which("python3");
+const dir = scratchDir();
+const echo = join(root, "examples", "echo.ts");
+const ping = join(root, "examples", "ping.ts");
+
+// --- a server whose first stdout line is read while it runs --------------------------------
+
+interface Server {
+  proc: ReturnType<typeof Bun.spawn>;
+  line: string;
+  /** Resolves when the process ends: the rest of stdout, all of stderr, exit code, signal. */
+  finished: Promise<{ rest: string; stderr: string; code: number | null; signal: string | null }>;
+}
+
+const servers = new Set<ReturnType<typeof Bun.spawn>>();
+afterAll(() => { for (const p of servers) p.kill("SIGKILL"); });
+
+/** Starts the echo server and waits (bounded) for its first line. */
+async function startServer(args: string[], timeoutMs = 15_000): Promise<Server> {
+  const proc = Bun.spawn([bun, echo, "server", ...args], { cwd: root, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  servers.add(proc);
+  const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const stderr = new Response(proc.stderr as ReadableStream).text();
+  const decoder = new TextDecoder();
+  let text = "";
+  const deadline = Date.now() + 10_000;
+  while (!text.includes("\n") && Date.now() < deadline) {
+    const r = await Promise.race([reader.read(), Bun.sleep(Math.max(1, deadline - Date.now())).then(() => null)]);
+    if (r === null || r.done) break;
+    text += decoder.decode(r.value, { stream: true });
+  }
+  const finished = (async () => {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      text += decoder.decode(r.value, { stream: true });
+    }
+    await proc.exited;
+    clearTimeout(killer);
+    servers.delete(proc);
+    const nl = text.indexOf("\n");
+    return { rest: nl < 0 ? "" : text.slice(nl + 1), stderr: await stderr, code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) };
+  })();
+  const nl = text.indexOf("\n");
+  if (nl < 0) {
+    proc.kill("SIGKILL");
+    const f = await finished;
+    throw new Error(`echo server printed no line: ${JSON.stringify(text)}\nstderr: ${f.stderr}`);
+  }
+  return { proc, line: text.slice(0, nl), finished };
+}
+
+/** `listening <address>` → the client's address options. */
+function clientOptions(family: string, line: string): string[] {
+  const m = /^listening (.+)$/.exec(line);
+  if (!m) throw new Error(`not a listening line: ${JSON.stringify(line)}`);
+  const addr = m[1]!;
+  if (family === "inet") {
+    const ip = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(addr);
+    if (!ip) throw new Error(`not an IPv4 address: ${addr}`);
+    return ["--host", ip[1]!, "--port", ip[2]!];
+  }
+  if (family === "inet6") {
+    const ip = /^\[([0-9a-f:]+)\]:(\d+)$/.exec(addr);
+    if (!ip) throw new Error(`not an IPv6 address: ${addr}`);
+    return ["--host", ip[1]!, "--port", ip[2]!];
+  }
+  return addr.startsWith("@") ? ["--abstract", addr.slice(1)] : ["--path", addr];
+}
+
+interface EchoCombo { family: "inet" | "inet6" | "unix"; type: "stream" | "dgram" | "seqpacket"; where: string[]; label: string }
+let unique = 0;
+const echoCombos: EchoCombo[] = [
+  { family: "inet", type: "stream", where: [], label: "" },
+  { family: "inet", type: "dgram", where: [], label: "" },
+  { family: "inet6", type: "stream", where: [], label: "" },
+  { family: "inet6", type: "dgram", where: [], label: "" },
+];
+for (const type of ["stream", "dgram", "seqpacket"] as const) {
+  echoCombos.push({ family: "unix", type, where: ["--path"], label: " pathname" });
+  echoCombos.push({ family: "unix", type, where: ["--abstract"], label: " abstract" });
+}
+const whereArgs = (c: EchoCombo): string[] =>
+  c.where[0] === "--path" ? ["--path", join(dir, `echo-${++unique}.sock`)]
+    : c.where[0] === "--abstract" ? ["--abstract", `bsdsock-echo-${process.pid}-${++unique}`] : [];
+
+/** A python echo client: count messages of size bytes, every byte checked; prints "ok N". */
+const PY_ECHO_CLIENT = String.raw`
+import socket, sys, json
+cfg = json.loads(sys.argv[1])
+fam = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, "unix": socket.AF_UNIX}[cfg["family"]]
+typ = {"stream": socket.SOCK_STREAM, "dgram": socket.SOCK_DGRAM, "seqpacket": socket.SOCK_SEQPACKET}[cfg["type"]]
+s = socket.socket(fam, typ); s.settimeout(10)
+if fam == socket.AF_UNIX and typ == socket.SOCK_DGRAM: s.bind("")  # autobind, so the server can reply
+s.connect(tuple(cfg["addr"]) if isinstance(cfg["addr"], list) else (b"\0" + cfg["abstract"].encode() if cfg.get("abstract") else cfg["addr"]))
+ok = 0
+for i in range(cfg["count"]):
+    m = bytes((j * 11 + i) & 255 for j in range(cfg["size"]))
+    s.sendall(m) if typ == socket.SOCK_STREAM else s.send(m)
+    if typ == socket.SOCK_STREAM:
+        b = bytearray()
+        while len(b) < len(m):
+            c = s.recv(65536)
+            if not c: break
+            b += c
+    else:
+        b = s.recv(65536)
+    ok += bytes(b) == m
+print("ok", ok)
+`;
+
+function pythonTarget(family: string, opts: string[]): object {
+  const get = (k: string) => opts[opts.indexOf(k) + 1]!;
+  if (family !== "unix") return { addr: [get("--host"), Number(get("--port"))] };
+  return opts[0] === "--abstract" ? { addr: null, abstract: get("--abstract") } : { addr: get("--path") };
+}
+
+describe.skipIf(!linux)("echo.ts", () => {
+  for (const c of echoCombos) {
+    test(`${c.family} ${c.type}${c.label}: server line, bsdsock client, python client, SIGTERM`, async () => {
+      const where = whereArgs(c);
+      const server = await startServer(["--family", c.family, "--type", c.type, ...where]);
+      try {
+        const opts = clientOptions(c.family, server.line);
+        if (c.family === "inet") expect(opts.slice(0, 2)).toEqual(["--host", "127.0.0.1"]);
+        if (c.family === "inet6") expect(opts.slice(0, 2)).toEqual(["--host", "::1"]);
+        if (c.family !== "unix") expect(Number(opts[3])).toBeGreaterThan(0); // the real port, not 0
+        if (c.family === "unix") expect(opts).toEqual(where); // the path / name given
+        if (where[0] === "--path") expect(existsSync(where[1]!)).toBe(true);
+
+        const size = c.type === "stream" ? 200_000 : 3000;
+        const client = await run([bun, echo, "client", "--family", c.family, "--type", c.type, ...opts, "--count", "4", "--size", String(size)]);
+        expect(client.stderr).toBe("");
+        expect(client.stdout).toMatch(new RegExp(`^4/4 echoes of ${size} bytes matched, .+ -> .+ \\(${c.family} ${c.type}\\), [\\d.]+ ms\\n$`));
+        expect(client.code).toBe(0);
+
+        if (python) {
+          const py = await run([python, "-c", PY_ECHO_CLIENT, JSON.stringify({ family: c.family, type: c.type, count: 3, size: 1000, ...pythonTarget(c.family, opts) })]);
+          expect(py.stderr).toBe("");
+          expect(py.stdout).toBe("ok 3\n");
+        }
+      } finally {
+        server.proc.kill("SIGTERM");
+      }
+      const end = await server.finished;
+      expect(end.signal).toBeNull(); // handled, not killed by the signal
+      expect(end.code).toBe(0);
+      expect(end.rest).toBe(""); // exactly one stdout line
+      expect(end.stderr).toContain("SIGTERM: shutting down");
+      if (where[0] === "--path") expect(existsSync(where[1]!)).toBe(false);
+    });
+  }
+
+  test("SIGINT with a client connected and idle ends the server promptly; the socket file goes", async () => {
+    const path = join(dir, `echo-${++unique}.sock`);
+    const server = await startServer(["--family", "unix", "--type", "stream", "--path", path]);
+    const idle = Bun.spawn([python ?? "sleep", ...(python ? ["-c", `import socket,time\ns=socket.socket(socket.AF_UNIX);s.connect(${JSON.stringify(path)});time.sleep(5)`] : ["0"])], { stdio: ["ignore", "ignore", "ignore"] });
+    try {
+      await Bun.sleep(200);
+      const t0 = performance.now();
+      server.proc.kill("SIGINT");
+      const end = await server.finished;
+      expect(end.code).toBe(0);
+      expect(end.stderr).toContain("SIGINT: shutting down");
+      expect(performance.now() - t0).toBeLessThan(2000);
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      idle.kill("SIGKILL");
+      await idle.exited;
+    }
+  });
+
+  test("an unnamed unix server autobinds and prints its abstract name; a \\x00 escape reaches the kernel", async () => {
+    const auto = await startServer(["--family", "unix", "--type", "dgram"]);
+    auto.proc.kill("SIGTERM");
+    expect(auto.line).toMatch(/^listening @[0-9a-f]{5}$/);
+    expect((await auto.finished).code).toBe(0);
+
+    const name = `bsdsock\\x00esc-${process.pid}`;
+    const esc = await startServer(["--family", "unix", "--type", "seqpacket", "--abstract", name]);
+    try {
+      expect(esc.line).toBe(`listening @bsdsock@esc-${process.pid}`); // formatAddress shows NULs as "@"
+      const client = await run([bun, echo, "client", "--family", "unix", "--type", "seqpacket", "--abstract", name, "--count", "2", "--size", "10"]);
+      expect(client.code).toBe(0);
+      // Without the NUL it is another name: nobody listens there.
+      const wrong = await run([bun, echo, "client", "--family", "unix", "--type", "seqpacket", "--abstract", `bsdsock@esc-${process.pid}`]);
+      expect(wrong.code).toBe(2);
+      expect(wrong.stderr).toContain("Connection refused");
+    } finally {
+      esc.proc.kill("SIGTERM");
+    }
+    expect((await esc.finished).code).toBe(0);
+  });
+
+  test.skipIf(!python)("the client exits 1 and says where when an echo differs (python server corrupting one byte)", async () => {
+    const path = join(dir, `bad-${++unique}.sock`);
+    const bad = Bun.spawn([python!, "-c", String.raw`
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1]); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept(); c.settimeout(10)
+for i in range(2):
+    m = bytearray(c.recv(65536))
+    if i == 1: m[123] ^= 1
+    c.send(bytes(m))
+`, path], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const reader = (bad.stdout as ReadableStream<Uint8Array>).getReader();
+      let text = "";
+      const deadline = Date.now() + 10_000;
+      while (!text.includes("\n") && Date.now() < deadline) {
+        const r = await Promise.race([reader.read(), Bun.sleep(Math.max(1, deadline - Date.now())).then(() => null)]);
+        if (r === null || r.done) break;
+        text += new TextDecoder().decode(r.value);
+      }
+      expect(text).toBe("ready\n");
+      reader.releaseLock();
+      const client = await run([bun, echo, "client", "--family", "unix", "--type", "seqpacket", "--path", path, "--count", "2", "--size", "500"]);
+      expect(client.code).toBe(1);
+      expect(client.stdout).toMatch(/^1\/2 echoes of 500 bytes matched/);
+      expect(client.stderr).toContain("message 2: echo differs at byte 123");
+    } finally {
+      bad.kill("SIGKILL");
+      await bad.exited;
+    }
+  });
+
+  test("usage errors exit 2 before any socket", async () => {
+    const r = await run([bun, echo, "server", "--family", "inet", "--type", "stream", "--path", "/x"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--path/--abstract are for unix");
+    const sctp = await run([bun, echo, "server", "--family", "inet", "--type", "seqpacket"]);
+    expect(sctp.code).toBe(2); // SCTP: usually "Socket type not supported" or "Protocol not supported"
+    expect(sctp.stdout).toBe("");
+  });
+});
+
+// --- ping ------------------------------------------------------------------------------------
+
+const isRoot = process.getuid?.() === 0;
+const hasV6Loopback = existsSync("/proc/net/if_inet6") && /^0{31}1 /m.test(readFileSync("/proc/net/if_inet6", "utf8"));
+const setpriv = Bun.which("setpriv");
+const unshare = Bun.which("unshare");
+const ipTool = Bun.which("ip");
+const dropPrivileges = setpriv ? [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"] : [];
+
+/** Can uid 65534 run this bun? (It must reach the binary through readable, searchable directories.) */
+const unprivilegedReason: string | null = (() => {
+  if (!linux) return "Linux only";
+  if (!isRoot) return "not root: cannot drop privileges";
+  if (!setpriv) return "no setpriv on PATH";
+  const r = Bun.spawnSync([...dropPrivileges, bun, "--version"], { stdio: ["ignore", "pipe", "pipe"] });
+  return r.exitCode === 0 ? null : `uid 65534 cannot execute ${bun}: ${r.stderr.toString().trim()}`;
+})();
+if (unprivilegedReason) console.warn(`SKIP unprivileged ping: ${unprivilegedReason}`);
+
+/** Whether gid 65534 lies in the ping_group_range text "lo hi". */
+function allowsNobody(range: string): boolean {
+  const [lo, hi] = range.trim().split(/\s+/).map(Number);
+  return lo! <= 65534 && 65534 <= hi!;
+}
+
+const REPLY_V4 = /^64 bytes from 127\.0\.0\.1: icmp_seq=(\d+) ttl=(\d+) time=\d+\.\d{3} ms$/gm;
+const REPLY_DGRAM_V4 = /^64 bytes from 127\.0\.0\.1: icmp_seq=(\d+) time=\d+\.\d{3} ms$/gm;
+const REPLY_V6 = /^64 bytes from ::1: icmp_seq=(\d+) time=\d+\.\d{3} ms$/gm;
+
+function seqs(re: RegExp, text: string): number[] {
+  return [...text.matchAll(re)].map((m) => Number(m[1]));
+}
+
+function expectUnprivilegedOutcome(o: { code: number | null; stdout: string; stderr: string }, allowed: boolean, host: "127.0.0.1" | "::1"): void {
+  if (allowed) {
+    expect(o.stdout).toContain("unprivileged ICMP datagram socket");
+    expect(seqs(host === "::1" ? REPLY_V6 : REPLY_DGRAM_V4, o.stdout).length).toBeGreaterThanOrEqual(1);
+    expect(o.code).toBe(0);
+  } else {
+    expect(o.code).toBe(2);
+    expect(o.stdout).toBe("");
+    expect(o.stderr).toContain("CAP_NET_RAW");
+    expect(o.stderr).toContain("net.ipv4.ping_group_range");
+  }
+}
+
+describe.skipIf(!linux)("ping.ts", () => {
+  test.skipIf(!isRoot)("raw IPv4: -c 2 127.0.0.1 (root: SOCK_RAW, TTL from the IP header)", async () => {
+    const o = await run([bun, ping, "-c", "2", "-i", "0.2", "127.0.0.1"]);
+    expect(o.stderr).toBe("");
+    expect(o.stdout.split("\n")[0]).toBe("PING 127.0.0.1 (127.0.0.1) 56 data bytes, raw ICMP socket");
+    expect(seqs(REPLY_V4, o.stdout)).toEqual([1, 2]);
+    for (const m of o.stdout.matchAll(REPLY_V4)) expect(Number(m[2])).toBe(64); // Linux's default TTL on lo
+    expect(o.stdout).toContain("--- 127.0.0.1 ping statistics ---\n2 packets transmitted, 2 received, 0% packet loss");
+    expect(o.stdout).toMatch(/^rtt min\/avg\/max\/mdev = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms$/m);
+    expect(o.code).toBe(0);
+  });
+
+  test.skipIf(!isRoot || !hasV6Loopback)("raw IPv6: -c 2 -6 ::1", async () => {
+    const o = await run([bun, ping, "-c", "2", "-i", "0.2", "-6", "::1"]);
+    expect(o.stderr).toBe("");
+    expect(o.stdout.split("\n")[0]).toBe("PING ::1 (::1) 56 data bytes, raw ICMP socket");
+    expect(seqs(REPLY_V6, o.stdout)).toEqual([1, 2]);
+    expect(o.stdout).toContain("2 packets transmitted, 2 received, 0% packet loss");
+    expect(o.code).toBe(0);
+  });
+
+  test("refuses a name it would have to resolve", async () => {
+    const o = await run([bun, ping, "-c", "1", "example.invalid"]);
+    expect(o.code).toBe(2);
+    expect(o.stderr).toContain("not a numeric IP address");
+  });
+
+  test.skipIf(!!unprivilegedReason)("unprivileged (setpriv uid/gid 65534, no caps): as this host's net.ipv4.ping_group_range says", async () => {
+    const range = readFileSync("/proc/sys/net/ipv4/ping_group_range", "utf8");
+    const o = await run([...dropPrivileges, bun, ping, "-c", "1", "127.0.0.1"]);
+    expectUnprivilegedOutcome(o, allowsNobody(range), "127.0.0.1");
+    if (!allowsNobody(range)) expect(o.stderr).toContain(`net.ipv4.ping_group_range = "${range.trim().replace(/\s+/, " ")}"`);
+  });
+
+  // Both outcomes regardless of the host: in a network namespace of our own (only its lo, and
+  // its own copy of the sysctl) the range is set each way, then privileges are dropped.
+  const netnsReason = unprivilegedReason ?? (!unshare || !ipTool ? "no unshare/ip on PATH" : null);
+  for (const [range, allowed] of [["0 2147483647", true], ["1 0", false]] as const) {
+    for (const host of ["127.0.0.1", "::1"] as const) {
+      test.skipIf(!!netnsReason)(`unprivileged in a private netns with ping_group_range "${range}": ${host} ${allowed ? "works via SOCK_DGRAM" : "fails naming CAP_NET_RAW"}`, async () => {
+        const script = `ip link set lo up && sysctl -qw net.ipv4.ping_group_range="${range}" && exec "$@"`;
+        const o = await run([unshare!, "--net", "sh", "-c", script, "sh", ...dropPrivileges, bun, ping, "-c", "2", "-i", "0.2", ...(host === "::1" ? ["-6"] : []), host]);
+        if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) {
+          console.warn(`SKIP netns ping: ${o.stderr.trim()}`);
+          return;
+        }
+        expectUnprivilegedOutcome(o, allowed, host);
+        if (allowed) expect(seqs(host === "::1" ? REPLY_V6 : REPLY_DGRAM_V4, o.stdout)).toEqual([1, 2]);
+        else expect(o.stderr).toContain(`net.ipv4.ping_group_range = "${range}"`);
+      });
+    }
+  }
+});
+
+// --- socketpair ------------------------------------------------------------------------------
+
+describe("socketpair.ts", () => {
+  for (const type of ["stream", "dgram", "seqpacket"] as const) {
+    test.skipIf(type === "seqpacket" && !linux)(`parent and child over a unix ${type} socketpair`, async () => {
+      const o = await run([bun, join(root, "examples", "socketpair.ts"), "--type", type, "--count", "4"]);
+      expect(o.stderr).toBe("");
+      const lines = o.stdout.trimEnd().split("\n");
+      const T = `SOCK_${type.toUpperCase()}`;
+      expect(lines[0]).toMatch(new RegExp(`^parent pid \\d+ on Socket\\(fd=\\d+, AF_UNIX, ${T}\\); child says: hello from child pid \\d+ on Socket\\(fd=3, AF_UNIX, ${T}\\)$`));
+      expect(lines.slice(1, 5)).toEqual([1, 2, 3, 4].map((n) => `parent: square ${n} -> ${n}^2 = ${n * n}`));
+      expect(lines[5]).toBe(`4/4 answers right over a unix ${type} socketpair; child exited 0`);
+      expect(o.code).toBe(0);
+    });
+  }
+});
