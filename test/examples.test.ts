@@ -274,13 +274,17 @@ const unshare = Bun.which("unshare");
 const ipTool = Bun.which("ip");
 const dropPrivileges = setpriv ? [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"] : [];
 
-/** Can uid 65534 run this bun? (It must reach the binary through readable, searchable directories.) */
+/**
+ * Can uid 65534 run this bun on this checkout? Both the binary and the project's sources must be
+ * reachable through searchable directories (a checkout under a private 0700 temp dir is not).
+ */
 const unprivilegedReason: string | null = (() => {
   if (!linux) return "Linux only";
   if (!isRoot) return "not root: cannot drop privileges";
   if (!setpriv) return "no setpriv on PATH";
-  const r = Bun.spawnSync([...dropPrivileges, bun, "--version"], { stdio: ["ignore", "pipe", "pipe"] });
-  return r.exitCode === 0 ? null : `uid 65534 cannot execute ${bun}: ${r.stderr.toString().trim()}`;
+  const probe = `require("node:fs").readFileSync(${JSON.stringify(ping)}); require(${JSON.stringify(join(root, "src", "socket.ts"))});`;
+  const r = Bun.spawnSync([...dropPrivileges, bun, "-e", probe], { stdio: ["ignore", "pipe", "pipe"] });
+  return r.exitCode === 0 ? null : `uid 65534 cannot run ${bun} on ${root}: ${r.stderr.toString().trim().split("\n")[0]}`;
 })();
 if (unprivilegedReason) console.warn(`SKIP unprivileged ping: ${unprivilegedReason}`);
 
