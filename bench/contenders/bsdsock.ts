@@ -1,0 +1,307 @@
+/**
+ * bsdsock contenders: the blocking Socket API ("socket") and the C-shaped posix layer ("posix"),
+ * the same workloads with the same arguments as bench/c/client.c, plus an echo server for the
+ * concurrent echo workload (poll() over every connection; bsdsock has no event loop of its own yet).
+ *
+ *   bun bench/contenders/bsdsock.ts <socket|posix> pingpong tcp <port> <rtts> <warmup> <size>
+ *   ... pingpong unix <path> <rtts> <warmup> <size>
+ *   ... bulk <port> <total bytes> <write size>
+ *   ... udp <port> <count> <size> <run id>
+ *   ... connrate <port> <count>
+ *   ... server            (prints "PORT <n>", serves until killed)
+ */
+import { table } from "../../ffi/platform.ts";
+import * as P from "../../src/posix.ts";
+import { Socket } from "../../src/socket.ts";
+import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from "./measure.ts";
+
+const C = table.constants;
+const [api, workload, ...rest] = process.argv.slice(2);
+if (api !== "socket" && api !== "posix") throw new Error(`api must be socket or posix, got ${api}`);
+
+const loopback = "127.0.0.1";
+const one = new Int32Array([1]);
+/** Linux has both; other platforms may not (then the flags are simply not used). */
+const CLOEXEC = P.SOCK_CLOEXEC ?? 0;
+const NOSIGNAL = P.MSG_NOSIGNAL ?? 0;
+
+function fail(what: string): never {
+  throw new Error(`${what}: ${P.strerror(P.errno())}`);
+}
+
+/** A connected TCP (or unix) socket fd through the posix layer. */
+function posixConnect(port: number | string): number {
+  if (typeof port === "string") {
+    const fd = P.socket(P.AF_UNIX, P.SOCK_STREAM | CLOEXEC, 0);
+    const a = new P.sockaddr_un();
+    a.sun_family = P.AF_UNIX;
+    P.strncpy(a.sun_path, port, a.sun_path.length - 1);
+    if (P.connect(fd, a, P.sizeof(a)) < 0) fail("connect");
+    return fd;
+  }
+  const fd = P.socket(P.AF_INET, P.SOCK_STREAM | CLOEXEC, 0);
+  if (fd < 0) fail("socket");
+  if (P.connect(fd, inetAddr(port), P.sockaddr_in.size) < 0) fail("connect");
+  return fd;
+}
+
+function inetAddr(port: number): P.sockaddr_in {
+  const a = new P.sockaddr_in();
+  a.sin_family = P.AF_INET;
+  a.sin_port = P.htons(port);
+  a.sin_addr.s_addr = P.htonl(P.INADDR_LOOPBACK);
+  return a;
+}
+
+function pingpong(kind: string, where: string, rtts: number, warmup: number, size: number): void {
+  const out = new Uint8Array(size);
+  const inb = new Uint8Array(65536);
+  const lat = new Float64Array(rtts);
+  if (api === "socket") {
+    const sock = kind === "tcp"
+      ? Socket.connect({ family: "inet", host: loopback, port: Number(where) })
+      : Socket.connect({ family: "unix", path: where });
+    if (kind === "tcp") sock.setRawOption(C.IPPROTO_TCP, C.TCP_NODELAY, 1);
+    const once = (): void => {
+      if (sock.send(out) !== size) throw new Error("short send");
+      let got = 0;
+      while (got < size) {
+        const r = sock.recvInto(inb);
+        if (r === 0) throw new Error("peer closed");
+        got += r;
+      }
+    };
+    for (let i = 0; i < warmup; i++) once();
+    const p = begin();
+    for (let i = 0; i < rtts; i++) {
+      const a = performance.now();
+      once();
+      lat[i] = performance.now() - a;
+    }
+    const f = finish(p);
+    print({ ...f, ...latencyStats(lat, f.wall_s) });
+    sock.close();
+    return;
+  }
+  const fd = posixConnect(kind === "tcp" ? Number(where) : where);
+  if (kind === "tcp") P.setsockopt(fd, P.IPPROTO_TCP, P.TCP_NODELAY, one, 4);
+  const flags = NOSIGNAL;
+  const once = (): void => {
+    if (P.send(fd, out, size, flags) !== size) fail("send");
+    let got = 0;
+    while (got < size) {
+      const r = P.recv(fd, inb, inb.length, 0);
+      if (r <= 0) fail("recv");
+      got += r;
+    }
+  };
+  for (let i = 0; i < warmup; i++) once();
+  const p = begin();
+  for (let i = 0; i < rtts; i++) {
+    const a = performance.now();
+    once();
+    lat[i] = performance.now() - a;
+  }
+  const f = finish(p);
+  print({ ...f, ...latencyStats(lat, f.wall_s) });
+  P.close(fd);
+}
+
+function bulk(port: number, total: number, wsize: number): void {
+  const buf = new Uint8Array(wsize);
+  const tail = new Uint8Array(16);
+  let sent = 0;
+  if (api === "socket") {
+    const sock = Socket.connect({ family: "inet", host: loopback, port });
+    const p = begin();
+    while (sent < total) {
+      const n = Math.min(wsize, total - sent);
+      sock.sendAll(n === wsize ? buf : buf.subarray(0, n));
+      sent += n;
+    }
+    sock.shutdown("write");
+    while (sock.recvInto(tail) > 0) { /* the sink closes once it has read everything */ }
+    const f = finish(p);
+    print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
+    sock.close();
+    return;
+  }
+  const fd = posixConnect(port);
+  const p = begin();
+  while (sent < total) {
+    const n = Math.min(wsize, total - sent);
+    let off = 0;
+    while (off < n) {
+      // the posix layer mirrors C: no offset argument, so a partial send continues from a view
+      const r = off === 0 ? P.send(fd, buf, n, NOSIGNAL) : P.send(fd, buf.subarray(off), n - off, NOSIGNAL);
+      if (r < 0) { if (P.errno() === P.EINTR) continue; fail("send"); }
+      off += r;
+    }
+    sent += n;
+  }
+  P.shutdown(fd, P.SHUT_WR);
+  while (P.recv(fd, tail, tail.length, 0) > 0) { /* wait for the sink's close */ }
+  const f = finish(p);
+  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
+  P.close(fd);
+}
+
+function udp(port: number, count: number, size: number, run: number): void {
+  const buf = datagram(size, run);
+  const end = endMarker(run);
+  let errors = 0;
+  let f: ReturnType<typeof finish>;
+  if (api === "socket") {
+    const sock = new Socket("inet", "dgram");
+    const to = { family: "inet", host: loopback, port } as const;
+    const p = begin();
+    for (let i = 0; i < count; i++) {
+      try {
+        sock.sendTo(buf, to);
+      } catch {
+        errors++;
+      }
+    }
+    f = finish(p);
+    for (let k = 0; k < 5; k++) { Bun.sleepSync(10); sock.sendTo(end, to); }
+    sock.close();
+  } else {
+    const fd = P.socket(P.AF_INET, P.SOCK_DGRAM | CLOEXEC, 0);
+    const to = inetAddr(port);
+    const len = P.sockaddr_in.size;
+    const p = begin();
+    for (let i = 0; i < count; i++) {
+      if (P.sendto(fd, buf, size, 0, to, len) < 0) errors++;
+    }
+    f = finish(p);
+    for (let k = 0; k < 5; k++) { Bun.sleepSync(10); P.sendto(fd, end, end.length, 0, to, len); }
+    P.close(fd);
+  }
+  print({ ...f, sent: count - errors, send_errors: errors, sent_per_s: (count - errors) / f.wall_s });
+}
+
+function connrate(port: number, count: number): void {
+  const b = new Uint8Array(1);
+  const p = begin();
+  if (api === "socket") {
+    const to = { family: "inet", host: loopback, port } as const;
+    for (let i = 0; i < count; i++) {
+      const s = Socket.connect(to);
+      while (s.recvInto(b) > 0) { /* EOF: accepted and closed by the peer */ }
+      s.close();
+    }
+  } else {
+    for (let i = 0; i < count; i++) {
+      const fd = posixConnect(port);
+      while (P.recv(fd, b, 1, 0) > 0) { /* EOF */ }
+      P.close(fd);
+    }
+  }
+  const f = finish(p);
+  print({ ...f, conns: count, conn_per_s: count / f.wall_s });
+}
+
+/**
+ * Echo server for the concurrent echo workload: one poll() over the listener and every
+ * connection (array(pollfd, n) from the posix layer; its bytes are read through typed views,
+ * 8-byte pollfd = int fd, short events, short revents), blocking sockets (poll says readable,
+ * so recv does not block; 64-byte echoes never fill the send buffer).
+ */
+function server(): void {
+  const MAX = 8192;
+  const fds = P.array(P.pollfd, MAX);
+  const pf = table.structs.pollfd;
+  if (pf.size !== 8 || pf.fields.fd.offset !== 0 || pf.fields.events.offset !== 4 || pf.fields.revents.offset !== 6) {
+    throw new Error("unexpected struct pollfd layout");
+  }
+  const fd32 = new Int32Array(fds.bytes.buffer, fds.bytes.byteOffset, MAX * 2);
+  const ev16 = new Int16Array(fds.bytes.buffer, fds.bytes.byteOffset, MAX * 4);
+  const buf = new Uint8Array(65536);
+  let nfds = 1;
+  const socks: (Socket | null)[] = new Array(MAX).fill(null);
+  let lfd: number;
+  let listener: Socket | null = null;
+  if (api === "socket") {
+    listener = Socket.listen({ family: "inet", host: loopback, port: 0 }, { backlog: 4096 });
+    lfd = listener.fd;
+    const addr = listener.localAddress;
+    process.stdout.write(`PORT ${"port" in addr ? addr.port : 0}\n`);
+  } else {
+    lfd = P.socket(P.AF_INET, P.SOCK_STREAM | CLOEXEC, 0);
+    P.setsockopt(lfd, P.SOL_SOCKET, P.SO_REUSEADDR, one, 4);
+    const a = inetAddr(0);
+    if (P.bind(lfd, a, P.sockaddr_in.size) < 0) fail("bind");
+    if (P.listen(lfd, 4096) < 0) fail("listen");
+    const len = new P.socklen_t(P.sockaddr_in.size);
+    P.getsockname(lfd, a, len);
+    process.stdout.write(`PORT ${P.ntohs(a.sin_port)}\n`);
+  }
+  fd32[0] = lfd;
+  ev16[2] = P.POLLIN;
+  const remove = (i: number): void => {
+    const last = nfds - 1;
+    fd32[i * 2] = fd32[last * 2]!;
+    ev16[i * 4 + 2] = ev16[last * 4 + 2]!;
+    ev16[i * 4 + 3] = ev16[last * 4 + 3]!;
+    socks[i] = socks[last]!;
+    socks[last] = null;
+    nfds = last;
+  };
+  for (;;) {
+    let n = P.poll(fds, nfds, -1);
+    if (n < 0) { if (P.errno() === P.EINTR) continue; fail("poll"); }
+    for (let i = nfds - 1; i >= 0 && n > 0; i--) {
+      const re = ev16[i * 4 + 3]!;
+      if (re === 0) continue;
+      n--;
+      ev16[i * 4 + 3] = 0;
+      if (i === 0) {
+        if (nfds >= MAX) continue;
+        let c: number;
+        if (listener) {
+          const [s] = listener.accept();
+          s.setRawOption(C.IPPROTO_TCP, C.TCP_NODELAY, 1);
+          socks[nfds] = s;
+          c = s.fd;
+        } else {
+          c = P.accept4(lfd, null, null, CLOEXEC);
+          if (c < 0) continue;
+          P.setsockopt(c, P.IPPROTO_TCP, P.TCP_NODELAY, one, 4);
+        }
+        fd32[nfds * 2] = c;
+        ev16[nfds * 4 + 2] = P.POLLIN;
+        ev16[nfds * 4 + 3] = 0;
+        nfds++;
+        continue;
+      }
+      if (listener) {
+        const s = socks[i]!;
+        let r = 0;
+        try { r = s.recvInto(buf); } catch { r = 0; }
+        if (r === 0) { s.close(); remove(i); continue; }
+        // Socket.send has no length argument: the first r bytes need a view (see README of bench)
+        s.sendAll(buf.subarray(0, r));
+      } else {
+        const fd = fd32[i * 2]!;
+        const r = P.recv(fd, buf, buf.length, 0);
+        if (r <= 0) { P.close(fd); remove(i); continue; }
+        let off = 0;
+        while (off < r) {
+          const w = off === 0 ? P.send(fd, buf, r, NOSIGNAL) : P.send(fd, buf.subarray(off), r - off, NOSIGNAL);
+          if (w < 0) break;
+          off += w;
+        }
+      }
+    }
+  }
+}
+
+const args = rest;
+switch (workload) {
+  case "pingpong": pingpong(args[0]!, args[1]!, intArg(args, 2, "rtts"), intArg(args, 3, "warmup"), intArg(args, 4, "size")); break;
+  case "bulk": bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
+  case "udp": udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run")); break;
+  case "connrate": connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
+  case "server": server(); break;
+  default: throw new Error(`unknown workload ${workload}`);
+}

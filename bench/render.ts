@@ -1,0 +1,222 @@
+/**
+ * Renders a bench result as a markdown table (for the README), plain text (the console) and an
+ * SVG bar chart (relative to C, no browser needed).
+ */
+import type { BenchResult, ContenderResult, Figures, WorkloadResult } from "./types.ts";
+
+type Better = "lower" | "higher" | null;
+interface Row { key: string; label: string; better: Better; unit: string }
+
+const pingRows: Row[] = [
+  { key: "median_us", label: "median per round trip", better: "lower", unit: "µs" },
+  { key: "p99_us", label: "p99 per round trip", better: "lower", unit: "µs" },
+  { key: "per_rtt_wall_us", label: "wall time per round trip", better: "lower", unit: "µs" },
+  { key: "cpu_us_per_rtt", label: "client CPU per round trip", better: "lower", unit: "µs" },
+];
+const bulkRows: Row[] = [
+  { key: "gib_per_s", label: "throughput", better: "higher", unit: "GiB/s" },
+  { key: "cpu_s_per_gib", label: "sender CPU per GiB", better: "lower", unit: "s" },
+];
+const udpRows: Row[] = [
+  { key: "sent_per_s", label: "datagrams sent per second", better: "higher", unit: "/s" },
+  { key: "loss_pct", label: "lost (sent − received by the sink)", better: null, unit: "%" },
+  { key: "cpu_us_per_dgram", label: "sender CPU per datagram", better: "lower", unit: "µs" },
+];
+
+/** The rows shown for each workload. */
+export const rowsFor: Record<string, Row[]> = {
+  pingpong_tcp: pingRows,
+  pingpong_unix: pingRows,
+  echo_concurrent: [
+    { key: "rt_per_s", label: "round trips per second", better: "higher", unit: "/s" },
+    { key: "rt_per_cpu_s", label: "round trips per server CPU-second", better: "higher", unit: "/s" },
+  ],
+  bulk_64k: bulkRows,
+  bulk_1m: bulkRows,
+  udp_64: udpRows,
+  udp_1400: udpRows,
+  connrate: [
+    { key: "conn_per_s", label: "connections per second", better: "higher", unit: "/s" },
+    { key: "cpu_us_per_conn", label: "client CPU per connection", better: "lower", unit: "µs" },
+  ],
+};
+
+function num(x: number, unit = ""): string {
+  if (!Number.isFinite(x)) return "–";
+  let s: string;
+  if (unit === "/s" || Math.abs(x) >= 10_000) s = x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e4 ? `${(x / 1e3).toFixed(0)} k` : x.toFixed(0);
+  else if (Math.abs(x) >= 100) s = x.toFixed(0);
+  else if (Math.abs(x) >= 10) s = x.toFixed(1);
+  else s = x.toFixed(2);
+  return unit === "/s" ? s.trim() : unit ? `${s} ${unit}` : s;
+}
+
+function figure(r: ContenderResult | undefined, key: string): number | null {
+  if (!r?.ok) return null;
+  const v = r.figures[key];
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function cell(w: WorkloadResult, row: Row, id: string): string {
+  const r = w.results[id];
+  if (!r) return "–";
+  if (!r.ok) return r.reason.startsWith("n/a") ? "n/a" : "absent";
+  const v = figure(r, row.key);
+  if (v === null) return "–";
+  const c = figure(w.results.c, row.key);
+  const text = num(v, row.unit);
+  if (row.better === null || c === null || c === 0 || id === "c") return text;
+  return `${text} (${(v / c).toFixed(2)}×)`;
+}
+
+function header(res: BenchResult): string[] {
+  const m = res.machine;
+  return [
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.kernel}; Bun ${m.bun}; node ${m.node ?? "absent"}; ${m.cc ?? "no C compiler"}.`,
+    `Run: ${res.date.slice(0, 16).replace("T", " ")} UTC, ${res.mode} mode${res.reps > 1 ? `, best of ${res.reps} interleaved repetitions` : ""}, ` +
+      `${res.duration_s} s; ${res.pinned ? "contender pinned to CPU 0, peer to CPU 1" : "processes not pinned"}; load average ${m.loadavg_start.join(" / ")} at start, ${m.loadavg_end.join(" / ")} at end.`,
+  ];
+}
+
+function table(res: BenchResult): string[] {
+  const cols = res.contenders;
+  const out = [
+    `| Workload | Figure | ${cols.map((c) => c.label).join(" | ")} |`,
+    `|---|---|${cols.map(() => "---:").join("|")}|`,
+  ];
+  for (const w of res.workloads) {
+    const rows = rowsFor[w.id] ?? [{ key: w.primary, label: w.primary, better: "higher", unit: "" }];
+    rows.forEach((row, i) => {
+      const dir = row.better === "lower" ? " ↓" : row.better === "higher" ? " ↑" : "";
+      out.push(`| ${i === 0 ? w.title : ""} | ${row.label}${dir} | ${cols.map((c) => cell(w, row, c.id)).join(" | ")} |`);
+    });
+  }
+  return out;
+}
+
+function ratio(w: WorkloadResult | undefined, key: string, id: string, base: string): number | null {
+  if (!w) return null;
+  const v = figure(w.results[id], key);
+  const b = figure(w.results[base], key);
+  return v === null || b === null || b === 0 ? null : v / b;
+}
+
+/** The issue's targets, checked against this run (figures, not assertions). */
+function targets(res: BenchResult): string[] {
+  const W = (id: string) => res.workloads.find((w) => w.id === id);
+  const out: string[] = [];
+  const verdict = (r: number | null, ok: (r: number) => boolean) => (r === null ? "not measured" : ok(r) ? "met" : "**missed**");
+  const f = (r: number | null) => (r === null ? "–" : `${r.toFixed(2)}×`);
+  for (const id of ["pingpong_tcp"]) {
+    const wall = ratio(W(id), "per_rtt_wall_us", "bsdsock", "c");
+    const cpu = ratio(W(id), "cpu_us_per_rtt", "bsdsock", "c");
+    out.push(`- Blocking ping-pong: bsdsock wall time ${f(wall)} C (target ≤ 1.05×: ${verdict(wall, (r) => r <= 1.05)}), CPU time ${f(cpu)} C (target ≤ 1.2×: ${verdict(cpu, (r) => r <= 1.2)}).`);
+  }
+  for (const id of ["bulk_64k", "bulk_1m"]) {
+    const w = W(id);
+    if (!w) continue;
+    const cBun = [figure(w.results.c, "gib_per_s"), figure(w.results.bun, "gib_per_s")].filter((x): x is number => x !== null);
+    const best = cBun.length ? Math.max(...cBun) : null;
+    const mine = figure(w.results.bsdsock, "gib_per_s");
+    const r = best && mine !== null ? mine / best : null;
+    out.push(`- ${w.title}: bsdsock ${mine === null ? "–" : num(mine, "GiB/s")} = ${f(r)} the faster of C and Bun.connect (target ≥ 0.95×: ${verdict(r, (x) => x >= 0.95)}).`);
+  }
+  for (const id of ["udp_64", "udp_1400"]) {
+    const w = W(id);
+    if (!w) continue;
+    const r = ratio(w, "sent_per_s", "bsdsock", "c");
+    out.push(`- ${w.title}: bsdsock ${f(r)} C datagrams/s (target ≥ 0.95×: ${verdict(r, (x) => x >= 0.95)}).`);
+  }
+  const e = W("echo_concurrent");
+  if (e) {
+    const vb = ratio(e, "rt_per_cpu_s", "bsdsock", "bun");
+    const vn = ratio(e, "rt_per_cpu_s", "bsdsock", "node");
+    out.push(`- Concurrent echo: the target (async API ≥ 1.2× Bun.listen, ≥ 1.5× node:net round trips per CPU-second) waits for the async API; ` +
+      `today's Socket + poll() loop does ${f(vb)} Bun.listen and ${f(vn)} node:net (node).`);
+  }
+  return out;
+}
+
+/** Markdown for the README: machine, table with ratios to C, notes, targets. */
+export function renderMarkdown(res: BenchResult): string {
+  const absent = res.contenders.filter((c) => !c.available).map((c) => `${c.label}: ${c.reason}`);
+  return [
+    ...header(res).map((l) => `${l}  `),
+    "",
+    ...table(res),
+    "",
+    "Each cell: the contender's figure, then (contender ÷ C). ↓ lower is better, ↑ higher is better. " +
+      "Client-side workloads run each contender as the client against the same C peer process; the concurrent echo runs each " +
+      "contender's own server against the same C load client, and its CPU is the server's (from /proc/<pid>/stat). " +
+      "CPU times are user+sys of the whole process over the measured phase (getrusage / process.cpuUsage).",
+    ...(absent.length ? ["", `Absent: ${absent.join("; ")}.`] : []),
+    "",
+    "Targets from issue 7, as measured in this run:",
+    "",
+    ...targets(res),
+    "",
+  ].join("\n");
+}
+
+/** The same table for a terminal. */
+export function renderText(res: BenchResult): string {
+  return [...header(res), "", ...table(res), "", ...targets(res)].join("\n");
+}
+
+// --- SVG -----------------------------------------------------------------------------------------
+
+const colors: Record<string, string> = {
+  c: "#555555", bsdsock: "#1f6fb4", posix: "#74a9d8", async: "#bbbbbb", bun: "#e0a100", node_bun: "#2e9e44", node: "#9ad39f",
+};
+
+const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** Horizontal bars per workload: performance relative to C on the primary figure (higher is better). */
+export function renderSvg(res: BenchResult): string {
+  const W = 980, left = 150, right = 250, barH = 13, gap = 3, groupGap = 30, top = 64;
+  const plotW = W - left - right;
+  const groups = res.workloads.map((w) => {
+    const row = (rowsFor[w.id] ?? []).find((r) => r.key === w.primary) ?? { key: w.primary, label: w.primary, better: "higher" as Better, unit: "" };
+    const c = figure(w.results.c, w.primary);
+    const bars = res.contenders.map((k) => {
+      const v = figure(w.results[k.id], w.primary);
+      const rel = v === null || c === null || v === 0 ? null : row.better === "lower" ? c / v : v / c;
+      return { k, v, rel, reason: w.results[k.id]?.ok === false ? (w.results[k.id] as { reason: string }).reason : "" };
+    });
+    return { w, row, bars };
+  });
+  const maxRel = Math.max(1.5, ...groups.flatMap((g) => g.bars.map((b) => b.rel ?? 0)));
+  const scale = plotW / (Math.ceil(maxRel * 4) / 4);
+  const height = top + groups.reduce((h, g) => h + 20 + g.bars.length * (barH + gap) + groupGap, 0);
+  const m = res.machine;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    `<text x="12" y="22" font-size="15" font-weight="bold">bsdsock vs C vs Bun vs node:net: speed relative to C (C = 1.0, longer is better)</text>`,
+    `<text x="12" y="40" fill="#444">${esc(`${m.cpu}, ${m.cores} cores, ${m.kernel}, Bun ${m.bun}, node ${m.node ?? "absent"} · ${res.mode} run ${res.date.slice(0, 10)} · load ${m.loadavg_start.join(" ")}`)}</text>`,
+  ];
+  let y = top;
+  for (const g of groups) {
+    parts.push(`<text x="12" y="${y + 10}" font-weight="bold">${esc(`${g.w.title} — ${g.row.label}${g.row.better === "lower" ? " (lower is better; bar = C ÷ value)" : ""}`)}</text>`);
+    y += 20;
+    const y0 = y;
+    for (const b of g.bars) {
+      parts.push(`<text x="${left - 6}" y="${y + barH - 3}" text-anchor="end">${esc(b.k.label)}</text>`);
+      if (b.rel !== null && b.v !== null) {
+        const wpx = Math.max(1, b.rel * scale);
+        parts.push(`<rect x="${left}" y="${y}" width="${wpx.toFixed(1)}" height="${barH}" fill="${colors[b.k.id] ?? "#888"}"/>`);
+        parts.push(`<text x="${(left + wpx + 5).toFixed(1)}" y="${y + barH - 3}">${esc(`${b.rel.toFixed(2)}× · ${num(b.v, g.row.unit)}${g.row.unit === "/s" ? "/s" : ""}`)}</text>`);
+      } else {
+        const why = b.reason.startsWith("n/a") ? b.reason : b.reason ? (b.reason.startsWith("error") ? "failed" : b.reason) : "–";
+        parts.push(`<text x="${left + 4}" y="${y + barH - 3}" fill="#888">${esc(why)}</text>`);
+      }
+      y += barH + gap;
+    }
+    parts.push(`<line x1="${left + scale}" y1="${y0 - 2}" x2="${left + scale}" y2="${y}" stroke="#000" stroke-dasharray="3,2"/>`);
+    y += groupGap;
+  }
+  parts.push("</svg>");
+  return `${parts.join("\n")}\n`;
+}
+
+export type { Figures };

@@ -1,0 +1,68 @@
+/**
+ * The bench script runs end to end in its tiny --smoke mode and writes well-formed results with
+ * every workload and every contender. No timing is asserted: figures depend on the machine.
+ */
+import { expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BenchResult } from "../bench/types.ts";
+import { bun, noCompilerReason, run } from "./helpers.ts";
+
+const workloads = ["pingpong_tcp", "echo_concurrent", "bulk_64k", "bulk_1m", "udp_64", "udp_1400", "connrate", "pingpong_unix"];
+const contenders = ["c", "bsdsock", "posix", "async", "bun", "node_bun", "node"];
+
+if (noCompilerReason) console.log(`bench smoke test skipped: ${noCompilerReason} (the bench peers are C programs)`);
+
+test.skipIf(noCompilerReason !== null)("npm run bench -- --smoke writes well-formed results for every workload", async () => {
+  const out = mkdtempSync(join(tmpdir(), "bsdsock-bench-test-"));
+  try {
+    const r = await run([bun, "bench/run.ts", "--smoke", "--out", out], {}, 60_000);
+    if (r.code !== 0) console.log(r.stdout, r.stderr);
+    expect(r.code).toBe(0);
+
+    const files = readdirSync(out);
+    const jsonFile = files.find((f) => f.endsWith(".smoke.json"));
+    expect(jsonFile).toBeDefined();
+    const res = JSON.parse(readFileSync(join(out, jsonFile!), "utf8")) as BenchResult;
+
+    expect(res.schema).toBe(1);
+    expect(res.mode).toBe("smoke");
+    expect(typeof res.machine.cpu).toBe("string");
+    expect(res.machine.cores).toBeGreaterThan(0);
+    expect(res.machine.bun).toBe(Bun.version);
+    expect(res.contenders.map((c) => c.id)).toEqual(contenders);
+    expect(res.contenders.find((c) => c.id === "async")).toMatchObject({ available: false, reason: "n/a (no async API yet)" });
+    expect(res.workloads.map((w) => w.id)).toEqual(workloads);
+
+    for (const w of res.workloads) {
+      for (const c of res.contenders) {
+        const cell = w.results[c.id];
+        expect(cell).toBeDefined();
+        if (!c.available) {
+          expect(cell!.ok).toBe(false);
+          continue;
+        }
+        // every available contender completed the workload and reported its figures
+        if (!cell!.ok) throw new Error(`${w.id} / ${c.id}: ${cell!.reason}`);
+        expect(cell!.reps.length).toBe(res.reps);
+        const f = cell!.figures;
+        expect(typeof f.wall_s).toBe("number");
+        expect(f.wall_s).toBeGreaterThan(0);
+        expect(typeof f.cpu_s).toBe("number");
+        if (w.id !== "echo_concurrent") expect(typeof f[w.primary]).toBe("number");
+        if (w.id.startsWith("udp")) expect(f.lost).toBe(f.sent! - f.received!);
+      }
+    }
+
+    const md = readFileSync(join(out, "latest.md"), "utf8");
+    expect(md).toContain("| Workload | Figure | C | bsdsock Socket |");
+    expect(md).toContain(res.machine.cpu);
+    const svg = readFileSync(join(out, "latest.svg"), "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
+    expect(existsSync(join(import.meta.dir, "..", "bench", "results", jsonFile!))).toBe(false);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}, 90_000);
