@@ -59,21 +59,22 @@ const decoder = new TextDecoder();
 
 // --- IPv4/IPv6 text <-> bytes, through libc so the syntax is exactly C's ----------------------
 
-/** Parsed address bytes, cached: sendTo to the same host string does not re-parse every time. */
-const parsed = new Map<string, Uint8Array | null>();
+/** Parsed address bytes per family, cached: sendTo to the same host string does not re-parse. */
+const parsed = new Map<number, Map<string, Uint8Array | null>>();
 const PARSE_CACHE_MAX = 512;
 
 function pton(af: number, text: string, size: number): Uint8Array | null {
-  const key = `${af}|${text}`;
-  const hit = parsed.get(key);
+  let cache = parsed.get(af);
+  if (cache === undefined) parsed.set(af, (cache = new Map()));
+  const hit = cache.get(text);
   if (hit !== undefined) return hit;
   let result: Uint8Array | null = null;
   if (!text.includes("\0")) {
     const out = new Uint8Array(size);
     if (libc.inet_pton(af, encoder.encode(`${text}\0`), out) === 1) result = out;
   }
-  if (parsed.size >= PARSE_CACHE_MAX) parsed.clear();
-  parsed.set(key, result);
+  if (cache.size >= PARSE_CACHE_MAX) cache.clear();
+  cache.set(text, result);
   return result;
 }
 
@@ -121,6 +122,14 @@ function hostOf(addr: { host?: unknown }): string {
 
 // --- encode ------------------------------------------------------------------------------------
 
+/** A DataView over an address buffer; the buffers are few and long-lived, so one view each. */
+const views = new WeakMap<Uint8Array, DataView>();
+function viewOf(b: Uint8Array): DataView {
+  let v = views.get(b);
+  if (v === undefined) views.set(b, (v = new DataView(b.buffer, b.byteOffset, b.byteLength)));
+  return v;
+}
+
 function put16(view: DataView, f: FieldLayout, v: number, littleEndian = LE): void {
   view.setUint16(f.offset, v, littleEndian);
 }
@@ -137,7 +146,7 @@ function putFamily(out: Uint8Array, view: DataView, family: number, lenField: Fi
 export function encodeAddress(addr: Address, out: Uint8Array): number {
   if (addr === null || typeof addr !== "object") throw new TypeError(`address must be an object, got ${String(addr)}`);
   if (out.length < SOCKADDR_MAX) throw new RangeError(`address buffer must hold ${SOCKADDR_MAX} bytes`);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const view = viewOf(out);
   switch (addr.family) {
     case "inet": {
       const L = S.sockaddr_in;
@@ -232,7 +241,7 @@ export function familyOf(bytes: Uint8Array, len: number): number {
  */
 export function decodeAddress(bytes: Uint8Array, len: number, socketFamily?: number): Address | RawAddress {
   len = Math.min(len, bytes.length);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, len);
+  const view = viewOf(bytes); // reads below stay within `len`: each family checks its size first
   // Linux reports an unbound unix peer (e.g. a datagram sender) with length 0: no family at all.
   if (len === 0 && socketFamily === C.AF_UNIX) return { family: "unix" };
   const family = familyOf(bytes, len);
@@ -293,5 +302,83 @@ export function familyNumber(addr: Address): number {
     case "inet": return C.AF_INET;
     case "inet6": return C.AF_INET6;
     case "unix": return C.AF_UNIX;
+  }
+}
+
+/**
+ * Encodes addresses into its own buffer, remembering the last one: sending many datagrams to
+ * the same address (the common case) encodes it once. A changed field is always noticed,
+ * because the fields are compared, not just the object.
+ */
+export class AddressEncoder {
+  /** The encoded sockaddr (valid for the length the last encode returned). */
+  readonly bytes = new Uint8Array(SOCKADDR_MAX);
+  #last: Address | null = null;
+  #family: unknown;
+  #host: unknown;
+  #port: unknown;
+  #flowinfo: unknown;
+  #scopeId: unknown;
+  #path: unknown;
+  #abstract: unknown;
+  #len = 0;
+
+  /** Encodes `addr` (or reuses the last encoding when nothing changed); returns its length. */
+  encode(addr: Address): number {
+    const a = addr as { family?: unknown; host?: unknown; port?: unknown; flowinfo?: unknown; scopeId?: unknown; path?: unknown; abstract?: unknown };
+    if (
+      addr === this.#last && a.family === this.#family && a.host === this.#host && a.port === this.#port &&
+      a.flowinfo === this.#flowinfo && a.scopeId === this.#scopeId && a.path === this.#path &&
+      a.abstract === this.#abstract && !(a.abstract instanceof Uint8Array)
+    ) {
+      return this.#len;
+    }
+    this.#last = null;
+    const len = encodeAddress(addr, this.bytes);
+    this.#last = addr;
+    this.#family = a.family;
+    this.#host = a.host;
+    this.#port = a.port;
+    this.#flowinfo = a.flowinfo;
+    this.#scopeId = a.scopeId;
+    this.#path = a.path;
+    this.#abstract = a.abstract;
+    this.#len = len;
+    return len;
+  }
+}
+
+/**
+ * Decodes addresses the kernel wrote, remembering the last one: datagrams from the same sender
+ * give the same (frozen) address object without decoding or allocating again.
+ */
+export class AddressDecoder {
+  readonly #last = new Uint8Array(SOCKADDR_MAX);
+  #lastLen = -1;
+  #lastFamily = -1;
+  #result: Address | RawAddress | null = null;
+
+  /** Like decodeAddress(bytes, len, socketFamily), cached on the exact bytes. */
+  decode(bytes: Uint8Array, len: number, socketFamily: number): Address | RawAddress {
+    len = Math.min(len, bytes.length, SOCKADDR_MAX);
+    const last = this.#last;
+    if (len === this.#lastLen && socketFamily === this.#lastFamily && this.#result !== null) {
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (bytes[i] !== last[i]) { same = false; break; }
+      }
+      if (same) return this.#result;
+    }
+    const result = Object.freeze(decodeAddress(bytes, len, socketFamily));
+    // Results holding bytes (abstract names, raw addresses) are not reused: their arrays are mutable.
+    if ("abstract" in result || "bytes" in result) {
+      this.#result = null;
+      return result;
+    }
+    last.set(bytes.subarray(0, len));
+    this.#lastLen = len;
+    this.#lastFamily = socketFamily;
+    this.#result = result;
+    return result;
   }
 }

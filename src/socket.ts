@@ -17,7 +17,8 @@ import { SocketError, SocketTimeoutError } from "./errors.ts";
 import { IncomingMessage, OutgoingMessage, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions } from "./msg.ts";
 import { getOptionFd, setOptionFd, type GettableOption, type OptionValue, type SettableOption } from "./options.ts";
 import {
-  decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX, type Address, type RawAddress,
+  AddressDecoder, AddressEncoder, decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX,
+  type Address, type RawAddress,
 } from "./sockaddr.ts";
 import * as sys from "./sys.ts";
 import { WOULD_BLOCK } from "./sys.ts";
@@ -38,6 +39,9 @@ const POLLOUT = C.POLLOUT;
 const addrOut = new Uint8Array(SOCKADDR_MAX);
 const addrIn = new Uint8Array(SOCKADDR_MAX);
 const addrLen = new Uint32Array(1);
+/** sendTo's destination and recvFrom's source, each remembering the last address. */
+const sendToAddress = new AddressEncoder();
+const recvFromAddress = new AddressDecoder();
 
 const encoder = new TextEncoder();
 
@@ -452,14 +456,15 @@ export class Socket implements Disposable {
     const fd = this.#open("sendto");
     const buf = bytesOf("sendTo", data);
     const fl = flagsOf("sendTo", flags) | SEND_FLAGS;
-    const len = encodeAddress(address, addrIn);
+    const len = sendToAddress.encode(address);
+    const to = sendToAddress.bytes;
     const size = sizeOf("sendTo", buf);
-    let r = sys.sendto(fd, buf, size, fl, addrIn, len);
+    let r = sys.sendto(fd, buf, size, fl, to, len);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
         this.#wait("sendto", fd, POLLOUT, deadline);
-        r = sys.sendto(fd, buf, size, fl, addrIn, len);
+        r = sys.sendto(fd, buf, size, fl, to, len);
       } while (r === WOULD_BLOCK);
     }
     return r;
@@ -493,7 +498,7 @@ export class Socket implements Disposable {
         r = sys.recvfrom(fd, buffer, nbytes, fl, addrOut, addrLen);
       } while (r === WOULD_BLOCK);
     }
-    return [r, decodeAddress(addrOut, addrLen[0]!, this.family)];
+    return [r, recvFromAddress.decode(addrOut, addrLen[0]!, this.family)];
   }
 
   // --- addresses and options ---------------------------------------------------------------------

@@ -120,6 +120,30 @@ describe("datagrams and socketpairs", () => {
     expect(from).toEqual(a.localAddress);
   });
 
+  test("sendTo's address cache notices a changed field; recvFrom's reuses only identical senders", () => {
+    const a = own(new Socket("inet", "dgram"));
+    const b = own(new Socket("inet", "dgram"));
+    const c = own(new Socket("inet", "dgram"));
+    a.bind(v4());
+    b.bind(v4());
+    c.bind(v4());
+    const to: { family: "inet"; host: string; port: number } = { family: "inet", host: "127.0.0.1", port: portOf(b) };
+    a.sendTo("one", to);
+    to.port = portOf(c); // the same object, mutated: must go to c now
+    a.sendTo("two", to);
+    b.timeout = 1000;
+    c.timeout = 1000;
+    const [d1, from1] = b.recvFrom(10);
+    const [d2, from2] = c.recvFrom(10);
+    expect(new TextDecoder().decode(d1)).toBe("one");
+    expect(new TextDecoder().decode(d2)).toBe("two");
+    expect(from1).toEqual(a.localAddress);
+    expect(from2).toBe(from1); // same sender bytes: the same frozen object
+    expect(Object.isFrozen(from2)).toBe(true);
+    b.sendTo("x", c.localAddress as typeof to);
+    expect(c.recvFrom(10)[1]).toEqual(b.localAddress); // a different sender is decoded afresh
+  });
+
   for (const type of ["stream", "dgram", "seqpacket"] as const) {
     test(`unix ${type} socketpair carries data both ways`, () => {
       const [a, b] = own(Socket.pair("unix", type));
