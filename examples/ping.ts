@@ -22,15 +22,17 @@
  * holds, and exits 2.
  *
  * Output is like iputils ping: one line per reply with icmp_seq, ttl and time; then the
- * statistics. TTL is printed for IPv4 raw sockets only: a ping socket strips the IP header,
- * and the received TTL/hop limit would need IP_RECVTTL / IPV6_RECVHOPLIMIT control messages
- * through recvmsg(), which bsdsock's Socket does not offer yet; IPv6 raw sockets likewise get
- * no IPv6 header. Exit status: 0 when at least one reply came back, 1 when none did, 2 on
- * error (as iputils ping).
+ * statistics. The TTL (IPv4) or hop limit (IPv6) comes from the IP header on IPv4 raw
+ * sockets, and otherwise from the IP_TTL / IPV6_HOPLIMIT control message the kernel attaches
+ * when IP_RECVTTL / IPV6_RECVHOPLIMIT is on (received with recvMsg), since a ping socket and
+ * an IPv6 raw socket get no IP header. Exit status: 0 when at least one reply came back, 1
+ * when none did, 2 on error (as iputils ping).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { constants, platform } from "../src/index.ts";
 import { SocketError, strerror } from "../src/errors.ts";
+import { cmsgSpace } from "../src/msg.ts";
 import { parseIPv4, parseIPv6, type Address } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
 
@@ -149,6 +151,20 @@ for (let i = 0; i < size; i++) packet[8 + i] = (0x10 + i) & 0xff;
 const view = new DataView(packet.buffer);
 const recvBuffer = new Uint8Array(65536 + 60);
 
+// Where there is no IP header to read the TTL from, ask the kernel for it as a control message.
+const C = constants;
+const ttlFromHeader = raw && !v6;
+const [ttlLevel, ttlType] = v6 ? [C.IPPROTO_IPV6, C.IPV6_HOPLIMIT] : [C.IPPROTO_IP, C.IP_TTL];
+if (!ttlFromHeader) sock.setRawOption(ttlLevel, v6 ? C.IPV6_RECVHOPLIMIT : C.IP_RECVTTL!, 1);
+const ttlControlSize = cmsgSpace(4);
+const littleEndian = platform.table.expressions.LITTLE_ENDIAN === 1; // a C int, in host order
+
+/** The int in an IP_TTL / IPV6_HOPLIMIT control message, or null. */
+function ttlOf(control: readonly { level: number; type: number; data: Uint8Array }[]): number | null {
+  const m = control.find((c) => c.level === ttlLevel && c.type === ttlType && c.data.length >= 4);
+  return m ? new DataView(m.data.buffer, m.data.byteOffset, 4).getInt32(0, littleEndian) : null;
+}
+
 const sentAt = new Map<number, number>();
 const received = new Set<number>();
 const rtts: number[] = [];
@@ -179,9 +195,9 @@ function send(seq: number): void {
 }
 
 /** Handles one received packet; returns the sequence number of a valid echo reply, or -1. */
-function handle(n: number, fromHost: string, id: number): number {
+function handle(n: number, fromHost: string, id: number, controlTtl: number | null): number {
   let icmp = recvBuffer.subarray(0, n);
-  let ttl: number | null = null;
+  let ttl: number | null = controlTtl;
   if (raw && !v6) {
     // IPv4 raw sockets deliver the IP header: version/IHL, ..., TTL at byte 8, protocol at 9.
     if (n < 20 || recvBuffer[0]! >> 4 !== 4 || recvBuffer[9] !== 1) return -1;
@@ -223,9 +239,16 @@ async function awaitReply(seq: number, deadline: number): Promise<void> {
     if (remaining <= 0) return;
     sock.timeout = Math.max(1, Math.min(100, remaining));
     try {
-      const [n, from] = sock.recvFromInto(recvBuffer);
-      const fromHost = "host" in from ? from.host : "?";
-      if (handle(n, fromHost, id) === seq) return;
+      let n: number;
+      let from: Address | { family: number } | undefined;
+      let controlTtl: number | null = null;
+      if (ttlFromHeader) [n, from] = sock.recvFromInto(recvBuffer);
+      else {
+        const m = sock.recvMsg({ buffers: [recvBuffer], controlSize: ttlControlSize });
+        [n, from, controlTtl] = [m.bytes, m.address, ttlOf(m.control)];
+      }
+      const fromHost = from && "host" in from ? from.host : "?";
+      if (handle(n, fromHost, id, controlTtl) === seq) return;
     } catch (e) {
       if (!(e instanceof SocketError && e.code === "ETIMEDOUT")) throw e;
     }

@@ -295,8 +295,9 @@ function allowsNobody(range: string): boolean {
 }
 
 const REPLY_V4 = /^64 bytes from 127\.0\.0\.1: icmp_seq=(\d+) ttl=(\d+) time=\d+\.\d{3} ms$/gm;
-const REPLY_DGRAM_V4 = /^64 bytes from 127\.0\.0\.1: icmp_seq=(\d+) time=\d+\.\d{3} ms$/gm;
-const REPLY_V6 = /^64 bytes from ::1: icmp_seq=(\d+) time=\d+\.\d{3} ms$/gm;
+// Without an IP header the TTL / hop limit comes from the IP_TTL / IPV6_HOPLIMIT control message.
+const REPLY_DGRAM_V4 = /^64 bytes from 127\.0\.0\.1: icmp_seq=(\d+) ttl=\d+ time=\d+\.\d{3} ms$/gm;
+const REPLY_V6 = /^64 bytes from ::1: icmp_seq=(\d+) ttl=\d+ time=\d+\.\d{3} ms$/gm;
 
 function seqs(re: RegExp, text: string): number[] {
   return [...text.matchAll(re)].map((m) => Number(m[1]));
