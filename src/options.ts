@@ -20,6 +20,7 @@ import type { structs } from "../ffi/gen/names.ts";
 import type { Constants, FieldLayout, StructLayout } from "../ffi/table.ts";
 import * as check from "./check.ts";
 import { formatIP, interfaceIndex, parseIPv4, parseIPv6 } from "./sockaddr.ts";
+import { readIntField, writeIntField } from "./structs.ts";
 import * as sys from "./sys.ts";
 
 const C = table.constants;
@@ -69,28 +70,6 @@ function needBytes(what: string, len: number, need: number, ctype: string): void
 function objectValue(what: string, v: unknown, shape: string): Record<string, unknown> {
   if (v === null || typeof v !== "object") throw new TypeError(`${what} must be an object ${shape}, got ${describe(v)}`);
   return v as Record<string, unknown>;
-}
-
-/** Writes an integer field of 1, 2, 4 or 8 bytes (8-byte fields as BigInt64: time_t). */
-function putField(view: DataView, f: FieldLayout, v: number): void {
-  switch (f.size) {
-    case 1: view.setUint8(f.offset, v); return;
-    case 2: view.setInt16(f.offset, v, LE); return;
-    case 4: view.setInt32(f.offset, v, LE); return;
-    case 8: view.setBigInt64(f.offset, BigInt(v), LE); return;
-    default: throw new Error(`unsupported field size ${f.size}`);
-  }
-}
-
-/** Reads an integer field of 1, 2, 4 or 8 bytes, signed or unsigned. */
-function getField(view: DataView, f: FieldLayout, signed: boolean): number {
-  switch (f.size) {
-    case 1: return signed ? view.getInt8(f.offset) : view.getUint8(f.offset);
-    case 2: return signed ? view.getInt16(f.offset, LE) : view.getUint16(f.offset, LE);
-    case 4: return signed ? view.getInt32(f.offset, LE) : view.getUint32(f.offset, LE);
-    case 8: return Number(signed ? view.getBigInt64(f.offset, LE) : view.getBigUint64(f.offset, LE));
-    default: throw new Error(`unsupported field size ${f.size}`);
-  }
 }
 
 /** A C int or one byte, whichever the kernel returned (macOS returns u_char for some IP options). */
@@ -165,13 +144,13 @@ export const linger: Codec<Linger> = (() => {
     encode(what, value, _out, view) {
       const v = objectValue(what, value, "{ onoff: boolean, seconds: number }");
       if (typeof v.onoff !== "boolean") throw new TypeError(`${what}.onoff must be a boolean, got ${describe(v.onoff)}`);
-      putField(view, F.l_onoff, v.onoff ? 1 : 0);
-      putField(view, F.l_linger, integerIn(`${what}.seconds`, v.seconds, 0, maxSeconds));
+      writeIntField(view, F.l_onoff, v.onoff ? 1 : 0);
+      writeIntField(view, F.l_linger, integerIn(`${what}.seconds`, v.seconds, 0, maxSeconds));
       return L.size;
     },
     decode(what, _bytes, view, len) {
       needBytes(what, len, L.size, "struct linger");
-      return { onoff: getField(view, F.l_onoff, true) !== 0, seconds: getField(view, F.l_linger, true) };
+      return { onoff: readIntField(view, F.l_onoff, true) !== 0, seconds: readIntField(view, F.l_linger, true) };
     },
   };
 })();
@@ -192,13 +171,13 @@ export const timeval: Codec<number> = (() => {
       if (typeof value !== "number") throw new TypeError(`${what} must be a number of ms, got ${describe(value)}`);
       if (!(value >= 0 && value <= maxMs)) throw new RangeError(`${what} must be a finite number of ms in [0, ${maxMs}], got ${value}`);
       const us = Math.ceil(value * 1000);
-      putField(view, F.tv_sec, Math.floor(us / 1e6));
-      putField(view, F.tv_usec, us % 1e6);
+      writeIntField(view, F.tv_sec, Math.floor(us / 1e6));
+      writeIntField(view, F.tv_usec, us % 1e6);
       return L.size;
     },
     decode(what, _bytes, view, len) {
       needBytes(what, len, L.size, "struct timeval");
-      return getField(view, F.tv_sec, true) * 1000 + getField(view, F.tv_usec, true) / 1000;
+      return readIntField(view, F.tv_sec, true) * 1000 + readIntField(view, F.tv_usec, true) / 1000;
     },
   };
 })();
@@ -220,7 +199,7 @@ export const ucred: Codec<Ucred> = (() => {
     encode(what, value, _out, view) {
       if (!L) throw new TypeError(`${what}: struct ucred does not exist on ${table.platform}`);
       const v = objectValue(what, value, "{ pid, uid, gid }");
-      putField(view, L.fields.pid, integerIn(`${what}.pid`, v.pid, 0, 0x7fffffff));
+      writeIntField(view, L.fields.pid, integerIn(`${what}.pid`, v.pid, 0, 0x7fffffff));
       view.setUint32(L.fields.uid.offset, integerIn(`${what}.uid`, v.uid, 0, 0xffffffff), LE);
       view.setUint32(L.fields.gid.offset, integerIn(`${what}.gid`, v.gid, 0, 0xffffffff), LE);
       return L.size;
@@ -229,9 +208,9 @@ export const ucred: Codec<Ucred> = (() => {
       if (!L) throw new TypeError(`${what}: struct ucred does not exist on ${table.platform}`);
       needBytes(what, len, L.size, "struct ucred");
       return {
-        pid: getField(view, L.fields.pid, true),
-        uid: getField(view, L.fields.uid, false),
-        gid: getField(view, L.fields.gid, false),
+        pid: readIntField(view, L.fields.pid, true),
+        uid: readIntField(view, L.fields.uid, false),
+        gid: readIntField(view, L.fields.gid, false),
       };
     },
   };
@@ -337,7 +316,7 @@ export const membershipV4: Codec<MembershipV4> = (() => {
       else throw new TypeError(`${what}.interface must be IPv4 text, an interface name or an index, got ${describe(itf)}`);
       out.set(group, N.fields.imr_multiaddr.offset);
       if (v.address !== undefined) out.set(ipv4(`${what}.address`, v.address), N.fields.imr_address.offset);
-      putField(view, N.fields.imr_ifindex, index);
+      writeIntField(view, N.fields.imr_ifindex, index);
       return N.size;
     },
     decode(what, bytes, view, len) {
@@ -345,7 +324,7 @@ export const membershipV4: Codec<MembershipV4> = (() => {
         const F = N.fields;
         return {
           multiaddr: formatIP(bytes.slice(F.imr_multiaddr.offset, F.imr_multiaddr.offset + 4)),
-          interface: getField(view, F.imr_ifindex, true),
+          interface: readIntField(view, F.imr_ifindex, true),
           address: formatIP(bytes.slice(F.imr_address.offset, F.imr_address.offset + 4)),
         };
       }
@@ -389,7 +368,7 @@ export const membershipV6: Codec<MembershipV6> = (() => {
     decode(what, bytes, view, len) {
       needBytes(what, len, L.size, "struct ipv6_mreq");
       const o = F.ipv6mr_multiaddr.offset;
-      return { multiaddr: formatIP(bytes.slice(o, o + 16)), interface: getField(view, F.ipv6mr_interface, false) };
+      return { multiaddr: formatIP(bytes.slice(o, o + 16)), interface: readIntField(view, F.ipv6mr_interface, false) };
     },
   };
 })();
@@ -423,7 +402,7 @@ export const tcpInfo: Codec<TcpInfo> = (() => {
       if (!L) throw new TypeError(`${what}: struct tcp_info does not exist on ${table.platform}`);
       needBytes(what, len, end, "struct tcp_info");
       const out: Record<string, number> = {};
-      for (const [name, f] of fields) out[name] = getField(view, f, false);
+      for (const [name, f] of fields) out[name] = readIntField(view, f, false);
       return out as TcpInfo;
     },
   };

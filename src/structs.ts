@@ -12,6 +12,31 @@ const layouts = table.structs;
 /** True on little-endian hosts (x86_64, arm64): fields are stored in host order like C. */
 export const LITTLE_ENDIAN = table.expressions.LITTLE_ENDIAN === 1;
 
+/** Reads an integer field of 1, 2, 4 or 8 bytes in host order, unsigned unless `signed`. */
+export function readIntField(view: DataView, f: FieldLayout, signed: boolean): number {
+  switch (f.size) {
+    case 1: return signed ? view.getInt8(f.offset) : view.getUint8(f.offset);
+    case 2: return signed ? view.getInt16(f.offset, LITTLE_ENDIAN) : view.getUint16(f.offset, LITTLE_ENDIAN);
+    case 4: return signed ? view.getInt32(f.offset, LITTLE_ENDIAN) : view.getUint32(f.offset, LITTLE_ENDIAN);
+    case 8: return Number(signed ? view.getBigInt64(f.offset, LITTLE_ENDIAN) : view.getBigUint64(f.offset, LITTLE_ENDIAN));
+    default: throw new Error(`unsupported field size ${f.size}`);
+  }
+}
+
+/**
+ * Writes an integer field of 1, 2, 4 or 8 bytes in host order. The caller range-checks `value`
+ * for the field's C type; the bits stored are the same for its signed and unsigned reading.
+ */
+export function writeIntField(view: DataView, f: FieldLayout, value: number): void {
+  switch (f.size) {
+    case 1: view.setUint8(f.offset, value & 0xff); return;
+    case 2: view.setUint16(f.offset, value & 0xffff, LITTLE_ENDIAN); return;
+    case 4: view.setUint32(f.offset, value >>> 0, LITTLE_ENDIAN); return;
+    case 8: view.setBigInt64(f.offset, BigInt(value), LITTLE_ENDIAN); return;
+    default: throw new Error(`unsupported field size ${f.size}`);
+  }
+}
+
 /** A struct: its bytes and a DataView over them. */
 export abstract class CStruct {
   // Private, so no JS code can swap the memory a struct passes to libc for something else.
@@ -47,14 +72,7 @@ export abstract class CStruct {
 
   /** Reads an integer member of 1, 2, 4 or 8 bytes, unsigned unless `signed`. */
   protected getInt(f: FieldLayout, signed = false): number {
-    const v = this.view;
-    switch (f.size) {
-      case 1: return signed ? v.getInt8(f.offset) : v.getUint8(f.offset);
-      case 2: return signed ? v.getInt16(f.offset, LITTLE_ENDIAN) : v.getUint16(f.offset, LITTLE_ENDIAN);
-      case 4: return signed ? v.getInt32(f.offset, LITTLE_ENDIAN) : v.getUint32(f.offset, LITTLE_ENDIAN);
-      case 8: return Number(signed ? v.getBigInt64(f.offset, LITTLE_ENDIAN) : v.getBigUint64(f.offset, LITTLE_ENDIAN));
-      default: throw new Error(`unsupported field size ${f.size}`);
-    }
+    return readIntField(this.view, f, signed);
   }
 
   /** Writes an integer member; a value outside the C type's range throws RangeError. */
@@ -65,14 +83,7 @@ export abstract class CStruct {
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
       throw new RangeError(`${this.constructor.name}.${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
     }
-    const v = this.view;
-    switch (f.size) {
-      case 1: v.setUint8(f.offset, value & 0xff); break;
-      case 2: v.setUint16(f.offset, value & 0xffff, LITTLE_ENDIAN); break;
-      case 4: v.setUint32(f.offset, value >>> 0, LITTLE_ENDIAN); break;
-      case 8: v.setBigInt64(f.offset, BigInt(value), LITTLE_ENDIAN); break;
-      default: throw new Error(`unsupported field size ${f.size}`);
-    }
+    writeIntField(this.view, f, value);
   }
 
   /** A view of a member's bytes (for nested structs and arrays). */
