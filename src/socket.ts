@@ -359,21 +359,64 @@ export class Socket implements Disposable {
   }
 
   /**
-   * connect(). With a timeout, waits up to it for the handshake; an interrupted blocking connect
-   * is completed rather than restarted (EINTR → wait writable → SO_ERROR), as POSIX requires.
+   * connect(). With a timeout, waits up to it for the handshake (SocketTimeoutError); with
+   * timeout 0, an unfinished TCP handshake throws EINPROGRESS (finish it by waiting for
+   * writability and reading the `error` option) and a full unix backlog EAGAIN.
+   *
+   * Interruptions are resolved, never reported as success: after EINTR connect() is called
+   * again (TCP then reports EALREADY/EISCONN; Linux restarts an abandoned unix connect), and a
+   * finished handshake is confirmed with getpeername. A blocking socket whose user-set
+   * SO_SNDTIMEO expires throws EINPROGRESS, as C's connect() reports it.
    */
   connect(address: Address): void {
     const fd = this.#open("connect");
     const len = encodeAddress(address, addrIn);
     const deadline = this.#deadline();
+    const timeout = this.#timeout;
+    let interrupted = false;
+    let backoff = 1;
     try {
-      if (sys.connect(fd, addrIn, len) === 0) return;
-      if (this.#timeout === 0) throw new SocketError("connect", E.EINPROGRESS);
-      this.#wait("connect", fd, POLLOUT, deadline, true);
-      const err = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);
-      if (err !== 0) throw new SocketError("connect", err);
+      for (;;) {
+        const r = sys.connect(fd, addrIn, len);
+        if (r === 0) return;
+        const errno = -r;
+        if (errno === E.EINTR) { interrupted = true; continue; }
+        if (errno === E.EISCONN) {
+          if (interrupted) return; // the interrupted attempt completed meanwhile
+          throw new SocketError("connect", errno);
+        }
+        if (errno === E.EAGAIN) {
+          // A unix listener with a full backlog: a blocking connect would sleep until there is
+          // room, but poll() cannot wait for that, so retry with a short backoff up to the deadline.
+          if (!timeout) throw new SocketError("connect", errno);
+          const remaining = deadline - performance.now();
+          if (remaining <= 0) throw new SocketTimeoutError("connect", timeout);
+          Bun.sleepSync(Math.min(backoff, remaining));
+          backoff = Math.min(backoff * 2, 50);
+          continue;
+        }
+        // EINPROGRESS / EALREADY: the handshake is under way.
+        if (timeout === 0 || (timeout === null && !interrupted)) throw new SocketError("connect", E.EINPROGRESS);
+        this.#wait("connect", fd, POLLOUT, deadline, true);
+        const err = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);
+        if (err !== 0) throw new SocketError("connect", err);
+        if (this.#isConnected(fd)) return;
+        interrupted = true; // writable without a peer: the attempt was dropped; start another
+      }
     } catch (e) {
       throw withAddress(e, address);
+    }
+  }
+
+  /** Whether the kernel reports a peer (getpeername succeeds). */
+  #isConnected(fd: number): boolean {
+    addrLen[0] = addrOut.length;
+    try {
+      sys.getpeername(fd, addrOut, addrLen);
+      return true;
+    } catch (e) {
+      if (e instanceof SocketError && e.code === "ENOTCONN") return false;
+      throw e;
     }
   }
 

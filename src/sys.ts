@@ -64,15 +64,19 @@ export function bind(fd: number, addr: Uint8Array, len: number): void {
 }
 
 /**
- * `connect()`. Returns 0 when connected, WOULD_BLOCK when the connection is in progress
- * (EINPROGRESS on a non-blocking socket, or EINTR: the attempt goes on asynchronously and must
- * not be restarted); the caller then waits for writability and reads SO_ERROR.
+ * `connect()`. Returns 0 when connected, or the negated errno of a condition the caller
+ * resolves itself: -EINPROGRESS / -EALREADY (in progress: wait writable, read SO_ERROR), -EINTR
+ * (interrupted: call again; TCP then says EALREADY or EISCONN, while Linux abandons an
+ * interrupted unix connect so the new call starts over), -EAGAIN (unix: the listener's backlog
+ * is full) and -EISCONN (an error, except after an interruption). Anything else throws.
  */
 export function connect(fd: number, addr: Uint8Array, len: number): number {
   span("connect", addr, len);
   if (libc.connect(fd, addr, len) === 0) return 0;
   const errno = readErrno();
-  if (errno === E.EINPROGRESS || errno === E.EINTR) return WOULD_BLOCK;
+  if (errno === E.EINPROGRESS || errno === E.EALREADY || errno === E.EINTR || wouldBlock(errno) || errno === E.EISCONN) {
+    return -(wouldBlock(errno) ? E.EAGAIN : errno);
+  }
   raise("connect", errno);
 }
 
