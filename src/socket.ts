@@ -82,7 +82,11 @@ export interface FromFdOptions {
 
 /** Options for `Socket.connect()`. */
 export interface ConnectOptions {
-  /** Connect timeout in ms, also kept as the socket's timeout afterwards. Default: none. */
+  /**
+   * Connect timeout in ms, also kept as the socket's timeout afterwards. Default: none (block).
+   * 0 connects without blocking: the socket comes back while a TCP handshake is in progress
+   * (wait for writability, then read the `error` option).
+   */
   readonly timeout?: number | null;
   /** Bind to this local address before connecting. */
   readonly localAddress?: Address;
@@ -152,14 +156,17 @@ export class Socket implements Disposable {
   /** Close-on-exec and no-SIGPIPE where they could not be asked for atomically. */
   #applyPolicy(fd: number, needCloexec: boolean): void {
     if (needCloexec) sys.setCloseOnExec(fd);
-    if (C.SO_NOSIGPIPE !== null && C.MSG_NOSIGNAL === null) sys.setIntOption(fd, C.SOL_SOCKET, C.SO_NOSIGPIPE, 1);
+    // macOS: SO_NOSIGPIPE as well as MSG_NOSIGNAL, which older kernels ignore. (Linux has no SO_NOSIGPIPE.)
+    if (C.SO_NOSIGPIPE !== null) sys.setIntOption(fd, C.SOL_SOCKET, C.SO_NOSIGPIPE, 1);
   }
 
   /**
    * Takes ownership of an existing socket fd (from another library, a parent process, SCM_RIGHTS).
    * Its family, type and protocol are read from the kernel; a non-socket fd throws ENOTSOCK.
    * With `duplicate: true` the fd is dup()ed and the copy is owned instead (like Python's
-   * socket.fromfd), for fds that something else (e.g. a node:net socket) keeps owning.
+   * socket.fromfd), for fds that something else (e.g. a node:net socket) keeps owning; the copy
+   * shares the file status flags, so changing its timeout (O_NONBLOCK) changes the original's.
+   * An fd that is already non-blocking starts with timeout 0.
    */
   static fromFd(fd: number, options: FromFdOptions = {}): Socket {
     check.int32("Socket.fromFd", "fd", fd);
@@ -184,7 +191,10 @@ export class Socket implements Disposable {
       family = familyNumberOf(addrOut, addrLen[0]);
     }
     const protocol = C.SO_PROTOCOL !== null ? sys.getIntOption(fd, C.SOL_SOCKET, C.SO_PROTOCOL) : 0;
-    return Socket.#adopt(fd, family, type, protocol);
+    const sock = Socket.#adopt(fd, family, type, protocol);
+    // An fd that is already non-blocking behaves as timeout 0, and says so.
+    if (sys.fcntl(fd, C.F_GETFL, 0) & C.O_NONBLOCK) sock.#timeout = 0;
+    return sock;
   }
 
   /** Wraps an fd this process already owns, without any syscall that could fail. */
@@ -193,8 +203,11 @@ export class Socket implements Disposable {
     return new Socket(family, type, protocol);
   }
 
-  /** A connected pair (socketpair): unix stream by default; "dgram" and "seqpacket" work too. */
-  static pair(family: Family = "unix", type: SocketType = "stream", protocol: Protocol = 0): [Socket, Socket] {
+  /**
+   * A connected pair (socketpair): unix stream by default; "dgram" and "seqpacket" work too.
+   * The pair is disposable: `using pair = Socket.pair(); const [a, b] = pair;` closes both.
+   */
+  static pair(family: Family = "unix", type: SocketType = "stream", protocol: Protocol = 0): [Socket, Socket] & Disposable {
     const f = familyValue(family);
     const t = typeValue(type);
     const p = protocolValue(protocol);
@@ -209,7 +222,7 @@ export class Socket implements Disposable {
       sb.close();
       throw e;
     }
-    return [sa, sb];
+    return disposable([sa, sb], sa);
   }
 
   /**
@@ -221,7 +234,12 @@ export class Socket implements Disposable {
     try {
       if (options.timeout !== undefined) sock.timeout = options.timeout;
       if (options.localAddress) sock.bind(options.localAddress);
-      sock.connect(address);
+      try {
+        sock.connect(address);
+      } catch (e) {
+        // timeout 0 asks for a non-blocking connect: hand back the socket mid-handshake.
+        if (!(options.timeout === 0 && e instanceof SocketError && e.code === "EINPROGRESS")) throw e;
+      }
       return sock;
     } catch (e) {
       sock.close();
@@ -335,9 +353,9 @@ export class Socket implements Disposable {
 
   /**
    * accept(): the connected socket (close-on-exec, blocking) and the peer's address.
-   * Honors this socket's timeout.
+   * Honors this socket's timeout. Disposable: `using conn = server.accept(); const [s, peer] = conn;`.
    */
-  accept(): [Socket, Address | RawAddress] {
+  accept(): [Socket, Address | RawAddress] & Disposable {
     const fd = this.#open("accept");
     const deadline = this.#deadline();
     for (;;) {
@@ -352,7 +370,7 @@ export class Socket implements Disposable {
           sock.close();
           throw e;
         }
-        return [sock, peer];
+        return disposable([sock, peer], sock);
       }
       this.#wait("accept", fd, POLLIN, deadline);
     }
@@ -685,6 +703,16 @@ export class Socket implements Disposable {
 function familyNumberOf(bytes: Uint8Array, len: number): number {
   const a = decodeAddress(bytes, len);
   return typeof a.family === "number" ? a.family : familyNumber(a);
+}
+
+/** Makes a tuple disposable: disposing it closes `owner` (and the second socket of a pair). */
+function disposable<T extends unknown[]>(items: T, owner: Socket): T & Disposable {
+  return Object.assign(items, {
+    [Symbol.dispose](): void {
+      for (const item of items) if (item instanceof Socket) item.close();
+      owner.close();
+    },
+  });
 }
 
 /** Adds the address to a SocketError from bind/connect, so the message says where. */

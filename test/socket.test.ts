@@ -2,10 +2,10 @@
  * The Socket class on real sockets: lifecycle, data, addresses, timeouts, errors, ownership.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SocketError, SocketTimeoutError } from "../src/errors.ts";
+import { errnoNumbers, SocketError, SocketTimeoutError, strerror } from "../src/errors.ts";
 import { Socket } from "../src/socket.ts";
 import { expectNoFdLeaks, start } from "./helpers.ts";
 
@@ -96,7 +96,11 @@ print(n, h.hexdigest())
   test("bind to a port in use: EADDRINUSE", () => {
     const a = own(Socket.listen(v4(), { reuseAddress: false }));
     const b = own(new Socket("inet", "stream"));
-    expect(() => b.bind(v4(portOf(a)))).toThrow(/bind: Address already in use/);
+    // The message is libc's own strerror: "Address already in use" (glibc), "Address in use" (musl).
+    let err: unknown;
+    try { b.bind(v4(portOf(a))); } catch (e) { err = e; }
+    expect((err as SocketError).code).toBe("EADDRINUSE");
+    expect((err as SocketError).message).toStartWith(`bind: ${strerror(errnoNumbers.EADDRINUSE)} (127.0.0.1:`);
   });
 
   test("a peer that went away gives EPIPE, not SIGPIPE", () => {
@@ -243,6 +247,40 @@ describe("ownership", () => {
     expect(t.fd).toBe(fd);
     expect(t.toString()).toBe(`Socket(fd=${fd}, AF_INET6, SOCK_DGRAM)`);
     expect(() => Socket.fromFd(0x7fffffff)).toThrow(expect.objectContaining({ code: "EBADF" }));
+  });
+
+  test("pairs and accepted connections are disposable; fromFd keeps a non-blocking fd's mode", () => {
+    const link = (fd: number): string | null => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return null; } };
+    let opened: [number, string | null][] = [];
+    {
+      using pair = Socket.pair();
+      const [a, b] = pair;
+      using server = Socket.listen(v4());
+      using client = Socket.connect(v4(portOf(server)));
+      using conn = server.accept();
+      const [s, peer] = conn;
+      expect(peer).toEqual(client.localAddress);
+      opened = [a.fd, b.fd, s.fd].map((fd) => [fd, link(fd)]);
+    }
+    // Each fd number is closed now, or names some other file: never the socket it was.
+    for (const [fd, was] of opened) {
+      expect(was).toMatch(/^socket:/);
+      expect(link(fd)).not.toBe(was);
+    }
+    const a = own(new Socket("inet", "dgram"));
+    a.timeout = 0;
+    const b = own(Socket.fromFd(a.detach()));
+    expect(b.timeout).toBe(0);
+  });
+
+  test("Socket.connect with timeout 0 returns the socket mid-handshake", () => {
+    const server = own(Socket.listen(v4()));
+    const c = own(Socket.connect(v4(portOf(server)), { timeout: 0 }));
+    expect(c.timeout).toBe(0);
+    server.timeout = 2000;
+    own(server.accept()[0]);
+    expect(c.getOption("error")).toBe(0);
+    expect(c.remoteAddress).toEqual(server.localAddress);
   });
 
   test("argument errors fail before any syscall", () => {
