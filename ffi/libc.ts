@@ -89,12 +89,23 @@ const linux = {
   __errno_location: { args: [], returns: "ptr" },
   // int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
   accept4: { args: ["i32", "ptr", "ptr", "i32"], returns: "i32" },
+  // int epoll_create1(int flags);
+  epoll_create1: { args: ["i32"], returns: "i32" },
+  // int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
+  epoll_ctl: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
+  // int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+  epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
 /** macOS-only symbols. */
 const darwin = {
   // int *__error(void);
   __error: { args: [], returns: "ptr" },
+  // int kqueue(void);
+  kqueue: { args: [], returns: "i32" },
+  // int kevent(int kq, const struct kevent *changelist, int nchanges, struct kevent *eventlist,
+  //            int nevents, const struct timespec *timeout);
+  kevent: { args: ["i32", "ptr", "i32", "ptr", "i32", "ptr"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
 /** The shared object to open: the libc this process already has mapped. */
@@ -126,9 +137,11 @@ type Narrow<S> = {
 };
 type Common = Narrow<ReturnType<typeof dlopen<typeof common>>["symbols"]>;
 type Linux = Narrow<ReturnType<typeof dlopen<typeof linux>>["symbols"]>;
+type Darwin = Narrow<ReturnType<typeof dlopen<typeof darwin>>["symbols"]>;
 
-/** libc's functions. Linux-only ones are undefined elsewhere. */
-export const libc: Common & Partial<Linux> = lib.symbols as unknown as Common & Partial<Linux>;
+/** libc's functions. Linux-only ones are undefined on macOS, macOS-only ones on Linux. */
+export const libc: Common & Partial<Linux> & Partial<Darwin> =
+  lib.symbols as unknown as Common & Partial<Linux> & Partial<Darwin>;
 
 /** The path that was opened, for diagnostics. */
 export const libcPath: string = path;

@@ -28,7 +28,9 @@ export const headers: readonly { readonly header: string; readonly guard?: strin
   { header: "arpa/inet.h" },
   { header: "netdb.h" },
   { header: "net/if.h" },
+  { header: "time.h" },
   { header: "sys/epoll.h", guard: "defined(__linux__)" },
+  { header: "sys/event.h", guard: "defined(__APPLE__)" },
   { header: "linux/version.h", guard: "defined(__linux__)" },
 ];
 
@@ -108,6 +110,9 @@ export const optionalConstants = [
   "EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDHUP", "EPOLLET",
   "EPOLLONESHOT", "EPOLLEXCLUSIVE", "EPOLL_CTL_ADD", "EPOLL_CTL_MOD", "EPOLL_CTL_DEL",
   "EPOLL_CLOEXEC",
+  // kqueue (macOS, <sys/event.h>)
+  "EVFILT_READ", "EVFILT_WRITE", "EV_ADD", "EV_DELETE", "EV_ENABLE", "EV_DISABLE", "EV_ONESHOT",
+  "EV_CLEAR", "EV_EOF", "EV_ERROR",
 ] as const;
 
 /** C expressions whose value is a platform fact (macros with arguments, etc.). */
@@ -175,6 +180,7 @@ export const structs = {
   pollfd: { type: "struct pollfd", fields: ["fd", "events", "revents"] },
   linger: { type: "struct linger", fields: ["l_onoff", "l_linger"] },
   timeval: { type: "struct timeval", fields: ["tv_sec", "tv_usec"] },
+  timespec: { type: "struct timespec", fields: ["tv_sec", "tv_nsec"] },
   ip_mreq: { type: "struct ip_mreq", fields: ["imr_multiaddr", "imr_interface"] },
   ipv6_mreq: { type: "struct ipv6_mreq", fields: ["ipv6mr_multiaddr", "ipv6mr_interface"] },
   addrinfo: {
@@ -190,6 +196,11 @@ export const structs = {
   },
   mmsghdr: { type: "struct mmsghdr", fields: ["msg_hdr", "msg_len"], guard: linux },
   epoll_event: { type: "struct epoll_event", fields: ["events", "data"], guard: linux },
+  kevent: {
+    type: "struct kevent",
+    fields: ["ident", "filter", "flags", "fflags", "data", "udata"],
+    guard: apple,
+  },
   tcp_info: {
     type: "struct tcp_info",
     guard: linux,

@@ -235,7 +235,17 @@ const table = {
     "EPOLL_CTL_ADD": null,
     "EPOLL_CTL_MOD": null,
     "EPOLL_CTL_DEL": null,
-    "EPOLL_CLOEXEC": null
+    "EPOLL_CLOEXEC": null,
+    "EVFILT_READ": -1,
+    "EVFILT_WRITE": -2,
+    "EV_ADD": 1,
+    "EV_DELETE": 2,
+    "EV_ENABLE": 4,
+    "EV_DISABLE": 8,
+    "EV_ONESHOT": 16,
+    "EV_CLEAR": 32,
+    "EV_EOF": 32768,
+    "EV_ERROR": 16384
   },
   "expressions": {
     "CMSG_LEN_0": 12,
@@ -504,6 +514,20 @@ const table = {
         }
       }
     },
+    "timespec": {
+      "size": 16,
+      "align": 8,
+      "fields": {
+        "tv_sec": {
+          "offset": 0,
+          "size": 8
+        },
+        "tv_nsec": {
+          "offset": 8,
+          "size": 8
+        }
+      }
+    },
     "ip_mreq": {
       "size": 8,
       "align": 4,
@@ -574,6 +598,36 @@ const table = {
     "ip_mreqn": null,
     "mmsghdr": null,
     "epoll_event": null,
+    "kevent": {
+      "size": 32,
+      "align": 4,
+      "fields": {
+        "ident": {
+          "offset": 0,
+          "size": 8
+        },
+        "filter": {
+          "offset": 8,
+          "size": 2
+        },
+        "flags": {
+          "offset": 10,
+          "size": 2
+        },
+        "fflags": {
+          "offset": 12,
+          "size": 4
+        },
+        "data": {
+          "offset": 16,
+          "size": 8
+        },
+        "udata": {
+          "offset": 24,
+          "size": 8
+        }
+      }
+    },
     "tcp_info": null
   },
   "errno": {

@@ -235,7 +235,17 @@ const table = {
     "EPOLL_CTL_ADD": 1,
     "EPOLL_CTL_MOD": 3,
     "EPOLL_CTL_DEL": 2,
-    "EPOLL_CLOEXEC": 524288
+    "EPOLL_CLOEXEC": 524288,
+    "EVFILT_READ": null,
+    "EVFILT_WRITE": null,
+    "EV_ADD": null,
+    "EV_DELETE": null,
+    "EV_ENABLE": null,
+    "EV_DISABLE": null,
+    "EV_ONESHOT": null,
+    "EV_CLEAR": null,
+    "EV_EOF": null,
+    "EV_ERROR": null
   },
   "expressions": {
     "CMSG_LEN_0": 16,
@@ -484,6 +494,20 @@ const table = {
         }
       }
     },
+    "timespec": {
+      "size": 16,
+      "align": 8,
+      "fields": {
+        "tv_sec": {
+          "offset": 0,
+          "size": 8
+        },
+        "tv_nsec": {
+          "offset": 8,
+          "size": 8
+        }
+      }
+    },
     "ip_mreq": {
       "size": 8,
       "align": 4,
@@ -614,6 +638,7 @@ const table = {
         }
       }
     },
+    "kevent": null,
     "tcp_info": {
       "size": 104,
       "align": 4,

@@ -3,9 +3,10 @@
 #
 #   linux-arm64-glibc  probe built with aarch64-linux-gnu-gcc and run under qemu-aarch64 (user mode),
 #                      compared with ffi/tables/linux-arm64-glibc.ts; then the arm64 build of the
-#                      pinned bun runs test/probe.test.ts and test/posix.test.ts under qemu-aarch64.
+#                      pinned bun runs test/probe.test.ts, posix, socket and poller under qemu-aarch64
+#                      (poller asserts the 16-byte struct epoll_event with data at offset 8).
 #   linux-x64-musl     probe built with musl-gcc, compared with ffi/tables/linux-x64-musl.ts; then
-#                      the musl build of bun runs the same two test files (best effort, see below).
+#                      the musl build of bun runs the same test files (best effort, see below).
 #
 #   bash scripts/cross/run.sh           # check (npm run test:cross)
 #   bash scripts/cross/run.sh --regen   # rewrite both tables from the probes, then check
@@ -137,7 +138,10 @@ for target in arm64 musl; do
 done
 
 # --- 4. tests under the foreign bun builds --------------------------------------------------------
-tests=(test/probe.test.ts test/posix.test.ts)
+# probe: layouts/constants vs the platform's compiler; posix and socket: the C-shaped layer and the
+# Socket class on real sockets; poller: epoll on real fds, incl. the struct epoll_event round trip
+# (16 bytes, data at offset 8 on arm64; 12/4 on x86_64) and the poll() fallback.
+tests=(test/probe.test.ts test/posix.test.ts test/socket.test.ts test/poller.test.ts)
 # Runs `bun test` with the given command prefix; records "N pass, N fail, N skip" in the summary.
 run_tests() {
   local label=$1; shift
