@@ -4,6 +4,7 @@
  * - `Socket`: a safe object over one socket fd (typed errors, timeouts, close-on-exec, no
  *   SIGPIPE, idempotent close, `using`), for every family and type the platform has.
  * - `getaddrinfo`, `getnameinfo`, `createConnection`: name resolution through libc.
+ * - `Poller`: wait for readiness on many fds (epoll, kqueue or poll).
  * - `posix`: the C-shaped layer (socket/bind/listen/accept/connect/send/recv/close returning -1
  *   and setting errno, perror, htons, inet_pton, sockaddr_in...), for near-literal C ports.
  * - `SocketError`, `SocketTimeoutError`, `AddressInfoError`: errors with syscall, errno, code.
@@ -33,6 +34,9 @@ export {
 export {
   SCM_MAX_FD, cmsgLen, cmsgSpace, type ControlMessage, type Credentials, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions,
 } from "./msg.ts";
+export {
+  Poller, availableBackends, defaultBackend, type Interest, type PollerBackend, type PollerOptions, type Readiness,
+} from "./poller.ts";
 export {
   familyLabel, typeLabel, type Family, type Protocol, type ShutdownHow, type SocketType,
 } from "./constants.ts";
