@@ -173,9 +173,9 @@ export class Socket implements Disposable {
     if (options.duplicate) {
       // Check it is a socket before duplicating, so a wrong fd never yields a stray copy.
       sys.getIntOption(fd, C.SOL_SOCKET, C.SO_TYPE);
-      const copy = sys.dup(fd);
+      // F_DUPFD_CLOEXEC: the copy is close-on-exec from birth (no window for an exec to leak it).
+      const copy = sys.fcntl(fd, C.F_DUPFD_CLOEXEC, 0);
       try {
-        sys.setCloseOnExec(copy);
         return Socket.fromFd(copy);
       } catch (e) {
         sys.close(copy);

@@ -208,13 +208,6 @@ export function fcntl(fd: number, cmd: number, arg: number): number {
   }
 }
 
-/** `dup()` (close-on-exec is not inherited; the caller sets it). */
-export function dup(fd: number): number {
-  const r = libc.dup(fd);
-  if (r < 0) raise("dup", readErrno());
-  return r;
-}
-
 const pollfd = table.structs.pollfd;
 const pollBytes = new Uint8Array(pollfd.size);
 const pollView = new DataView(pollBytes.buffer);
