@@ -62,6 +62,7 @@ export class SocketError extends Error {
   /** For sendAll: how many bytes were sent before the failure. */
   bytesSent?: number;
 
+  /** An error for `syscall` failing with `errno` (message from strerror, like perror). */
   constructor(syscall: string, errno: number, details: SocketErrorDetails = {}) {
     const context = [details.address, details.note].filter((x) => x !== undefined).join("; ");
     super(`${syscall}: ${strerror(errno)}${context ? ` (${context})` : ""}`);
@@ -81,6 +82,7 @@ export class SocketTimeoutError extends SocketError {
   /** The timeout that expired, in milliseconds. */
   readonly timeoutMs: number;
 
+  /** A timeout of `timeoutMs` that expired during `syscall`. */
   constructor(syscall: string, timeoutMs: number, details: SocketErrorDetails = {}) {
     super(syscall, table.errno.ETIMEDOUT, { ...details, note: details.note ?? `timed out after ${timeoutMs} ms` });
     this.timeoutMs = timeoutMs;

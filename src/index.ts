@@ -13,6 +13,7 @@
 import { platformKey, table } from "../ffi/platform.ts";
 import type { Constants, PlatformTable } from "../ffi/table.ts";
 
+/** The C-shaped layer (also importable as "bsdsock/posix"): C names, -1 and errno. */
 export * as posix from "./posix.ts";
 export {
   Socket, type ConnectOptions, type Data, type FromFdOptions, type ListenOptions, type SocketOptions,

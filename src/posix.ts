@@ -196,7 +196,9 @@ export function cstr(b: ArrayBufferView): string {
 export class socklen_t {
   // Private: libc reads and writes exactly this memory, and the checks read exactly this value.
   readonly #bytes = new Uint32Array(1);
+  /** A socklen_t holding `value` (e.g. `sizeof(addr)`). */
   constructor(value = 0) { this.value = value; }
+  /** The length (C's `*addrlen`): set it before the call, read what the kernel wrote after. */
   get value(): number { return this.#bytes[0]!; }
   set value(v: number) { this.#bytes[0] = check.uint32("socklen_t", "value", v); }
   /** The four bytes libc reads and writes (a live view). */

@@ -35,6 +35,7 @@ export class AddressInfoError extends Error {
   /** What was being resolved. */
   readonly host: string | null;
 
+  /** A failure of `syscall` with EAI_* code `eai` while resolving `host`. */
   constructor(syscall: string, eai: number, host: string | null) {
     const p = libc.gai_strerror(eai);
     const text = p ? new CString(p).toString() : `error ${eai}`;

@@ -694,6 +694,7 @@ export class Socket implements Disposable {
     return `Socket(${where}, ${familyLabel(this.family)}, ${typeLabel(this.type)})`;
   }
 
+  /** How console.log and Bun.inspect print a Socket: the same as toString(). */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString();
   }

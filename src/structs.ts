@@ -126,15 +126,20 @@ function assign(dst: Uint8Array, src: CStruct | Uint8Array, what: string): void 
 
 /** `struct in_addr`: an IPv4 address; `s_addr` is in network byte order, as in C. */
 export class in_addr extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.in_addr.size;
+  /** The IPv4 address as a 32-bit number in network byte order (assign `htonl(INADDR_LOOPBACK)`). */
   declare s_addr: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.in_addr, bytes); }
 }
 integerFields(in_addr, layouts.in_addr, ["s_addr"]);
 
 /** `struct in6_addr`: an IPv6 address; `s6_addr` is its 16 bytes. */
 export class in6_addr extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.in6_addr.size;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.in6_addr, bytes); }
   /** The 16 address bytes (a live view). */
   get s6_addr(): Uint8Array { return this.member(layouts.in6_addr.fields.s6_addr); }
@@ -143,42 +148,56 @@ export class in6_addr extends CStruct {
 
 /** `struct sockaddr`: the generic address header. */
 export class sockaddr extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.sockaddr.size;
+  /** Address family (AF_*). */
   declare sa_family: number;
   /** Only on platforms whose sockaddr starts with a length byte (macOS). */
   declare sa_len?: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.sockaddr, bytes); }
+  /** The address bytes after the family (a live view). */
   get sa_data(): Uint8Array { return this.member(layouts.sockaddr.fields.sa_data); }
 }
 integerFields(sockaddr, layouts.sockaddr, ["sa_len", "sa_family"]);
 
 /** `struct sockaddr_in`: an IPv4 socket address, filled field by field like the C struct. */
 export class sockaddr_in extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.sockaddr_in.size;
+  /** AF_INET. */
   declare sin_family: number;
   /** Port in network byte order: assign `htons(port)`. */
   declare sin_port: number;
   /** Only on platforms with a length byte (macOS). */
   declare sin_len?: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.sockaddr_in, bytes); }
   /** The address (a live view into this struct): `addr.sin_addr.s_addr = INADDR_ANY`. */
   get sin_addr(): in_addr { return new in_addr(this.member(layouts.sockaddr_in.fields.sin_addr)); }
   set sin_addr(v: in_addr) { assign(this.member(layouts.sockaddr_in.fields.sin_addr), v, "sockaddr_in.sin_addr"); }
+  /** Padding, zero (a live view). */
   get sin_zero(): Uint8Array { return this.member(layouts.sockaddr_in.fields.sin_zero); }
 }
 integerFields(sockaddr_in, layouts.sockaddr_in, ["sin_len", "sin_family", "sin_port"]);
 
 /** `struct sockaddr_in6`: an IPv6 socket address. */
 export class sockaddr_in6 extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.sockaddr_in6.size;
+  /** AF_INET6. */
   declare sin6_family: number;
   /** Port in network byte order: assign `htons(port)`. */
   declare sin6_port: number;
   /** Flow information in network byte order. */
   declare sin6_flowinfo: number;
+  /** Interface index for link-local addresses (host byte order). */
   declare sin6_scope_id: number;
+  /** Only on platforms with a length byte (macOS). */
   declare sin6_len?: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.sockaddr_in6, bytes); }
+  /** The address (a live view into this struct). */
   get sin6_addr(): in6_addr { return new in6_addr(this.member(layouts.sockaddr_in6.fields.sin6_addr)); }
   set sin6_addr(v: in6_addr) { assign(this.member(layouts.sockaddr_in6.fields.sin6_addr), v, "sockaddr_in6.sin6_addr"); }
 }
@@ -186,47 +205,69 @@ integerFields(sockaddr_in6, layouts.sockaddr_in6, ["sin6_len", "sin6_family", "s
 
 /** `struct sockaddr_un`: a unix-domain socket address; `sun_path` is a live byte view. */
 export class sockaddr_un extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.sockaddr_un.size;
+  /** AF_UNIX. */
   declare sun_family: number;
+  /** Only on platforms with a length byte (macOS). */
   declare sun_len?: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.sockaddr_un, bytes); }
+  /** The path bytes, NUL-terminated (Linux abstract names start with a NUL): a live view. */
   get sun_path(): Uint8Array { return this.member(layouts.sockaddr_un.fields.sun_path); }
 }
 integerFields(sockaddr_un, layouts.sockaddr_un, ["sun_len", "sun_family"]);
 
 /** `struct sockaddr_storage`: room for any socket address. */
 export class sockaddr_storage extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.sockaddr_storage.size;
+  /** Address family (AF_*) of the address stored. */
   declare ss_family: number;
+  /** Only on platforms with a length byte (macOS). */
   declare ss_len?: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.sockaddr_storage, bytes); }
 }
 integerFields(sockaddr_storage, layouts.sockaddr_storage, ["ss_len", "ss_family"]);
 
 /** `struct pollfd`. */
 export class pollfd extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.pollfd.size;
+  /** The fd to watch (negative: ignored). */
   declare fd: number;
+  /** Requested events (POLLIN | POLLOUT ...). */
   declare events: number;
+  /** Returned events, set by poll(). */
   declare revents: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.pollfd, bytes); }
 }
 integerFields(pollfd, layouts.pollfd, ["fd", "events", "revents"], ["fd", "events", "revents"]);
 
 /** `struct linger`, for SO_LINGER. */
 export class linger extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.linger.size;
+  /** Nonzero: linger on close. */
   declare l_onoff: number;
+  /** Seconds to linger (0 with l_onoff: reset the connection). */
   declare l_linger: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.linger, bytes); }
 }
 integerFields(linger, layouts.linger, ["l_onoff", "l_linger"], ["l_onoff", "l_linger"]);
 
 /** `struct timeval`, for SO_RCVTIMEO/SO_SNDTIMEO. */
 export class timeval extends CStruct {
+  /** sizeof(struct) on this platform, from the generated table. */
   static readonly size = layouts.timeval.size;
+  /** Seconds. */
   declare tv_sec: number;
+  /** Microseconds. */
   declare tv_usec: number;
+  /** A zeroed struct, or a view over the first sizeof(struct) bytes of `bytes` (RangeError if shorter). */
   constructor(bytes?: Uint8Array) { super(layouts.timeval, bytes); }
 }
 integerFields(timeval, layouts.timeval, ["tv_sec", "tv_usec"], ["tv_sec", "tv_usec"]);
