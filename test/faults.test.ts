@@ -736,8 +736,10 @@ describe("security", () => {
   const nobodyCannotRun: string | null = (() => {
     if (!setpriv) return "no setpriv on PATH";
     if (process.getuid?.() !== 0) return "not root: cannot drop to another user";
-    const r = Bun.spawnSync(asNobody([bun, "-e", "process.exit(0)"]), { timeout: 10_000, stdout: "ignore", stderr: "pipe" });
-    return r.exitCode === 0 ? null : `nobody cannot run ${bun}: ${r.stderr.toString().trim()}`;
+    // nobody must reach the binary AND this checkout (a clone under a 0700 temp dir is out of reach).
+    const probe = `require("node:fs").readFileSync(${JSON.stringify(fixture)}); require(${JSON.stringify(join(root, "src", "socket.ts"))});`;
+    const r = Bun.spawnSync(asNobody([bun, "-e", probe]), { cwd: root, timeout: 10_000, stdout: "ignore", stderr: "pipe" });
+    return r.exitCode === 0 ? null : `nobody cannot run ${bun} on ${root}: ${r.stderr.toString().trim().split("\n")[0]}`;
   })();
   if (nobodyCannotRun) console.warn(`SKIP privilege-drop tests: ${nobodyCannotRun}`);
 
