@@ -12,6 +12,7 @@
  */
 import { table } from "../../ffi/platform.ts";
 import * as P from "../../src/posix.ts";
+import { Poller } from "../../src/poller.ts";
 import { Socket } from "../../src/socket.ts";
 import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from "./measure.ts";
 
@@ -202,6 +203,49 @@ function connrate(port: number, count: number): void {
 }
 
 /**
+ * Echo server for the concurrent echo workload, Socket API: a Poller (epoll on Linux) over the
+ * listener and every connection, non-blocking sockets (timeout 0), one reused buffer.
+ */
+function socketServer(): void {
+  const listener = Socket.listen({ family: "inet", host: loopback, port: 0 }, { backlog: 4096 });
+  listener.timeout = 0;
+  const addr = listener.localAddress;
+  process.stdout.write(`PORT ${"port" in addr ? addr.port : 0}\n`);
+  const poller = new Poller({ maxEvents: 1024 });
+  const lfd = listener.fd;
+  poller.add(lfd, { read: true });
+  const conns = new Map<number, Socket>();
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    for (const r of poller.wait(-1)) {
+      if (r.fd === lfd) {
+        for (;;) {
+          let s: Socket;
+          try { [s] = listener.accept(); } catch { break; } // EAGAIN: the queue is drained
+          s.timeout = 0;
+          s.setOption("noDelay", true);
+          conns.set(s.fd, s);
+          poller.add(s.fd, { read: true });
+        }
+        continue;
+      }
+      const s = conns.get(r.fd);
+      if (!s) continue;
+      let n = 0;
+      try { n = s.recvInto(buf); } catch { n = 0; }
+      if (n === 0) {
+        poller.remove(r.fd);
+        conns.delete(r.fd);
+        s.close();
+        continue;
+      }
+      // 64-byte echoes never fill the send buffer, so one send takes them all.
+      s.send(buf.subarray(0, n));
+    }
+  }
+}
+
+/**
  * Echo server for the concurrent echo workload: one poll() over the listener and every
  * connection (array(pollfd, n) from the posix layer; its bytes are read through typed views,
  * 8-byte pollfd = int fd, short events, short revents), blocking sockets (poll says readable,
@@ -302,6 +346,6 @@ switch (workload) {
   case "bulk": bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
   case "udp": udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run")); break;
   case "connrate": connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
-  case "server": server(); break;
+  case "server": if (api === "socket") socketServer(); else server(); break;
   default: throw new Error(`unknown workload ${workload}`);
 }
