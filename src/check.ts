@@ -75,11 +75,23 @@ function isTypedArray(v: ArrayBufferView): boolean {
  */
 export function byteLength(fn: string, what: string, v: unknown): number {
   if (!ArrayBuffer.isView(v)) throw new TypeError(`${fn}: ${what} must be a Uint8Array or other ArrayBufferView, got ${describe(v)}`);
+  if (isTypedArray(v)) return typedByteLength.call(v) as number;
   try {
-    return typedByteLength.call(v) as number;
-  } catch {
     return viewByteLength.call(v) as number;
+  } catch {
+    return 0; // a DataView over a detached buffer: no bytes, like a detached typed array
   }
+}
+
+/** Whether a view's buffer has been detached (transferred): it has no memory left. */
+export function isDetached(v: ArrayBufferView): boolean {
+  const buffer = (isTypedArray(v) ? typedBuffer : viewBuffer).call(v) as ArrayBuffer & { detached?: boolean };
+  return buffer.detached === true;
+}
+
+/** A socket fd for the typed API: a non-negative C int (negative numbers never reach the kernel). */
+export function fd(fn: string, v: unknown): number {
+  return integer(fn, "fd", v, 0, I32_MAX, "int, >= 0");
 }
 
 /**

@@ -438,6 +438,8 @@ export class IncomingMessage {
       if (options.size !== undefined) throw new TypeError(`${fn}: give buffers or size, not both`);
       options.buffers.forEach((b: unknown, i: number) => {
         if (!(b instanceof Uint8Array)) throw new TypeError(`${fn}: buffers[${i}] must be a Uint8Array`);
+        // A detached buffer would take a 0-byte share of the message, which is then lost.
+        if (check.isDetached(b)) throw new TypeError(`${fn}: buffers[${i}] is detached`);
       });
       buffers = options.buffers.slice();
     } else {
@@ -603,7 +605,7 @@ export function walkControl(control: Uint8Array, len: number): ControlMessage[] 
  * `Socket.sendMsg` adds MSG_NOSIGNAL and honors the socket's timeout.
  */
 export function sendMsg(fd: number, options: SendMsgOptions): number {
-  check.int32("sendMsg", "fd", fd);
+  check.fd("sendMsg", fd);
   const r = new OutgoingMessage("sendMsg", options).attempt(fd);
   if (r === WOULD_BLOCK) throw new SocketError("sendmsg", E.EAGAIN);
   return r;
@@ -615,7 +617,7 @@ export function sendMsg(fd: number, options: SendMsgOptions): number {
  * `Socket.recvMsg` honors the socket's timeout.
  */
 export function recvMsg(fd: number, options: RecvMsgOptions = {}): RecvMsgResult {
-  check.int32("recvMsg", "fd", fd);
+  check.fd("recvMsg", fd);
   const msg = new IncomingMessage("recvMsg", options);
   const r = msg.attempt(fd);
   if (r === WOULD_BLOCK) throw new SocketError("recvmsg", E.EAGAIN);

@@ -578,7 +578,7 @@ function levelOf(level: OptionLevel): number {
  */
 export function getOptionFd<K extends GettableOption>(fd: number, name: K): OptionValue<K> {
   const [spec, optname, what] = lookup("getOption", name, "get");
-  check.int32("getsockopt", "fd", fd);
+  check.fd("getOption", fd);
   const size = spec.codec.size;
   scratch.fill(0, 0, size);
   scratchLen[0] = size;
@@ -596,6 +596,6 @@ export function setOptionFd<K extends SettableOption>(fd: number, name: K, value
   scratch.fill(0);
   const len = spec.codec.encode(what, value, scratch, scratchView);
   check.fits(what, "optlen", len, spec.codec.size);
-  check.int32("setsockopt", "fd", fd);
+  check.fd("setOption", fd);
   sys.setsockopt(fd, levelOf(spec.level), optname, scratch, len);
 }

@@ -497,9 +497,7 @@ class PollBackend implements Backend {
 // --- Poller ----------------------------------------------------------------------------------------
 
 function validFd(fn: string, fd: unknown): number {
-  const v = check.int32(fn, "fd", fd);
-  if (v < 0) throw new RangeError(`${fn}: fd must be a non-negative int, got ${v}`);
-  return v;
+  return check.fd(fn, fd);
 }
 
 function interestBits(fn: string, interest: unknown): number {

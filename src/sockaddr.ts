@@ -240,7 +240,8 @@ export function familyOf(bytes: Uint8Array, len: number): number {
  * `socketFamily` (the receiving socket's AF_*) lets an empty unix address decode as unnamed.
  */
 export function decodeAddress(bytes: Uint8Array, len: number, socketFamily?: number): Address | RawAddress {
-  len = Math.min(len, bytes.length);
+  // Only the first `len` bytes count; a negative or NaN length means none.
+  len = len > 0 ? Math.min(Math.floor(len), bytes.length) : 0;
   const view = viewOf(bytes); // reads below stay within `len`: each family checks its size first
   // Linux reports an unbound unix peer (e.g. a datagram sender) with length 0: no family at all.
   if (len === 0 && socketFamily === C.AF_UNIX) return { family: "unix" };
@@ -269,9 +270,8 @@ export function decodeAddress(bytes: Uint8Array, len: number, socketFamily?: num
     if (len <= off) return { family: "unix" };
     const path = bytes.subarray(off, len);
     if (path[0] === 0) {
-      // Linux: a leading NUL is an abstract name, exactly len - off - 1 bytes (NULs included).
-      // A lone NUL (len == off + 1) is what some kernels report for unnamed sockets.
-      if (path.length === 1) return { family: "unix" };
+      // Linux: a leading NUL is an abstract name, exactly len - off - 1 bytes (NULs included,
+      // possibly none: "" is a name of its own). Unnamed sockets report just the family.
       return { family: "unix", abstract: path.slice(1) };
     }
     const nul = path.indexOf(0);

@@ -169,7 +169,7 @@ export class Socket implements Disposable {
    * An fd that is already non-blocking starts with timeout 0.
    */
   static fromFd(fd: number, options: FromFdOptions = {}): Socket {
-    check.int32("Socket.fromFd", "fd", fd);
+    check.fd("Socket.fromFd", fd);
     if (options.duplicate) {
       // Check it is a socket before duplicating, so a wrong fd never yields a stray copy.
       sys.getIntOption(fd, C.SOL_SOCKET, C.SO_TYPE);

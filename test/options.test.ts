@@ -465,9 +465,9 @@ describe("checks before any syscall", () => {
     });
   }
 
-  test("limits accepted at the edges reach the kernel (fd -1 → EBADF proves the check passed)", () => {
+  test("limits accepted at the edges reach the kernel (an fd that is not open → EBADF proves the check passed)", () => {
     for (const [name, value] of [["ttl", 255], ["ttl", 1], ["congestionControl", "x".repeat(15)], ["bindToDevice", ""], ["receiveTimeout", 0.001]] as const) {
-      const err = socketErrorOf(() => setOptionFd(-1, name, value as never));
+      const err = socketErrorOf(() => setOptionFd(987_654, name, value as never));
       expect(err.code).toBe("EBADF");
     }
   });

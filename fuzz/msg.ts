@@ -1,0 +1,261 @@
+/**
+ * Fuzz targets for the control-message code of src/msg.ts: walkControl on arbitrary bytes and
+ * lengths (never reads past the length, never throws, every data view inside it), encodeControl
+ * → walkControl round trips, CMSG_* arithmetic, and the kernel paths: fd passing (every fd
+ * received is a new fd for the file that was sent at that position; none is invented, none
+ * leaks when the control buffer is too small) and scatter/gather (bytes land in order).
+ */
+import fc from "fast-check";
+import { closeSync, openSync, readdirSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { table } from "../ffi/platform.ts";
+import { cmsgAlign, cmsgLen, cmsgSpace, CMSG_ALIGNMENT, encodeControl, walkControl } from "../src/msg.ts";
+import * as P from "../src/posix.ts";
+import { Socket } from "../src/socket.ts";
+import { bytesEq, eq, ok, outcome, sameOutcome } from "./check.ts";
+import type { Target } from "./context.ts";
+
+const C = table.constants;
+const X = table.expressions;
+const HDR = table.structs.cmsghdr;
+const LE = X.LITTLE_ENDIAN === 1;
+const INT = table.sizes.int;
+
+/** A control buffer built from plausible headers: lengths that are right, short, long, huge or zero. */
+const plausibleControl = fc.array(
+  fc.record({
+    clen: fc.oneof(
+      { weight: 3, arbitrary: fc.integer({ min: 0, max: 64 }).map((n) => cmsgLen(n)) },
+      fc.integer({ min: 0, max: 40 }),
+      fc.constantFrom(0, 1, 15, 16, 17, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1),
+    ),
+    level: fc.oneof(fc.constant(C.SOL_SOCKET), fc.integer()),
+    type: fc.oneof(fc.constantFrom(C.SCM_RIGHTS, C.SCM_CREDENTIALS ?? 2), fc.integer()),
+    data: fc.uint8Array({ maxLength: 64 }),
+  }),
+  { maxLength: 6 },
+).map((ms) => {
+  const parts: Uint8Array[] = [];
+  for (const m of ms) {
+    const b = new Uint8Array(cmsgSpace(m.data.length));
+    const v = new DataView(b.buffer);
+    if (HDR.fields.cmsg_len.size === 8) v.setBigUint64(HDR.fields.cmsg_len.offset, BigInt(m.clen), LE);
+    else v.setUint32(HDR.fields.cmsg_len.offset, m.clen >>> 0, LE);
+    v.setInt32(HDR.fields.cmsg_level.offset, m.level, LE);
+    v.setInt32(HDR.fields.cmsg_type.offset, m.type, LE);
+    b.set(m.data, cmsgLen(0));
+    parts.push(b);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) { out.set(p, off); off += p.length; }
+  return out;
+});
+
+const message = fc.record({ level: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), type: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), data: fc.uint8Array({ maxLength: 80 }) });
+
+/** The targets of /proc/self/fd entries, for identity checks. */
+const target = (fd: number): string => readlinkSync(`/proc/self/fd/${fd}`);
+/** Open fds (without the one the directory listing itself used, which is closed by now). */
+const openFdSet = (): Set<number> => new Set(readdirSync("/proc/self/fd").map(Number).filter((fd) => {
+  try { readlinkSync(`/proc/self/fd/${fd}`); return true; } catch { return false; }
+}));
+
+export const msgTargets: Target[] = [
+  {
+    name: "msg.walkControl.garbage",
+    doc: "walkControl on arbitrary or plausible control bytes and any length: never throws, every message's data lies inside [0, len), and bytes past len change nothing",
+    kernel: false,
+    make: () => fc.property(
+      fc.oneof(plausibleControl, fc.uint8Array({ maxLength: 300 })),
+      fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 0, max: 320 }) }, fc.constantFrom(-1, 2 ** 31, 2 ** 32 - 1, 2 ** 53)),
+      fc.integer({ min: 0, max: 16 }),
+      (bytes, lenRaw, slack) => {
+        // Put the buffer at an offset inside a larger one, with poison before and after.
+        const len = lenRaw;
+        const base = new Uint8Array(bytes.length + slack + 32);
+        const a = base.subarray(16, 16 + bytes.length + slack);
+        a.set(bytes);
+        const cut = Math.max(0, Math.min(len, a.length));
+        const b = a.slice();
+        for (let i = cut; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const before = a.slice();
+        const ra = outcome(() => walkControl(a, len).map((m) => ({ ...m, off: m.data.byteOffset - a.byteOffset })));
+        const rb = outcome(() => walkControl(b, len).map((m) => ({ ...m, off: m.data.byteOffset - b.byteOffset })));
+        ok(ra.ok, `walkControl threw ${ra.ok ? "" : String(ra.error)}`);
+        sameOutcome(ra, rb, `walkControl read past length ${len}`);
+        bytesEq(a, before, "walkControl mutated its input");
+        ok(ra.value.length <= Math.floor(cut / cmsgLen(0)), `${ra.value.length} messages in ${cut} bytes`);
+        for (const m of ra.value) {
+          ok(m.data.buffer === a.buffer, "data is not a view into the control buffer");
+          ok(m.off >= cmsgLen(0) && m.off + m.data.length <= cut, `data [${m.off}, ${m.off + m.data.length}) outside [0, ${cut})`);
+          ok(m.off % CMSG_ALIGNMENT === 0, `message data at unaligned offset ${m.off}`);
+        }
+      },
+    ),
+  },
+  {
+    name: "msg.encodeControl.roundtrip",
+    doc: "encodeControl(list) → walkControl gives the list back; layout = Σ CMSG_SPACE(n), cmsg_len = CMSG_LEN(n), padding zero; any prefix length yields a prefix of the list",
+    kernel: false,
+    make: () => fc.property(fc.array(message, { maxLength: 8 }), fc.nat(), (list, t) => {
+      const out = encodeControl(list);
+      ok(out.length === list.reduce((n, m) => n + cmsgSpace(m.data.length), 0), `encodeControl size ${out.length}`);
+      const back = walkControl(out, out.length).map((m) => ({ level: m.level, type: m.type, data: m.data.slice() }));
+      eq(back, list.map((m) => ({ level: m.level, type: m.type, data: m.data })), "walkControl(encodeControl(x))");
+      let off = 0;
+      for (const m of list) {
+        const v = new DataView(out.buffer, out.byteOffset + off);
+        const clen = HDR.fields.cmsg_len.size === 8 ? Number(v.getBigUint64(HDR.fields.cmsg_len.offset, LE)) : v.getUint32(HDR.fields.cmsg_len.offset, LE);
+        ok(clen === cmsgLen(m.data.length), `cmsg_len ${clen} for ${m.data.length} bytes`);
+        for (let i = off + cmsgLen(m.data.length); i < off + cmsgSpace(m.data.length); i++) ok(out[i] === 0, `padding byte ${i} not zero`);
+        off += cmsgSpace(m.data.length);
+      }
+      // A truncated buffer (as with MSG_CTRUNC) gives complete messages first, then at most one cut short.
+      const cutAt = out.length ? t % (out.length + 1) : 0;
+      const part = walkControl(out, cutAt);
+      ok(part.length <= list.length, "more messages from a prefix than from the whole");
+      part.forEach((m, i) => {
+        const want = list[i]!;
+        ok(m.level === want.level && m.type === want.type, `prefix message ${i} header differs`);
+        bytesEq(m.data, want.data.subarray(0, m.data.length), `prefix message ${i} data`);
+        if (i < part.length - 1) ok(m.data.length === want.data.length, `message ${i} cut short but not last`);
+      });
+    }),
+  },
+  {
+    name: "msg.cmsg.arithmetic",
+    doc: "CMSG_LEN/CMSG_SPACE/CMSG_ALIGN for any n: LEN = LEN(0)+n, SPACE = LEN(0)+ALIGN(n), ALIGN(n) ≥ n, < n+alignment, multiple of the alignment; matches the table's CMSG_SPACE(0/1/4/8)",
+    kernel: false,
+    make: () => fc.property(fc.integer({ min: 0, max: 2 ** 31 }), (n) => {
+      const a = cmsgAlign(n);
+      ok(a >= n && a < n + CMSG_ALIGNMENT && a % CMSG_ALIGNMENT === 0, `CMSG_ALIGN(${n}) = ${a}`);
+      ok(cmsgLen(n) === X.CMSG_LEN_0 + n, `CMSG_LEN(${n})`);
+      ok(cmsgSpace(n) === X.CMSG_LEN_0 + a, `CMSG_SPACE(${n})`);
+      eq([cmsgSpace(0), cmsgSpace(1), cmsgSpace(4), cmsgSpace(8)], [X.CMSG_SPACE_0, X.CMSG_SPACE_1, X.CMSG_SPACE_4, X.CMSG_SPACE_8], "table CMSG_SPACE values");
+    }),
+  },
+  {
+    name: "msg.fds.kernel",
+    doc: "pass 0–20 fds (repeats allowed) with any control room: received count = what fits, each a NEW fd for the same file as the one sent at that position, none invented, none leaked when truncated",
+    kernel: true,
+    make: (ctx) => {
+      // Fixtures, kept open for the whole run: three files, /dev/null, and both ends of a socketpair.
+      const pool: number[] = [];
+      for (let i = 0; i < 3; i++) pool.push(openSync(join(ctx.tmp, `passed-${i}`), "w+"));
+      pool.push(openSync("/dev/null", "r"));
+      ctx.defer(() => { for (const fd of pool) closeSync(fd); });
+      const fixture = Socket.pair();
+      ctx.defer(() => { fixture[0].close(); fixture[1].close(); });
+      pool.push(fixture[0].fd, fixture[1].fd);
+      const pairs = new Map<string, [Socket, Socket]>();
+      ctx.defer(() => { for (const [a, b] of pairs.values()) { a.close(); b.close(); } });
+      const pairOf = (type: "stream" | "dgram" | "seqpacket") => {
+        let p = pairs.get(type);
+        if (!p) pairs.set(type, (p = Socket.pair("unix", type)));
+        return p;
+      };
+      return fc.property(
+        fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { maxLength: 20 }),
+        fc.oneof(fc.record({ maxFds: fc.integer({ min: 0, max: 24 }) }), fc.record({ controlSize: fc.integer({ min: 0, max: 200 }) })),
+        fc.constantFrom("stream" as const, "dgram" as const, "seqpacket" as const),
+        fc.uint8Array({ minLength: 1, maxLength: 32 }),
+        (picks, room, type, data) => {
+          const [a, b] = pairOf(type);
+          const sent = picks.map((i) => pool[i]!);
+          const openBefore = openFdSet();
+          ok(a.sendMsg({ data, fds: sent }) === data.length, "sendMsg count");
+          const r = b.recvMsg({ size: 64, ...room });
+          try {
+            bytesEq(r.data, data, "payload");
+            const controlSize = "controlSize" in room ? room.controlSize : room.maxFds ? cmsgSpace(room.maxFds * INT) : 0;
+            const fit = controlSize >= cmsgLen(0) ? Math.floor((controlSize - cmsgLen(0)) / INT) : 0;
+            const want = Math.min(sent.length, fit);
+            ok(r.fds.length === want, `received ${r.fds.length} fds, expected ${want} (sent ${sent.length}, room ${controlSize})`);
+            eq(r.controlTruncated, r.fds.length < sent.length, "MSG_CTRUNC iff fds were dropped");
+            ok(new Set(r.fds).size === r.fds.length, "a received fd number repeats");
+            r.fds.forEach((fd, i) => {
+              ok(!openBefore.has(fd), `received fd ${fd} was already open before the call (not new)`);
+              eq(target(fd), target(sent[i]!), `received fd ${i} is not the file sent at that position`);
+            });
+          } finally {
+            for (const fd of r.fds) P.close(fd);
+          }
+          eq(openFdSet(), openBefore, "open fds after closing the received ones");
+        },
+      );
+    },
+  },
+  {
+    name: "msg.scatter-gather.kernel",
+    doc: "sendMsg gathers any list of views (subarrays, DataViews, Int16Arrays, strings) and recvMsg scatters into any list of buffers: bytes in order, truncation flagged, nothing written past the room",
+    kernel: true,
+    make: (ctx) => {
+      const pairs = new Map<string, [Socket, Socket]>();
+      ctx.defer(() => { for (const [a, b] of pairs.values()) { a.close(); b.close(); } });
+      const piece = fc.record({
+        kind: fc.constantFrom("u8", "sub", "dv", "i16", "str"),
+        bytes: fc.uint8Array({ maxLength: 300 }),
+        off: fc.integer({ min: 0, max: 7 }),
+      });
+      return fc.property(
+        fc.array(piece, { maxLength: 8 }),
+        fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 1, maxLength: 6 }),
+        fc.constantFrom("dgram" as const, "seqpacket" as const),
+        (pieces, rooms, type) => {
+          let p = pairs.get(type);
+          if (!p) pairs.set(type, (p = Socket.pair("unix", type)));
+          const [a, b] = p;
+          const expected: number[] = [];
+          const data = pieces.map((pc) => {
+            switch (pc.kind) {
+              case "u8": expected.push(...pc.bytes); return pc.bytes;
+              case "sub": {
+                const big = new Uint8Array(pc.bytes.length + pc.off + 9).fill(0xee);
+                big.set(pc.bytes, pc.off);
+                expected.push(...pc.bytes);
+                return big.subarray(pc.off, pc.off + pc.bytes.length);
+              }
+              case "dv": {
+                const big = new Uint8Array(pc.bytes.length + pc.off + 3).fill(0xdd);
+                big.set(pc.bytes, pc.off);
+                expected.push(...pc.bytes);
+                return new DataView(big.buffer, pc.off, pc.bytes.length);
+              }
+              case "i16": {
+                const n = pc.bytes.length & ~1;
+                const i16 = new Int16Array(n / 2);
+                new Uint8Array(i16.buffer).set(pc.bytes.subarray(0, n));
+                expected.push(...pc.bytes.subarray(0, n));
+                return i16;
+              }
+              default: {
+                const s = Array.from(pc.bytes.subarray(0, 40), (x) => String.fromCharCode(32 + (x % 90))).join("");
+                expected.push(...new TextEncoder().encode(s));
+                return s;
+              }
+            }
+          });
+          const sent = a.sendMsg({ data });
+          ok(sent === expected.length, `sendMsg sent ${sent} of ${expected.length}`);
+          const buffers = rooms.map((n) => new Uint8Array(n + 8).fill(0x77).subarray(4, 4 + n));
+          const room = rooms.reduce((x, y) => x + y, 0);
+          const r = b.recvMsg({ buffers });
+          const got = Math.min(expected.length, room);
+          ok(r.bytes === got, `recvMsg returned ${r.bytes}, expected ${got}`);
+          eq(r.truncated, expected.length > room, "MSG_TRUNC iff the datagram exceeded the room");
+          bytesEq(r.data, Uint8Array.from(expected.slice(0, got)), "received bytes");
+          let off = 0;
+          for (const buf of buffers) {
+            const full = new Uint8Array(buf.buffer);
+            ok(full[0] === 0x77 && full[3] === 0x77 && full[full.length - 1] === 0x77 && full[full.length - 4] === 0x77, "recvMsg wrote outside a scatter buffer");
+            const take = Math.max(0, Math.min(buf.length, got - off));
+            bytesEq(buf.subarray(0, take), Uint8Array.from(expected.slice(off, off + take)), "scatter buffer contents");
+            for (let i = take; i < buf.length; i++) ok(buf[i] === 0x77, "recvMsg wrote past the received bytes");
+            off += buf.length;
+          }
+        },
+      );
+    },
+  },
+];

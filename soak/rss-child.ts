@@ -1,0 +1,77 @@
+/**
+ * RSS leak check child (run by soak/rss.ts): a long loop over bsdsock's hot paths — send/recv
+ * on a socketpair (fresh and reused buffers), socket create/close (socketpair, UDP, TCP), and
+ * sendTo/recvFrom on loopback UDP with a fresh address object each time, plus sendMsg/recvMsg
+ * with scatter lists. One warm-up pass at full size, then the measured full pass; RSS (from
+ * /proc/self/statm) after a full GC at both points. Prints one JSON line.
+ *
+ *   bun soak/rss-child.ts <sendRecv> <createClose> <sendToRecvFrom>
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { Socket } from "../src/socket.ts";
+
+const [sendRecv, createClose, sendToRecvFrom] = process.argv.slice(2, 5).map(Number) as [number, number, number];
+const PAGE = 4096;
+const rss = () => Number(readFileSync("/proc/self/statm", "utf8").split(" ")[1]) * PAGE;
+const fds = () => readdirSync("/proc/self/fd").length;
+
+async function settle(): Promise<number> {
+  for (let i = 0; i < 4; i++) {
+    Bun.gc(true);
+    await Bun.sleep(20); // let finalizers run
+  }
+  return rss();
+}
+
+const [a, b] = Socket.pair("unix", "stream");
+const u1 = new Socket("inet", "dgram");
+const u2 = new Socket("inet", "dgram");
+u1.bind({ family: "inet", host: "127.0.0.1", port: 0 });
+u2.bind({ family: "inet", host: "127.0.0.1", port: 0 });
+const p2 = (u2.localAddress as { port: number }).port;
+b.timeout = 10_000; // a lost byte fails the check instead of hanging it
+u2.timeout = 10_000;
+const reuse = new Uint8Array(1024);
+let checksum = 0;
+
+function pass(scale: number): void {
+  for (let i = 0; i < sendRecv * scale; i++) {
+    const n = 1 + (i % 700);
+    const out = i & 1 ? new Uint8Array(n).fill(i & 255) : reuse.subarray(0, n);
+    a.send(out);
+    let got = 0;
+    while (got < n) got += i % 3 ? b.recvInto(reuse, n - got) : b.recv(n - got).length;
+    if (i % 16 === 0) {
+      const total = a.sendMsg({ data: [out.subarray(0, 3), "xy", new Uint8Array(5)] });
+      got = 0;
+      while (got < total) got += b.recvMsg({ buffers: [new Uint8Array(4), new Uint8Array(8)] }).bytes;
+    }
+    checksum = (checksum + got) | 0;
+  }
+  for (let i = 0; i < createClose * scale; i++) {
+    if (i % 3 === 0) {
+      const [x, y] = Socket.pair("unix", "dgram");
+      x.close();
+      y.close();
+    } else {
+      const s = new Socket("inet", i % 3 === 1 ? "dgram" : "stream");
+      if (i % 5 === 0) s.setOption("reuseAddress", true);
+      s.close();
+    }
+  }
+  for (let i = 0; i < sendToRecvFrom * scale; i++) {
+    u1.sendTo(reuse.subarray(0, 1 + (i % 200)), { family: "inet", host: "127.0.0.1", port: p2 });
+    const [data, from] = u2.recvFrom(256);
+    checksum = (checksum + data.length + (from as { port: number }).port) | 0;
+  }
+}
+
+pass(1); // warm-up: the JIT, the heap and the allocator reach their working size
+const fdsWarm = fds();
+const warm = await settle();
+const t0 = performance.now();
+pass(1);
+const end = await settle();
+const fdsEnd = fds();
+for (const s of [a, b, u1, u2]) s.close();
+console.log(JSON.stringify({ warm, end, growth: (end - warm) / warm, fdsWarm, fdsEnd, seconds: (performance.now() - t0) / 1000, checksum }));
