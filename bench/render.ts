@@ -132,7 +132,7 @@ function targets(res: BenchResult): string[] {
     const vb = ratio(e, "rt_per_cpu_s", "bsdsock", "bun");
     const vn = ratio(e, "rt_per_cpu_s", "bsdsock", "node");
     out.push(`- Concurrent echo: the target (async API ≥ 1.2× Bun.listen, ≥ 1.5× node:net round trips per CPU-second) waits for the async API; ` +
-      `today's Socket + poll() loop does ${f(vb)} Bun.listen and ${f(vn)} node:net (node).`);
+      `today's Socket + Poller (epoll) loop does ${f(vb)} Bun.listen and ${f(vn)} node:net (node).`);
   }
   return out;
 }
