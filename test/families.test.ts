@@ -10,13 +10,13 @@
  * Linux-only here: abstract and autobind unix addresses, SOCK_SEQPACKET on unix sockets
  * (macOS has none), MSG_TRUNC returning the real datagram length.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
 import type { Address, RawAddress } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
-import { expectNoFdLeaks, openFds, root, scratchDir, start, type Outcome, type Running } from "./helpers.ts";
+import { expectNoFdLeaks, openFds, root, scratchDir, start, type Outcome, type Running, ownSockets } from "./helpers.ts";
 
 const python = Bun.which("python3");
 const linux = platform.key.startsWith("linux-");
@@ -43,12 +43,7 @@ const dir = scratchDir();
 const TIMEOUT = 10_000; // ms for every blocking bsdsock call: a broken peer fails the test, never hangs it
 
 /** Sockets made by a test, closed after it whatever happened. */
-const owned: Socket[] = [];
-function own<T extends Socket>(s: T): T {
-  owned.push(s);
-  return s;
-}
-afterEach(() => { for (const s of owned.splice(0)) s.close(); });
+const own = ownSockets();
 
 /** Payload k of n bytes: every byte value once n ≥ 256 (7 is coprime with 256). Same formula in python. */
 function payload(n: number, k: number): Uint8Array {

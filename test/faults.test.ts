@@ -8,14 +8,14 @@
  * Loopback only: nothing here sends a packet off the host (binding 192.0.2.1 sends nothing; the
  * connect timeout is made with a full accept queue on 127.0.0.1).
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { errnoNumbers, SocketError, SocketTimeoutError } from "../src/errors.ts";
 import { constants as C } from "../src/index.ts";
 import { cmsgSpace } from "../src/msg.ts";
 import { Socket } from "../src/socket.ts";
-import { bun, expectNoFdLeaks, root, run, scratchDir, start, type Outcome } from "./helpers.ts";
+import { bun, expectNoFdLeaks, root, run, scratchDir, start, type Outcome, ownSockets } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -23,13 +23,7 @@ const fixture = join(root, "test", "fixtures", "fault-child.ts");
 const dir = scratchDir();
 
 /** Sockets made by a test, closed after it whatever happened. */
-const owned: Socket[] = [];
-function own<T extends Socket | [Socket, Socket]>(s: T): T {
-  if (Array.isArray(s)) owned.push(...s);
-  else owned.push(s);
-  return s;
-}
-afterEach(() => { for (const s of owned.splice(0)) s.close(); });
+const own = ownSockets();
 
 const v4 = (port = 0) => ({ family: "inet", host: "127.0.0.1", port }) as const;
 const portOf = (s: Socket): number => (s.localAddress as { port: number }).port;
@@ -62,7 +56,7 @@ function scenario(name: string, body: () => void): void {
     try {
       body();
     } finally {
-      for (const s of owned.splice(0)) s.close();
+      own.closeAll();
     }
     expect(newFds(before)).toEqual([]);
   });

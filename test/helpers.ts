@@ -3,11 +3,12 @@
  * one skip with a printed reason when there is none), runs processes with a deadline, finds
  * free loopback ports and waits for listeners by reading /proc/net/tcp, and counts open fds.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as P from "../src/posix.ts";
+import type { Socket } from "../src/socket.ts";
 
 export const root = resolve(import.meta.dir, "..");
 export const seedDir = resolve(root, "..", "shared", "seed");
@@ -179,4 +180,25 @@ export function expectNoFdLeaks(): void {
     for (let i = 0; i < 50 && leaked().length > 0; i++) await Bun.sleep(20);
     expect(leaked()).toEqual([]);
   });
+}
+
+/**
+ * Sockets a test makes, closed after each test whatever happened:
+ * `const own = ownSockets(); const s = own(new Socket(...)); const [a, b] = own(Socket.pair());`
+ * `own.closeAll()` closes them earlier (to check fds inside the test).
+ */
+export function ownSockets(): (<T extends Socket | readonly Socket[]>(s: T) => T) & { closeAll(): void } {
+  const owned: Socket[] = [];
+  const closeAll = (): void => {
+    for (const s of owned.splice(0)) {
+      try { s.close(); } catch { /* a socket whose fd was closed underneath reports EBADF */ }
+    }
+  };
+  afterEach(closeAll);
+  const own = <T extends Socket | readonly Socket[]>(s: T): T => {
+    if (Array.isArray(s)) owned.push(...(s as readonly Socket[]));
+    else owned.push(s as Socket);
+    return s;
+  };
+  return Object.assign(own, { closeAll });
 }

@@ -10,7 +10,7 @@
  * arguments shows the EBADF. Where a live socket is used, the proof is the missing side effect
  * (still unbound, not autobound by sendto, queued data still there, peer got nothing).
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { closeSync, mkdtempSync, openSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,24 +21,14 @@ import { recvMsg, sendMsg } from "../src/msg.ts";
 import * as P from "../src/posix.ts";
 import { encodeAddress, SOCKADDR_MAX, type Address } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
-import { expectNoFdLeaks, openFds } from "./helpers.ts";
+import { expectNoFdLeaks, openFds, ownSockets } from "./helpers.ts";
 
 expectNoFdLeaks();
 
 const C = table.constants;
 
 /** Sockets made by a test, closed after it whatever happened. */
-const owned: Socket[] = [];
-function own<T extends Socket | [Socket, Socket]>(s: T): T {
-  if (Array.isArray(s)) owned.push(...s);
-  else owned.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of owned.splice(0)) {
-    try { s.close(); } catch { /* stale sockets report EBADF on close */ }
-  }
-});
+const own = ownSockets(); // stale sockets report EBADF on close: ownSockets tolerates it
 
 /** What a call threw: its class name and, for SocketError, the errno code. */
 function thrown(fn: () => unknown): string {

@@ -12,7 +12,7 @@ import {
   CMSG_ALIGNMENT, cmsgLen, cmsgSpace, encodeControl, recvMsg, SCM_MAX_FD, sendMsg, walkControl,
 } from "../src/msg.ts";
 import { Socket } from "../src/socket.ts";
-import { bun, expectNoFdLeaks, openFds, run, scratchDir, start, type Running } from "./helpers.ts";
+import { bun, expectNoFdLeaks, openFds, run, scratchDir, start, type Running, ownSockets } from "./helpers.ts";
 
 const C = table.constants;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -32,19 +32,13 @@ expectNoFdLeaks();
 const dir = scratchDir();
 
 /** Sockets and plain fds made by a test, closed after it whatever happened. */
-const owned: Socket[] = [];
+const own = ownSockets();
 const ownedFds: number[] = [];
-function own<T extends Socket | [Socket, Socket]>(s: T): T {
-  if (Array.isArray(s)) owned.push(...s);
-  else owned.push(s);
-  return s;
-}
 function ownFds(fds: number[]): number[] {
   ownedFds.push(...fds);
   return fds;
 }
 afterEach(() => {
-  for (const s of owned.splice(0)) s.close();
   for (const fd of ownedFds.splice(0)) closeSync(fd);
 });
 

@@ -3,7 +3,7 @@
  * round trip, the effects that can be observed from one process, and the checks that run before
  * any syscall.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { table } from "../ffi/platform.ts";
 import { SocketError } from "../src/errors.ts";
@@ -13,7 +13,7 @@ import {
 import { interfaceIndex } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
 import * as sys from "../src/sys.ts";
-import { expectNoFdLeaks } from "./helpers.ts";
+import { expectNoFdLeaks, ownSockets } from "./helpers.ts";
 
 const C = table.constants;
 const E = table.errno;
@@ -21,13 +21,7 @@ const E = table.errno;
 expectNoFdLeaks();
 
 /** Sockets made by a test, closed after it whatever happened. */
-const owned: Socket[] = [];
-function own<T extends Socket | [Socket, Socket]>(s: T): T {
-  if (Array.isArray(s)) owned.push(...s);
-  else owned.push(s);
-  return s;
-}
-afterEach(() => { for (const s of owned.splice(0)) s.close(); });
+const own = ownSockets();
 
 const v4 = (port = 0, host = "127.0.0.1") => ({ family: "inet", host, port }) as const;
 const v6 = (port = 0, host = "::1") => ({ family: "inet6", host, port }) as const;

@@ -1,13 +1,13 @@
 /**
  * The Socket class on real sockets: lifecycle, data, addresses, timeouts, errors, ownership.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errnoNumbers, SocketError, SocketTimeoutError, strerror } from "../src/errors.ts";
 import { Socket } from "../src/socket.ts";
-import { expectNoFdLeaks, start } from "./helpers.ts";
+import { expectNoFdLeaks, start, ownSockets } from "./helpers.ts";
 
 const python = Bun.which("python3");
 if (!python) console.warn("SKIP python3 peer tests: no python3 on PATH");
@@ -15,13 +15,7 @@ if (!python) console.warn("SKIP python3 peer tests: no python3 on PATH");
 expectNoFdLeaks();
 
 /** Sockets made by a test, closed after it whatever happened. */
-const owned: Socket[] = [];
-function own<T extends Socket | [Socket, Socket]>(s: T): T {
-  if (Array.isArray(s)) owned.push(...s);
-  else owned.push(s);
-  return s;
-}
-afterEach(() => { for (const s of owned.splice(0)) s.close(); });
+const own = ownSockets();
 
 const v4 = (port = 0) => ({ family: "inet", host: "127.0.0.1", port }) as const;
 const v6 = (port = 0) => ({ family: "inet6", host: "::1", port }) as const;
