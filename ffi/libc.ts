@@ -95,6 +95,10 @@ const linux = {
   epoll_ctl: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
   // int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
   epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
+  // int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
+  sendmmsg: { args: ["i32", "ptr", "u32", "i32"], returns: "i32" },
+  // int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout);
+  recvmmsg: { args: ["i32", "ptr", "u32", "i32", "ptr"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
 /** macOS-only symbols. */

@@ -35,6 +35,7 @@ export {
 export {
   SCM_MAX_FD, cmsgLen, cmsgSpace, type ControlMessage, type Credentials, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions,
 } from "./msg.ts";
+export { type ReceivedDatagram } from "./mmsg.ts";
 export {
   Poller, availableBackends, defaultBackend, type Interest, type PollerBackend, type PollerOptions, type Readiness,
 } from "./poller.ts";

@@ -14,6 +14,7 @@ import {
   type Protocol, type ShutdownHow, type SocketType,
 } from "./constants.ts";
 import { SocketError, SocketTimeoutError } from "./errors.ts";
+import { countOf, sharedBatch, type ReceivedDatagram } from "./mmsg.ts";
 import { IncomingMessage, OutgoingMessage, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions } from "./msg.ts";
 import { getOptionFd, setOptionFd, type GettableOption, type OptionValue, type SettableOption } from "./options.ts";
 import {
@@ -659,6 +660,51 @@ export class Socket implements Disposable {
       } while (r === WOULD_BLOCK);
     }
     return msg.finish(r);
+  }
+
+  // --- batches: sendmmsg/recvmmsg (src/mmsg.ts) ---------------------------------------------------
+
+  /**
+   * sendmmsg(): each Uint8Array one datagram, to `address` (or the connected peer), in one
+   * syscall (a sendmsg loop where there is no sendmmsg). Returns how many were sent: fewer than
+   * given is a partial send (send the rest again). Adds MSG_NOSIGNAL; honors the timeout while
+   * not even the first can go. At most 1024 (UIO_MAXIOV) per call; every buffer is checked first.
+   */
+  sendMany(datagrams: readonly Uint8Array[], address?: Address, flags = 0): number {
+    const fd = this.#open("sendmmsg");
+    const fl = flagsOf("sendMany", flags) | SEND_FLAGS;
+    const batch = sharedBatch(countOf(datagrams));
+    const n = batch.prepareSend("sendMany", datagrams, address);
+    let r = batch.attemptSend(fd, n, fl);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("sendmmsg", fd, POLLOUT, deadline);
+        r = batch.attemptSend(fd, n, fl);
+      } while (r === WOULD_BLOCK);
+    }
+    return r;
+  }
+
+  /**
+   * recvmmsg(): up to one datagram per buffer, in one syscall. Waits (under the timeout) for
+   * the first, then takes whatever else is queued (MSG_WAITFORONE is always added). Returns
+   * each datagram's length, data (a view of its buffer), sender and truncation.
+   */
+  recvMany(buffers: readonly Uint8Array[], flags = 0): ReceivedDatagram[] {
+    const fd = this.#open("recvmmsg");
+    const fl = flagsOf("recvMany", flags) | (C.MSG_WAITFORONE ?? 0);
+    const batch = sharedBatch(countOf(buffers));
+    const n = batch.prepareRecv("recvMany", buffers, this.family);
+    let r = batch.attemptRecv(fd, n, fl);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("recvmmsg", fd, POLLIN, deadline);
+        r = batch.attemptRecv(fd, n, fl);
+      } while (r === WOULD_BLOCK);
+    }
+    return batch.results();
   }
 
   // --- lifetime ----------------------------------------------------------------------------------

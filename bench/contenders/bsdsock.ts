@@ -7,6 +7,8 @@
  *   ... pingpong unix <path> <rtts> <warmup> <size>
  *   ... bulk <port> <total bytes> <write size>
  *   ... udp <port> <count> <size> <run id>
+ *   bun bench/contenders/bsdsock.ts sendmany udp <port> <count> <size> <run id>
+ *                         (the Socket API with sendMany: sendmmsg, batches of 64; UDP only)
  *   ... connrate <port> <count>
  *   ... server            (prints "PORT <n>", serves until killed)
  */
@@ -18,7 +20,10 @@ import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from 
 
 const C = table.constants;
 const [api, workload, ...rest] = process.argv.slice(2);
-if (api !== "socket" && api !== "posix") throw new Error(`api must be socket or posix, got ${api}`);
+if (api !== "socket" && api !== "posix" && api !== "sendmany") throw new Error(`api must be socket, posix or sendmany, got ${api}`);
+if (api === "sendmany" && workload !== "udp") throw new Error("the sendmany api has only the udp workload");
+/** Datagrams per sendMany call in the sendmany variant. */
+const BATCH = 64;
 
 const loopback = "127.0.0.1";
 const one = new Int32Array([1]);
@@ -152,7 +157,26 @@ function udp(port: number, count: number, size: number, run: number): void {
   const end = endMarker(run);
   let errors = 0;
   let f: ReturnType<typeof finish>;
-  if (api === "socket") {
+  if (api === "sendmany") {
+    // The same datagram 64 times per sendmmsg (the iovecs may point at the same bytes).
+    const sock = new Socket("inet", "dgram");
+    const to = { family: "inet", host: loopback, port } as const;
+    const full: Uint8Array[] = new Array(BATCH).fill(buf);
+    const p = begin();
+    let i = 0;
+    while (i < count) {
+      const n = Math.min(BATCH, count - i);
+      try {
+        i += sock.sendMany(n === BATCH ? full : full.slice(0, n), to); // partial: the rest goes next call
+      } catch {
+        errors++; // the first of the batch failed: count it as one lost datagram, as sendTo does
+        i++;
+      }
+    }
+    f = finish(p);
+    for (let k = 0; k < 5; k++) { Bun.sleepSync(10); sock.sendTo(end, to); }
+    sock.close();
+  } else if (api === "socket") {
     const sock = new Socket("inet", "dgram");
     const to = { family: "inet", host: loopback, port } as const;
     const p = begin();
