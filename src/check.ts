@@ -83,6 +83,16 @@ export function byteLength(fn: string, what: string, v: unknown): number {
   }
 }
 
+/** The real byte length of a genuine typed array (TypeError for a look-alike). */
+export function typedLength(v: ArrayBufferView): number {
+  return typedByteLength.call(v) as number;
+}
+
+/** Materializes a typed array's ArrayBuffer through the built-in getter (no caller getter runs). */
+export function materialize(v: ArrayBufferView): void {
+  typedBuffer.call(v);
+}
+
 /** Whether a view's buffer has been detached (transferred): it has no memory left. */
 export function isDetached(v: ArrayBufferView): boolean {
   const buffer = (isTypedArray(v) ? typedBuffer : viewBuffer).call(v) as ArrayBuffer & { detached?: boolean };

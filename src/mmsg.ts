@@ -34,13 +34,12 @@
  * MSG_WAITFORONE (which real recvmmsg only does when asked: without it a blocking recvmmsg waits
  * until every buffer is filled. Socket.recvMany always asks for it).
  */
-import { ptr } from "bun:ffi";
 import { readErrno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { table } from "../ffi/platform.ts";
-import type { FieldLayout } from "../ffi/table.ts";
 import * as check from "./check.ts";
 import { SocketError } from "./errors.ts";
+import { addressOf, bytes, getUint, putUint, realLength } from "./pointers.ts";
 import { AddressDecoder, AddressEncoder, SOCKADDR_MAX, type Address, type RawAddress } from "./sockaddr.ts";
 import { WOULD_BLOCK } from "./sys.ts";
 
@@ -65,51 +64,10 @@ const STRIDE = MMSGHDR ? MMSGHDR.size : MSGHDR.size;
 /** Offset of the msghdr inside one element. */
 const HDR = MMSGHDR ? MMSGHDR.fields.msg_hdr.offset : 0;
 
-// --- memory (as in src/msg.ts) ---------------------------------------------------------------------
-
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const byteLengthGetter = Object.getOwnPropertyDescriptor(TypedArrayPrototype, "byteLength")!.get!;
-const bufferGetter = Object.getOwnPropertyDescriptor(TypedArrayPrototype, "buffer")!.get!;
-const trueLength = (b: Uint8Array): number => byteLengthGetter.call(b) as number;
-
-/**
- * The address of a buffer's first byte (0 for an empty one). The storage is materialized first
- * through the built-in `buffer` getter (an own `buffer` property on the caller's array never
- * runs), so the address cannot change afterwards while the array is referenced.
- */
-function addressOf(buf: Uint8Array): number {
-  if (trueLength(buf) === 0) return 0;
-  bufferGetter.call(buf);
-  return ptr(buf);
-}
+// --- memory (pointers: src/pointers.ts) ---------------------------------------------------------------------
 
 /** The buffers a call's headers point into, referenced for exactly the duration of the call. */
 let pinned: readonly Uint8Array[] | null = null;
-
-function putUint(view: DataView, base: number, f: FieldLayout, v: number, what: string): void {
-  const off = base + f.offset;
-  if (f.size === 4) {
-    if (v > 0xffffffff) throw new RangeError(`${what} ${v} does not fit its 4-byte field`);
-    view.setUint32(off, v, LE);
-  } else if (f.size === 8) {
-    view.setUint32(off + (LE ? 0 : 4), v % 0x100000000, LE);
-    view.setUint32(off + (LE ? 4 : 0), Math.floor(v / 0x100000000), LE);
-  } else {
-    throw new Error(`bsdsock: unsupported ${f.size}-byte field for ${what}`);
-  }
-}
-
-function getUint(view: DataView, base: number, f: FieldLayout): number {
-  const off = base + f.offset;
-  if (f.size === 4) return view.getUint32(off, LE);
-  if (f.size === 8) return view.getUint32(off + (LE ? 4 : 0), LE) * 0x100000000 + view.getUint32(off + (LE ? 0 : 4), LE);
-  throw new Error(`bsdsock: unsupported ${f.size}-byte field`);
-}
-
-/** New zeroed bytes whose storage is already materialized. */
-function bytes(n: number): Uint8Array {
-  return new Uint8Array(new ArrayBuffer(n));
-}
 
 // --- checks ----------------------------------------------------------------------------------------
 
@@ -224,7 +182,7 @@ export class DatagramBatch {
 
   /** Writes iovec i (and resets the header's per-call fields): one buffer per message. */
   #fill(i: number, buf: Uint8Array, name: number, namelen: number): void {
-    const len = trueLength(buf);
+    const len = realLength(buf);
     const iv = this.#iv;
     const o = i * IOVEC.size;
     putUint(iv, o, IOVEC.fields.iov_base, len ? addressOf(buf) : 0, "iov_base");
@@ -431,7 +389,7 @@ export class DatagramBatch {
       const flags = this.flags(i);
       out.push({
         bytes: n,
-        data: b.subarray(0, Math.min(n, trueLength(b))),
+        data: b.subarray(0, Math.min(n, realLength(b))),
         address: this.address(i),
         truncated: (flags & C.MSG_TRUNC) !== 0,
         flags,

@@ -21,13 +21,12 @@
  * returned as WOULD_BLOCK to the Socket layer (which waits under its timeout), anything else
  * thrown as SocketError("sendmsg" | "recvmsg", errno).
  */
-import { ptr } from "bun:ffi";
 import { readErrno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { table } from "../ffi/platform.ts";
-import type { FieldLayout } from "../ffi/table.ts";
 import * as check from "./check.ts";
 import { SocketError } from "./errors.ts";
+import { addressOf, bytes, getUint, putUint, realLength } from "./pointers.ts";
 import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "./sockaddr.ts";
 import * as sys from "./sys.ts";
 import { WOULD_BLOCK } from "./sys.ts";
@@ -178,29 +177,6 @@ export interface RecvMsgResult {
 // --- memory ---------------------------------------------------------------------------------------
 
 /**
- * %TypedArray%.prototype.byteLength, captured at load: an iov_len must be the buffer's real
- * length, which an own `byteLength` property on a caller's array cannot fake (and which throws
- * for an object that only pretends to be a Uint8Array).
- */
-const byteLengthGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "byteLength")!.get!;
-const trueLength = (b: Uint8Array): number => byteLengthGetter.call(b) as number;
-
-/**
- * The address of a buffer's first byte, for writing into a struct; 0 (NULL) for an empty one.
- *
- * `buf.buffer` is read first on purpose: a small typed array lives inline in a GC cell until
- * its ArrayBuffer is first asked for, and then its bytes MOVE to new storage (measured with Bun
- * 1.4.4: `ptr(a)` changes after `a.buffer` or `a.subarray()`). After that the storage stays put
- * for as long as the array is alive (JSC does not move it), so the caller must keep `buf`
- * referenced until the libc call that uses the address has returned.
- */
-function addressOf(buf: Uint8Array): number {
-  if (trueLength(buf) === 0) return 0;
-  void buf.buffer; // materialize: the address must not change after we read it
-  return ptr(buf);
-}
-
-/**
  * A GC root for the buffers a msghdr points into, set for exactly the duration of one libc call
  * (calls are synchronous, so one slot suffices). The message objects reference their buffers
  * too; this makes the lifetime explicit and independent of how the JIT judges local liveness.
@@ -213,40 +189,7 @@ function unpin(r: number): number {
   return r;
 }
 
-/** Writes an unsigned value into a field of 4 or 8 bytes, in the platform's byte order. */
-function putUint(view: DataView, base: number, f: FieldLayout, v: number, what: string): void {
-  const off = base + f.offset;
-  if (f.size === 4) {
-    if (v > 0xffffffff) throw new RangeError(`${what} ${v} does not fit its 4-byte field`);
-    view.setUint32(off, v, LE);
-  } else if (f.size === 8) {
-    const lo = v % 0x100000000;
-    const hi = Math.floor(v / 0x100000000);
-    view.setUint32(off + (LE ? 0 : 4), lo, LE);
-    view.setUint32(off + (LE ? 4 : 0), hi, LE);
-  } else {
-    throw new Error(`bsdsock: unsupported ${f.size}-byte field for ${what}`);
-  }
-}
-
-/** Reads an unsigned field of 4 or 8 bytes. */
-function getUint(view: DataView, base: number, f: FieldLayout): number {
-  const off = base + f.offset;
-  if (f.size === 4) return view.getUint32(off, LE);
-  if (f.size === 8) {
-    const lo = view.getUint32(off + (LE ? 0 : 4), LE);
-    const hi = view.getUint32(off + (LE ? 4 : 0), LE);
-    return hi * 0x100000000 + lo;
-  }
-  throw new Error(`bsdsock: unsupported ${f.size}-byte field`);
-}
-
 const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
-
-/** New zeroed bytes whose storage is already materialized (see addressOf). */
-function bytes(n: number): Uint8Array {
-  return new Uint8Array(new ArrayBuffer(n));
-}
 
 /**
  * Writes msg_iov/msg_iovlen for `bufs` (one iovec each, iov_len = the buffer's real byteLength)
@@ -257,7 +200,7 @@ function putIovecs(hdr: DataView, bufs: readonly Uint8Array[]): Uint8Array {
   const v = viewOf(iov);
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i]!;
-    const len = trueLength(b);
+    const len = realLength(b);
     putUint(v, i * IOVEC.size, IOVEC.fields.iov_base, len ? addressOf(b) : 0, "iov_base");
     putUint(v, i * IOVEC.size, IOVEC.fields.iov_len, len, "iov_len");
   }
@@ -397,12 +340,12 @@ function ucredBytes(c: Credentials): Uint8Array {
  */
 export function encodeControl(messages: readonly ControlMessage[]): Uint8Array {
   let total = 0;
-  for (const m of messages) total += cmsgSpace(trueLength(m.data));
+  for (const m of messages) total += cmsgSpace(realLength(m.data));
   const out = bytes(total);
   const v = viewOf(out);
   let off = 0;
   for (const m of messages) {
-    const n = trueLength(m.data);
+    const n = realLength(m.data);
     putUint(v, off, CMSGHDR.fields.cmsg_len, cmsgLen(n), "cmsg_len");
     v.setInt32(off + CMSGHDR.fields.cmsg_level.offset, m.level, LE);
     v.setInt32(off + CMSGHDR.fields.cmsg_type.offset, m.type, LE);
@@ -528,7 +471,7 @@ export class IncomingMessage {
       const nameLen = Math.min(getUint(hv, 0, MSGHDR.fields.msg_namelen), this.#name.byteLength);
       const buffers = this.#buffers;
       let room = 0;
-      for (const b of buffers) room += trueLength(b);
+      for (const b of buffers) room += realLength(b);
       const got = Math.min(n, room);
       let data: Uint8Array;
       if (buffers.length === 1) data = buffers[0]!.subarray(0, got);
@@ -537,7 +480,7 @@ export class IncomingMessage {
         let off = 0;
         for (const b of buffers) {
           if (off >= got) break;
-          const part = b.subarray(0, Math.min(trueLength(b), got - off));
+          const part = b.subarray(0, Math.min(realLength(b), got - off));
           data.set(part, off);
           off += part.byteLength;
         }
