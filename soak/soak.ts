@@ -20,6 +20,7 @@ import { table } from "../ffi/platform.ts";
 import { SocketError } from "../src/errors.ts";
 import * as P from "../src/posix.ts";
 import { Socket } from "../src/socket.ts";
+import { mulberry32 } from "../test/prng.ts";
 
 const C = table.constants;
 const PFD = table.structs.pollfd;
@@ -79,16 +80,7 @@ export function buildPeer(): [string, () => void] {
   return [bin, () => rmSync(dir, { recursive: true, force: true })];
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const prng = mulberry32;
 
 interface Conn {
   id: number;

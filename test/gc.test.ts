@@ -10,19 +10,11 @@
 import { describe, expect, test } from "bun:test";
 import { Socket } from "../src/socket.ts";
 import { expectNoFdLeaks } from "./helpers.ts";
+import { mulberry32 } from "./prng.ts";
 
 expectNoFdLeaks();
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const prng = mulberry32;
 
 /** Fresh bytes of a fresh shape: plain small array, subarray of a temporary, or via DataView. */
 function freshBytes(rnd: () => number, n: number): { view: Uint8Array | DataView; bytes: Uint8Array } {

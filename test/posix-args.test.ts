@@ -19,6 +19,7 @@ import { table } from "../ffi/platform.ts";
 import * as P from "../src/posix.ts";
 import { CStruct } from "../src/structs.ts";
 import { expectNoFdLeaks, openFds, scratchDir } from "./helpers.ts";
+import { mulberry32 } from "./prng.ts";
 
 expectNoFdLeaks();
 
@@ -38,14 +39,8 @@ const PAD = 32;
 // seeded PRNG (mulberry32)
 
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** One call's randomness and the guarded memory it handed out. */

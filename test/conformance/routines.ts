@@ -15,6 +15,7 @@
  * `t.Errorf` of the Go code becomes `ctx.errorf` (collected and returned with the result).
  */
 import { SocketError } from "../../src/errors.ts";
+import { mulberry32 } from "../prng.ts";
 
 /** A deadline: absolute wall-clock time in ms (`wallNow()` scale), or null for none. */
 export type Deadline = number | null;
@@ -94,14 +95,10 @@ export function checkForTimeoutError(errorf: (m: string) => void, err: ErrInfo |
 
 /** Seeded bytes (mulberry32). Go's math/rand source is not reproduced, only "seeded random". */
 export function seededRandom(seed: number): (out: Uint8Array) => void {
-  let s = seed >>> 0;
+  const next = mulberry32(seed);
   return (out) => {
     for (let i = 0; i < out.length; i += 4) {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      t = (t ^ (t >>> 14)) >>> 0;
+      const t = next();
       for (let k = 0; k < 4 && i + k < out.length; k++) out[i + k] = (t >>> (8 * k)) & 0xff;
     }
   };
