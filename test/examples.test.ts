@@ -5,25 +5,12 @@
  * and ::1, privileged (raw) and unprivileged (setpriv; the ICMP datagram socket or the
  * CAP_NET_RAW message, as net.ipv4.ping_group_range says); socketpair.ts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
-import { bun, expectNoFdLeaks, openFds, root, run, scratchDir } from "./helpers.ts";
+import { bun, expectNoFdLeaks, root, run, scratchDir } from "./helpers.ts";
 
-// Sockets of a previous test file's children (stdio socketpairs Bun closes asynchronously)
-// can still be open when this file starts; let them go before the fd baseline is taken.
-// (Registered first, so it runs before expectNoFdLeaks' beforeAll.)
-beforeAll(async () => {
-  let last = openFds().length;
-  for (let stable = 0, i = 0; stable < 5 && i < 100; i++) {
-    Bun.gc(true);
-    await Bun.sleep(20);
-    const now = openFds().length;
-    stable = now === last ? stable + 1 : 0;
-    last = now;
-  }
-});
 expectNoFdLeaks();
 
 const linux = platform.key.startsWith("linux-");

@@ -10,32 +10,19 @@
  * Linux-only here: abstract and autobind unix addresses, SOCK_SEQPACKET on unix sockets
  * (macOS has none), MSG_TRUNC returning the real datagram length.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
 import type { Address, RawAddress } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
-import { expectNoFdLeaks, openFds, root, scratchDir, start, type Outcome, type Running, ownSockets } from "./helpers.ts";
+import { expectNoFdLeaks, ownSockets, root, scratchDir, start, type Outcome, type Running } from "./helpers.ts";
 
 const python = Bun.which("python3");
 const linux = platform.key.startsWith("linux-");
 const skipReason = !python ? "no python3 on PATH" : !linux ? "the family matrix here is Linux's (abstract names, seqpacket)" : null;
 if (skipReason) console.warn(`SKIP families.test.ts: ${skipReason}`);
 
-// Sockets of a previous test file's children (stdio socketpairs Bun closes asynchronously)
-// can still be open when this file starts; let them go before the fd baseline is taken.
-// (Registered first, so it runs before expectNoFdLeaks' beforeAll.)
-beforeAll(async () => {
-  let last = openFds().length;
-  for (let stable = 0, i = 0; stable < 5 && i < 100; i++) {
-    Bun.gc(true);
-    await Bun.sleep(20);
-    const now = openFds().length;
-    stable = now === last ? stable + 1 : 0;
-    last = now;
-  }
-});
 expectNoFdLeaks();
 
 const MSG_TRUNC = platform.table.constants.MSG_TRUNC;
