@@ -74,12 +74,28 @@ function isTypedArray(v: ArrayBufferView): boolean {
  * shadowed or faked `byteLength` is ignored). Anything else throws TypeError.
  */
 export function byteLength(fn: string, what: string, v: unknown): number {
+  // The common case first, in one call: the getter throws for anything but a genuine typed array.
+  try {
+    return typedByteLength.call(v) as number;
+  } catch { /* a DataView or not a view at all */ }
   if (!ArrayBuffer.isView(v)) throw new TypeError(`${fn}: ${what} must be a Uint8Array or other ArrayBufferView, got ${describe(v)}`);
-  if (isTypedArray(v)) return typedByteLength.call(v) as number;
   try {
     return viewByteLength.call(v) as number;
   } catch {
     return 0; // a DataView over a detached buffer: no bytes, like a detached typed array
+  }
+}
+
+/**
+ * The real byte length of a genuine typed array, or -1 for anything else (a DataView, a
+ * look-alike, not a view): one built-in getter call, for hot paths that then take the slow
+ * path on -1.
+ */
+export function typedLengthOrNone(v: unknown): number {
+  try {
+    return typedByteLength.call(v) as number;
+  } catch {
+    return -1;
   }
 }
 

@@ -79,7 +79,7 @@ export function cmsgSpace(n: number): number {
 }
 
 /** Offset of the data from the start of a cmsghdr (CMSG_DATA − cmsg). */
-const CMSG_DATA = X.CMSG_LEN_0;
+export const CMSG_DATA = X.CMSG_LEN_0;
 
 /**
  * Most fds one SCM_RIGHTS message may carry: Linux's SCM_MAX_FD (include/net/scm.h; a kernel

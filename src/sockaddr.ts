@@ -335,6 +335,8 @@ export class AddressEncoder {
     }
     this.#last = null;
     const len = encodeAddress(addr, this.bytes);
+    // Callers pass (bytes, len) to libc unchecked: the length must never exceed the buffer.
+    if (!(len >= 0 && len <= this.bytes.length)) throw new RangeError(`encodeAddress: length ${len} exceeds the ${this.bytes.length}-byte buffer`);
     this.#last = addr;
     this.#family = a.family;
     this.#host = a.host;

@@ -114,6 +114,18 @@ export function send(fd: number, buf: Uint8Array, length: number, flags: number)
   }
 }
 
+/** `send()` for a caller that has checked `length` against `buf`'s real byteLength itself (see sendtoChecked). */
+export function sendChecked(fd: number, buf: Uint8Array, length: number, flags: number): number {
+  for (;;) {
+    const r = libc.send(fd, buf, length, flags);
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno === E.EINTR) continue;
+    if (wouldBlock(errno)) return WOULD_BLOCK;
+    raise("send", errno);
+  }
+}
+
 /** `recv()` into the first `length` bytes of `buf`; WOULD_BLOCK on EAGAIN. */
 export function recv(fd: number, buf: Uint8Array, length: number, flags: number): number {
   span("recv", buf, length);
@@ -131,6 +143,22 @@ export function recv(fd: number, buf: Uint8Array, length: number, flags: number)
 export function sendto(fd: number, buf: Uint8Array, length: number, flags: number, addr: Uint8Array, addrLen: number): number {
   span("sendto", buf, length);
   span("sendto", addr, addrLen);
+  for (;;) {
+    const r = libc.sendto(fd, buf, length, flags, addr, addrLen);
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno === E.EINTR) continue;
+    if (wouldBlock(errno)) return WOULD_BLOCK;
+    raise("sendto", errno);
+  }
+}
+
+/**
+ * `sendto()` for a caller that has already checked both pairs: `length` is at most `buf`'s
+ * real byteLength (read through the built-in getter) and `addrLen` at most `addr`'s. The
+ * Socket hot path reads them once itself; WOULD_BLOCK on EAGAIN.
+ */
+export function sendtoChecked(fd: number, buf: Uint8Array, length: number, flags: number, addr: Uint8Array, addrLen: number): number {
   for (;;) {
     const r = libc.sendto(fd, buf, length, flags, addr, addrLen);
     if (r >= 0) return r;

@@ -227,6 +227,44 @@ describe("detached, transferred and resized buffers", () => {
     expect(Array.from(into.subarray(2)).every((x) => x === 0)).toBe(true);
   });
 
+  test("send, sendTo and sendSegments send a view's real length: an own byteLength, a subclass getter or a detached buffer changes nothing", () => {
+    const [a, b] = own(Socket.pair("unix", "dgram"));
+    const liar = new Uint8Array(4).fill(1);
+    Object.defineProperty(liar, "byteLength", { value: 4096 });
+    Object.defineProperty(liar, "length", { value: 4096 });
+    class Big extends Uint8Array { override get byteLength(): number { return 1 << 20; } override get length(): number { return 1 << 20; } }
+    const big = new Big(3).fill(2);
+    expect(a.send(liar)).toBe(4);
+    expect(a.send(big)).toBe(3);
+    expect(a.sendSegments(liar, 2)).toBe(4);
+    expect(b.recv(64).length).toBe(4);
+    expect(b.recv(64).length).toBe(3);
+    expect([b.recv(64).length, b.recv(64).length]).toEqual([2, 2]);
+    // sendTo: to a separately bound receiver (Linux lets a connected unix dgram socket name one)
+    const c = own(Socket.pair("unix", "dgram"))[0];
+    const rx = own(new Socket("unix", "dgram"));
+    rx.bind({ family: "unix", abstract: `bsdsock-hostile-${process.pid}` });
+    rx.timeout = 2000;
+    const dest = rx.localAddress as never;
+    expect(c.sendTo(liar, dest)).toBe(4);
+    expect(c.sendTo(big, dest)).toBe(3);
+    const ab = new ArrayBuffer(16);
+    const gone = new Uint8Array(ab);
+    ab.transfer();
+    expect(c.sendTo(gone, dest)).toBe(0);
+    expect(c.sendTo(new DataView(new ArrayBuffer(5)), dest)).toBe(5);
+    expect(c.sendTo(Int32Array.of(1, 2), dest)).toBe(8);
+    expect([4, 3, 0, 5, 8].map(() => rx.recv(64).length)).toEqual([4, 3, 0, 5, 8]);
+    // bad flags are refused before any syscall, on the fast paths too
+    for (const f of [1.5, NaN, 2 ** 31, -(2 ** 31) - 1, "0", null, {}]) {
+      expect(thrown(() => c.send("x", f as never))).toBe(typeof f === "number" ? "RangeError" : "TypeError");
+      expect(thrown(() => c.sendTo("x", dest, f as never))).toBe(typeof f === "number" ? "RangeError" : "TypeError");
+      expect(thrown(() => c.sendSegments("x", 1, dest, f as never))).toBe(typeof f === "number" ? "RangeError" : "TypeError");
+    }
+    rx.timeout = 0;
+    expect(thrown(() => rx.recv(64))).toBe("SocketError EAGAIN");
+  });
+
   test("SharedArrayBuffer views, DataViews and wide typed arrays send exactly their bytes", () => {
     const [a, b] = own(Socket.pair("unix", "seqpacket"));
     const shared = new Uint8Array(new SharedArrayBuffer(8)).fill(7);
@@ -244,6 +282,7 @@ describe("detached, transferred and resized buffers", () => {
       expect(thrown(() => s.send(d as never))).toBe("TypeError");
       expect(thrown(() => s.sendAll(d as never))).toBe("TypeError");
       expect(thrown(() => s.sendTo(d as never, { family: "inet", host: "127.0.0.1", port: 9 }))).toBe("TypeError");
+      expect(thrown(() => s.sendSegments(d as never, 4, { family: "inet", host: "127.0.0.1", port: 9 }))).toBe("TypeError");
       expect(thrown(() => s.recvInto(d as never))).toBe("TypeError");
       expect(thrown(() => s.sendMsg({ data: [d as never] }))).toBe("TypeError");
       expect(thrown(() => s.recvMsg({ buffers: [d as never] }))).toBe("TypeError");

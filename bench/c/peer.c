@@ -6,7 +6,11 @@
  *                               and the C contender's server for the concurrent echo)
  *   peer sink                   accepts one connection at a time, reads it to EOF, closes
  *   peer accept                 accepts and closes at once (connection rate)
- *   peer udpsink                counts datagrams per run; prints one JSON line per run
+ *   peer udpsink spin|sleep     counts datagrams per run; prints one JSON line per run. spin:
+ *                               while a run is going (until 50 ms without a datagram) it polls
+ *                               the socket without sleeping, so a sender never pays for waking
+ *                               it; sleep: it blocks whenever the queue is empty (a wake-up
+ *                               per burst, paid partly by the sender's send calls)
  */
 #include "common.h"
 #include <poll.h>
@@ -119,11 +123,13 @@ static void acceptor(int lfd) {
 }
 
 /*
- * Datagram layout: byte 0 = kind (0 data, 1 end of run), bytes 1..4 = run id. A run's counters
- * reset on its first datagram; its first end marker prints the result (later copies are ignored).
+ * Datagram layout: byte 0 = kind (0 data, 1 end of run, 2 warm-up: ignored), bytes 1..4 = run
+ * id. A run's counters reset on its first datagram; its first end marker prints the result
+ * (later copies are ignored). Receives with recvmmsg, 256 datagrams per call, so the sink
+ * keeps up with batched and segmented senders (a 32 MiB receive buffer absorbs bursts).
  */
-static void udpsink(void) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+static void udpsink(int spin) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) die("socket");
   int big = 16 << 20;
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0)
@@ -137,25 +143,46 @@ static void udpsink(void) {
   getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
   printf("PORT %d\n", ntohs(a.sin_port));
   fflush(stdout);
-  static unsigned char buf[65536];
+  enum { BATCH = 256, DSIZE = 2048 };
+  static unsigned char bufs[BATCH][DSIZE];
+  static struct iovec iov[BATCH];
+  static struct mmsghdr msgs[BATCH];
+  for (int i = 0; i < BATCH; i++) {
+    iov[i].iov_base = bufs[i];
+    iov[i].iov_len = DSIZE;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
   uint32_t run = 0, reported = 0;
   long long count = 0, bytes = 0;
-  double first = 0, last = 0;
+  double first = 0, last = 0, seen = 0;
   for (;;) {
-    ssize_t r = recv(fd, buf, sizeof buf, 0);
-    if (r < 5) { if (r < 0 && errno != EINTR) die("recv"); continue; }
-    uint32_t id;
-    memcpy(&id, buf + 1, 4);
-    if (buf[0] == 0) {
-      if (id != run) { run = id; count = 0; bytes = 0; first = now_s(); }
-      count++;
-      bytes += r;
-      last = now_s();
-    } else if (id != reported) {
-      reported = id;
-      if (id != run) { count = 0; bytes = 0; first = last = 0; }
-      printf("{\"run\":%u,\"received\":%lld,\"bytes\":%lld,\"span_s\":%.9f,\"rcvbuf\":%d}\n", id, count, bytes, last - first, rcvbuf);
-      fflush(stdout);
+    int n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) die("recvmmsg");
+      if (spin && now_s() - seen < 0.05) continue; /* a run is going: do not sleep */
+      struct pollfd p = { fd, POLLIN, 0 };
+      poll(&p, 1, -1);
+      continue;
+    }
+    seen = now_s();
+    for (int k = 0; k < n; k++) {
+      const unsigned char *buf = bufs[k];
+      if (msgs[k].msg_len < 5) continue;
+      uint32_t id;
+      memcpy(&id, buf + 1, 4);
+      if (buf[0] == 0) {
+        if (id != run) { run = id; count = 0; bytes = 0; first = seen; }
+        count++;
+        bytes += msgs[k].msg_len;
+        last = seen;
+      } else if (buf[0] == 1 && id != reported) {
+        reported = id;
+        if (id != run) { count = 0; bytes = 0; first = last = 0; }
+        printf("{\"run\":%u,\"received\":%lld,\"bytes\":%lld,\"span_s\":%.9f,\"rcvbuf\":%d}\n", id, count, bytes, last - first, rcvbuf);
+        fflush(stdout);
+      }
     }
   }
 }
@@ -170,7 +197,7 @@ int main(int argc, char **argv) {
     echo(is_tcp ? listen_tcp() : listen_unix(argv[3]), is_tcp);
   } else if (!strcmp(mode, "sink")) sink(listen_tcp());
   else if (!strcmp(mode, "accept")) acceptor(listen_tcp());
-  else if (!strcmp(mode, "udpsink")) udpsink();
+  else if (!strcmp(mode, "udpsink")) udpsink(argc < 3 || strcmp(argv[2], "sleep") != 0);
   else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
   return 0;
 }

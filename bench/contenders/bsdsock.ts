@@ -6,9 +6,10 @@
  *   bun bench/contenders/bsdsock.ts <socket|posix> pingpong tcp <port> <rtts> <warmup> <size>
  *   ... pingpong unix <path> <rtts> <warmup> <size>
  *   ... bulk <port> <total bytes> <write size>
- *   ... udp <port> <count> <size> <run id>
- *   bun bench/contenders/bsdsock.ts sendmany udp <port> <count> <size> <run id>
- *                         (the Socket API with sendMany: sendmmsg, batches of 64; UDP only)
+ *   ... udp <port> <count> <size> <run id> <warm-up> <one|many|segments>
+ *                         one: sendTo (socket) / sendto (posix) per datagram; socket only:
+ *                         many = sendMany (sendmmsg, 64 per call), segments = sendSegments
+ *                         (UDP_SEGMENT, 64 datagrams per sendmsg)
  *   ... connrate <port> <count>
  *   ... server            (prints "PORT <n>", serves until killed)
  */
@@ -20,9 +21,8 @@ import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from 
 
 const C = table.constants;
 const [api, workload, ...rest] = process.argv.slice(2);
-if (api !== "socket" && api !== "posix" && api !== "sendmany") throw new Error(`api must be socket, posix or sendmany, got ${api}`);
-if (api === "sendmany" && workload !== "udp") throw new Error("the sendmany api has only the udp workload");
-/** Datagrams per sendMany call in the sendmany variant. */
+if (api !== "socket" && api !== "posix") throw new Error(`api must be socket or posix, got ${api}`);
+/** Datagrams per sendMany / sendSegments call (as bench/c/client.c). */
 const BATCH = 64;
 
 const loopback = "127.0.0.1";
@@ -152,56 +152,80 @@ function bulk(port: number, total: number, wsize: number): void {
   P.close(fd);
 }
 
-function udp(port: number, count: number, size: number, run: number): void {
+function udp(port: number, count: number, size: number, run: number, warmup: number, method: string): void {
   const buf = datagram(size, run);
   const end = endMarker(run);
-  let errors = 0;
-  let f: ReturnType<typeof finish>;
-  if (api === "sendmany") {
-    // The same datagram 64 times per sendmmsg (the iovecs may point at the same bytes).
-    const sock = new Socket("inet", "dgram");
-    const to = { family: "inet", host: loopback, port } as const;
-    const full: Uint8Array[] = new Array(BATCH).fill(buf);
-    const p = begin();
-    let i = 0;
-    while (i < count) {
-      const n = Math.min(BATCH, count - i);
-      try {
-        i += sock.sendMany(n === BATCH ? full : full.slice(0, n), to); // partial: the rest goes next call
-      } catch {
-        errors++; // the first of the batch failed: count it as one lost datagram, as sendTo does
-        i++;
-      }
-    }
-    f = finish(p);
-    for (let k = 0; k < 5; k++) { Bun.sleepSync(10); sock.sendTo(end, to); }
-    sock.close();
-  } else if (api === "socket") {
-    const sock = new Socket("inet", "dgram");
-    const to = { family: "inet", host: loopback, port } as const;
-    const p = begin();
-    for (let i = 0; i < count; i++) {
-      try {
-        sock.sendTo(buf, to);
-      } catch {
-        errors++;
-      }
-    }
-    f = finish(p);
-    for (let k = 0; k < 5; k++) { Bun.sleepSync(10); sock.sendTo(end, to); }
-    sock.close();
-  } else {
+  const to = { family: "inet", host: loopback, port } as const;
+  let send: (n: number) => number; // sends n datagrams; returns how many failed
+  let kind = (k: number): void => { buf[0] = k; }; // byte 0 of every datagram sent
+  let close: () => void;
+  let sendEnd: () => void;
+  if (api === "posix") {
+    if (method !== "one") throw new Error(`the posix contender has no ${method} method`);
     const fd = P.socket(P.AF_INET, P.SOCK_DGRAM | CLOEXEC, 0);
-    const to = inetAddr(port);
+    const sa = inetAddr(port);
     const len = P.sockaddr_in.size;
-    const p = begin();
-    for (let i = 0; i < count; i++) {
-      if (P.sendto(fd, buf, size, 0, to, len) < 0) errors++;
+    send = (n) => {
+      let errors = 0;
+      for (let i = 0; i < n; i++) if (P.sendto(fd, buf, size, 0, sa, len) < 0) errors++;
+      return errors;
+    };
+    sendEnd = () => { P.sendto(fd, end, end.length, 0, sa, len); };
+    close = () => { P.close(fd); };
+  } else {
+    const sock = new Socket("inet", "dgram");
+    sendEnd = () => { sock.sendTo(end, to); };
+    close = () => { sock.close(); };
+    if (method === "one") {
+      send = (n) => {
+        let errors = 0;
+        for (let i = 0; i < n; i++) {
+          try { sock.sendTo(buf, to); } catch { errors++; }
+        }
+        return errors;
+      };
+    } else if (method === "many") {
+      // The same datagram BATCH times per sendmmsg (the iovecs may point at the same bytes).
+      const full: Uint8Array[] = new Array(BATCH).fill(buf);
+      send = (n) => {
+        let errors = 0;
+        let i = 0;
+        while (i < n) {
+          const k = Math.min(BATCH, n - i);
+          try {
+            i += sock.sendMany(k === BATCH ? full : full.slice(0, k), to); // partial: the rest goes next call
+          } catch {
+            errors++; // the first of the batch failed: count it as one lost datagram, as C does
+            i++;
+          }
+        }
+        return errors;
+      };
+    } else if (method === "segments") {
+      // BATCH copies of the datagram, back to back: one sendSegments call per BATCH datagrams.
+      const block = new Uint8Array(BATCH * buf.length);
+      for (let k = 0; k < BATCH; k++) block.set(buf, k * buf.length);
+      kind = (v) => { for (let k = 0; k < BATCH; k++) block[k * buf.length] = v; };
+      send = (n) => {
+        let errors = 0;
+        for (let i = 0; i < n; i += BATCH) {
+          const k = Math.min(BATCH, n - i);
+          try { sock.sendSegments(k === BATCH ? block : block.subarray(0, k * buf.length), buf.length, to); } catch { errors += k; }
+        }
+        return errors;
+      };
+    } else {
+      throw new Error(`unknown udp method ${method}`);
     }
-    f = finish(p);
-    for (let k = 0; k < 5; k++) { Bun.sleepSync(10); P.sendto(fd, end, end.length, 0, to, len); }
-    P.close(fd);
   }
+  kind(2); // warm-up datagrams: the sink ignores them; the JIT and the kernel's paths get warm
+  send(warmup);
+  kind(0);
+  const p = begin();
+  const errors = send(count);
+  const f = finish(p);
+  for (let k = 0; k < 5; k++) { Bun.sleepSync(10); sendEnd(); }
+  close();
   print({ ...f, sent: count - errors, send_errors: errors, sent_per_s: (count - errors) / f.wall_s });
 }
 
@@ -368,7 +392,7 @@ const args = rest;
 switch (workload) {
   case "pingpong": pingpong(args[0]!, args[1]!, intArg(args, 2, "rtts"), intArg(args, 3, "warmup"), intArg(args, 4, "size")); break;
   case "bulk": bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
-  case "udp": udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run")); break;
+  case "udp": udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run"), intArg(args, 4, "warm-up"), args[5] ?? "one"); break;
   case "connrate": connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
   case "server": if (api === "socket") socketServer(); else server(); break;
   default: throw new Error(`unknown workload ${workload}`);

@@ -81,19 +81,43 @@ async function bulk(port: number, total: number, wsize: number): Promise<void> {
   print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
 }
 
-async function udp(port: number, count: number, size: number, run: number): Promise<void> {
+/** Datagrams per sendMany call (as bench/c/client.c). */
+const BATCH = 64;
+
+async function udp(port: number, count: number, size: number, run: number, warmup: number, method: string): Promise<void> {
+  if (method !== "one" && method !== "many") throw new Error(`Bun.udpSocket has no ${method} method`);
   const buf = datagram(size, run);
   let drained: (() => void) | null = null;
   const sock = await Bun.udpSocket({ socket: { drain() { drained?.(); } } });
   let blocked = 0;
-  const p = begin();
-  for (let i = 0; i < count; i++) {
-    while (!sock.send(buf, port, hostname)) {
-      // not sent (would block): wait for drain and send it again
-      blocked++;
-      await new Promise<void>((r) => { drained = r; setTimeout(r, 5); });
+  const wait = (): Promise<void> => new Promise<void>((r) => { drained = r; setTimeout(r, 5); });
+  // sendMany takes [data, port, address, data, port, address, ...]
+  const packets: (Uint8Array | string | number)[] = [];
+  for (let k = 0; k < BATCH; k++) packets.push(buf, port, hostname);
+  const send = async (n: number): Promise<void> => {
+    if (method === "one") {
+      for (let i = 0; i < n; i++) {
+        while (!sock.send(buf, port, hostname)) {
+          // not sent (would block): wait for drain and send it again
+          blocked++;
+          await wait();
+        }
+      }
+      return;
     }
-  }
+    let i = 0;
+    while (i < n) {
+      const k = Math.min(BATCH, n - i);
+      const sent = sock.sendMany(k === BATCH ? packets : packets.slice(0, k * 3));
+      if (sent === 0) { blocked++; await wait(); }
+      i += sent;
+    }
+  };
+  buf[0] = 2; // warm-up datagrams: the sink ignores them
+  await send(warmup);
+  buf[0] = 0;
+  const p = begin();
+  await send(count);
   const f = finish(p);
   for (let k = 0; k < 5; k++) { await Bun.sleep(10); sock.send(endMarker(run), port, hostname); }
   sock.close();
@@ -149,7 +173,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 switch (workload) {
   case "pingpong": await pingpong(args[0]!, args[1]!, intArg(args, 2, "rtts"), intArg(args, 3, "warmup"), intArg(args, 4, "size")); break;
   case "bulk": await bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
-  case "udp": await udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run")); break;
+  case "udp": await udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run"), intArg(args, 4, "warm-up"), args[5] ?? "one"); break;
   case "connrate": await connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
   case "server": server(); break;
   default: throw new Error(`unknown workload ${workload}`);

@@ -91,7 +91,8 @@ function bulk(port, total, wsize) {
   });
 }
 
-async function udp(port, count, size, run) {
+async function udp(port, count, size, run, warmup, method) {
+  if (method !== "one") throw new Error(`node:dgram has no ${method} method`);
   const buf = datagram(size, run);
   const sock = dgram.createSocket("udp4");
   await new Promise((r) => sock.bind(0, host, r));
@@ -103,13 +104,21 @@ async function udp(port, count, size, run) {
     inflight--;
     if (wake && inflight <= window / 2) { const w = wake; wake = null; w(); }
   };
+  const send = async (n) => {
+    for (let i = 0; i < n; i++) {
+      if (inflight >= window) await new Promise((r) => { wake = r; });
+      inflight++;
+      sock.send(buf, port, host, done);
+    }
+    while (inflight > 0) await new Promise((r) => { wake = r; setTimeout(r, 5); });
+  };
+  // warm-up datagrams (kind 2, ignored by the sink); every one has completed when send() returns
+  buf[0] = 2;
+  await send(warmup);
+  buf[0] = 0;
+  errors = 0;
   const p = begin();
-  for (let i = 0; i < count; i++) {
-    if (inflight >= window) await new Promise((r) => { wake = r; });
-    inflight++;
-    sock.send(buf, port, host, done);
-  }
-  while (inflight > 0) await new Promise((r) => { wake = r; setTimeout(r, 5); });
+  await send(count);
   const f = finish(p);
   const end = datagram(5, run);
   end[0] = 1;
@@ -148,7 +157,7 @@ function server() {
 switch (workload) {
   case "pingpong": await pingpong(args[0], args[1], int(2), int(3), int(4)); break;
   case "bulk": await bulk(int(0), int(1), int(2)); break;
-  case "udp": await udp(int(0), int(1), int(2), int(3)); break;
+  case "udp": await udp(int(0), int(1), int(2), int(3), int(4), args[5] ?? "one"); break;
   case "connrate": await connrate(int(0), int(1)); break;
   case "server": server(); break;
   default: throw new Error(`unknown workload ${workload}`);
