@@ -411,7 +411,7 @@ export const tcpInfo: Codec<TcpInfo> = (() => {
 // --- the table ----------------------------------------------------------------------------------
 
 /** Protocol levels, by their C names. */
-export type OptionLevel = "SOL_SOCKET" | "IPPROTO_IP" | "IPPROTO_IPV6" | "IPPROTO_TCP";
+export type OptionLevel = "SOL_SOCKET" | "IPPROTO_IP" | "IPPROTO_IPV6" | "IPPROTO_TCP" | "IPPROTO_UDP";
 
 /** Whether an option can be read, written, or both. */
 export type OptionAccess = "get" | "set" | "both";
@@ -498,6 +498,9 @@ const specs = {
   userTimeout: opt("TCP_USER_TIMEOUT", "IPPROTO_TCP", uint(0, 0x7fffffff), "both", "ms unacknowledged data may wait before the connection is dropped (0: system default)"),
   congestionControl: opt("TCP_CONGESTION", "IPPROTO_TCP", string(TCP_CA_NAME_MAX - 1, false), "both", "congestion control algorithm (\"cubic\", \"reno\"...)"),
   tcpInfo: opt("TCP_INFO", "IPPROTO_TCP", tcpInfo, "get", "connection state and statistics (struct tcp_info, decoded)"),
+  // IPPROTO_UDP (Linux's SOL_UDP is the same number)
+  udpSegment: opt("UDP_SEGMENT", "IPPROTO_UDP", int(0, 65535), "both", "segment every send into datagrams of this many bytes (UDP GSO, Linux 4.18+; 0: off)"),
+  udpGro: opt("UDP_GRO", "IPPROTO_UDP", bool, "both", "coalesce received datagrams of a flow into one buffer, gso_size in a UDP_GRO control message (Linux 5.0+)"),
 };
 
 type Specs = typeof specs;

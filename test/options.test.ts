@@ -108,6 +108,8 @@ const roundTrips: AnyRoundTrip[] = [
   { name: "quickAck", make: tcp, values: [false, true] },
   { name: "fastOpen", make: tcp, values: [5, 0] },
   { name: "userTimeout", make: tcp, values: [5000, 0] },
+  { name: "udpSegment", make: udp, values: [1400, 65535, 0] },
+  { name: "udpGro", make: udp6, values: [true, false] },
 ];
 
 /** Options with their own tests below (effects, privileges, get-only, set-only, unsupported). */
@@ -410,6 +412,38 @@ describe("effects", () => {
     expect(socketErrorOf(() => receiver.setOption("leaveMulticastV4", { multiaddr: group, interface: lo })).code).toBe("EADDRNOTAVAIL");
   });
 
+  test("udpSegment: one plain sendTo of 3000 bytes leaves as datagrams of 1400, 1400 and 200", () => {
+    const rx = udp();
+    rx.bind(v4());
+    rx.timeout = 2000;
+    const tx = udp();
+    tx.setOption("udpSegment", 1400);
+    const data = Uint8Array.from({ length: 3000 }, (_, i) => i % 251);
+    expect(tx.sendTo(data, v4(portOf(rx)))).toBe(3000);
+    const got = [rx.recv(4096), rx.recv(4096), rx.recv(4096)];
+    expect(got.map((d) => d.length)).toEqual([1400, 1400, 200]);
+    expect(Buffer.concat(got).equals(Buffer.from(data))).toBe(true);
+    tx.setOption("udpSegment", 0);
+    expect(tx.sendTo(data, v4(portOf(rx)))).toBe(3000);
+    expect(rx.recv(4096).length).toBe(3000); // off again: one datagram
+  });
+
+  test("udpGro: a segmented send arrives as one buffer with its segment size in a UDP_GRO control message", () => {
+    const rx = udp();
+    rx.bind(v4());
+    rx.timeout = 2000;
+    rx.setOption("udpGro", true);
+    const tx = udp();
+    const data = Uint8Array.from({ length: 10 * 500 }, (_, i) => i % 251);
+    expect(tx.sendSegments(data, 500, v4(portOf(rx)))).toBe(5000);
+    const m = rx.recvMsg({ size: 65536, controlSize: 64 });
+    expect(m.bytes).toBe(5000);
+    expect(Buffer.from(m.data).equals(Buffer.from(data))).toBe(true);
+    const gro = m.control.find((c) => c.level === C.SOL_UDP && c.type === C.UDP_GRO);
+    expect(gro).toBeDefined();
+    expect(new DataView(gro!.data.buffer, gro!.data.byteOffset).getInt32(0, true)).toBe(500);
+  });
+
   test("IPv6 multicast: join and leave ff12::7701 on lo (struct ipv6_mreq reaches the kernel intact)", () => {
     // Delivery is not tested: lo has no MULTICAST flag here, so IPv6 multicast to it is
     // ENETUNREACH (IPv4 loops back through the membership check; IPv6 needs a route).
@@ -431,7 +465,8 @@ describe("checks before any syscall", () => {
     ["ttl", Number.NaN, RangeError], ["ttl", "64", TypeError], ["ttl", 64n, TypeError],
     ["tos", 256, RangeError], ["multicastTtlV4", -1, RangeError], ["unicastHopsV6", -2, RangeError],
     ["unicastHopsV6", 256, RangeError], ["keepAliveCount", 0, RangeError], ["keepAliveIdle", 0, RangeError],
-    ["maxSegmentSize", 70000, RangeError], ["receiveBufferSize", -1, RangeError],
+    ["maxSegmentSize", 70000, RangeError], ["udpSegment", 65536, RangeError], ["udpSegment", -1, RangeError],
+    ["udpGro", 1, TypeError], ["receiveBufferSize", -1, RangeError],
     ["receiveBufferSize", 2 ** 31, RangeError], ["mark", -1, RangeError], ["mark", 2 ** 32, RangeError],
     ["noDelay", 1, TypeError], ["noDelay", "true", TypeError], ["noDelay", null, TypeError],
     ["linger", null, TypeError], ["linger", { onoff: 1, seconds: 0 }, TypeError],
@@ -505,7 +540,7 @@ describe("checks before any syscall", () => {
   });
 
   test("metadata: every option has its C name, level, access, type and doc; optname from the table", () => {
-    const levels = new Set(["SOL_SOCKET", "IPPROTO_IP", "IPPROTO_IPV6", "IPPROTO_TCP"]);
+    const levels = new Set(["SOL_SOCKET", "IPPROTO_IP", "IPPROTO_IPV6", "IPPROTO_TCP", "IPPROTO_UDP"]);
     for (const [name, info] of Object.entries(options)) {
       expect(info.name).toBe(name as OptionName);
       expect(levels.has(info.level)).toBe(true);
