@@ -22,6 +22,8 @@ export interface WorkloadResult {
   peer: string;
   /** The figure used to pick the best repetition and to draw the chart. */
   primary: string;
+  /** Repetitions each contender ran (the run's reps, times the workload's factor). */
+  reps: number;
   results: Record<string, ContenderResult>;
 }
 

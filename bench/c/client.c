@@ -80,7 +80,11 @@ static void pingpong(int is_tcp, const char *where, long rtts, long warmup, size
 
 static void bulk(int port, long long total, size_t wsize) {
   int fd = connect_tcp(port);
-  char *buf = calloc(1, wsize);
+  char *buf = malloc(wsize);
+  if (!buf) die("malloc");
+  /* Real bytes, as every contender sends: an untouched calloc buffer maps the shared zero page,
+     which the kernel copies from at cache speed (measured ~10 % less sys time) */
+  memset(buf, 'x', wsize);
   begin();
   long long sent = 0;
   while (sent < total) {

@@ -10,18 +10,23 @@
  *                         one: sendTo (socket) / sendto (posix) per datagram; socket only:
  *                         many = sendMany (sendmmsg, 64 per call), segments = sendSegments
  *                         (UDP_SEGMENT, 64 datagrams per sendmsg)
+ *   bun bench/contenders/bsdsock.ts ffi udp <port> <count> <size> <run id> <warm-up> one
+ *                         the floor: libc.sendto through bun:ffi with nothing around it
  *   ... connrate <port> <count>
  *   ... server            (prints "PORT <n>", serves until killed)
  */
+import { libc } from "../../ffi/libc.ts";
 import { table } from "../../ffi/platform.ts";
 import * as P from "../../src/posix.ts";
 import { Poller } from "../../src/poller.ts";
+import { encodeAddress, SOCKADDR_MAX } from "../../src/sockaddr.ts";
 import { Socket } from "../../src/socket.ts";
 import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from "./measure.ts";
 
 const C = table.constants;
 const [api, workload, ...rest] = process.argv.slice(2);
-if (api !== "socket" && api !== "posix") throw new Error(`api must be socket or posix, got ${api}`);
+if (api !== "socket" && api !== "posix" && api !== "ffi") throw new Error(`api must be socket, posix or ffi, got ${api}`);
+if (api === "ffi" && workload !== "udp") throw new Error("the ffi floor contender runs the udp workload only");
 /** Datagrams per sendMany / sendSegments call (as bench/c/client.c). */
 const BATCH = 64;
 
@@ -114,7 +119,7 @@ function pingpong(kind: string, where: string, rtts: number, warmup: number, siz
 }
 
 function bulk(port: number, total: number, wsize: number): void {
-  const buf = new Uint8Array(wsize);
+  const buf = new Uint8Array(wsize).fill(0x78); // real bytes in every contender (see client.c)
   const tail = new Uint8Array(16);
   let sent = 0;
   if (api === "socket") {
@@ -160,7 +165,22 @@ function udp(port: number, count: number, size: number, run: number, warmup: num
   let kind = (k: number): void => { buf[0] = k; }; // byte 0 of every datagram sent
   let close: () => void;
   let sendEnd: () => void;
-  if (api === "posix") {
+  if (api === "ffi") {
+    // The floor: libc.sendto straight through bun:ffi, the sockaddr packed once, no checks at
+    // all. No library can be faster than this from JS; it separates FFI cost from bsdsock's.
+    if (method !== "one") throw new Error(`the ffi floor contender has no ${method} method`);
+    const fd = Number(libc.socket(C.AF_INET, C.SOCK_DGRAM | CLOEXEC, 0));
+    if (fd < 0) fail("socket");
+    const sa = new Uint8Array(SOCKADDR_MAX);
+    const salen = encodeAddress(to, sa);
+    send = (n) => {
+      let errors = 0;
+      for (let i = 0; i < n; i++) if (libc.sendto(fd, buf, size, NOSIGNAL, sa, salen) < 0) errors++;
+      return errors;
+    };
+    sendEnd = () => { libc.sendto(fd, end, end.length, NOSIGNAL, sa, salen); };
+    close = () => { libc.close(fd); };
+  } else if (api === "posix") {
     if (method !== "one") throw new Error(`the posix contender has no ${method} method`);
     const fd = P.socket(P.AF_INET, P.SOCK_DGRAM | CLOEXEC, 0);
     const sa = inetAddr(port);

@@ -50,7 +50,7 @@ async function pingpong(kind: string, where: string, rtts: number, warmup: numbe
 }
 
 async function bulk(port: number, total: number, wsize: number): Promise<void> {
-  const buf = new Uint8Array(wsize);
+  const buf = new Uint8Array(wsize).fill(0x78); // real bytes in every contender (see client.c)
   let sent = 0;
   let off = 0;
   const { promise, resolve, reject } = Promise.withResolvers<void>();

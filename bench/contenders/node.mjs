@@ -69,7 +69,7 @@ function pingpong(kind, target, rtts, warmup, size) {
 
 function bulk(port, total, wsize) {
   return new Promise((resolve, reject) => {
-    const buf = Buffer.alloc(wsize);
+    const buf = Buffer.alloc(wsize, 0x78); // real bytes in every contender (see client.c)
     let sent = 0, p = begin();
     const sock = net.connect(where(port), () => { p = begin(); pump(); });
     // write() queues what the kernel does not take; false = wait for drain
