@@ -141,7 +141,6 @@ export class SegmentSender {
     const hv = this.#hv;
     putUint(hv, 0, MSGHDR.fields.msg_name, this.#namelen ? addressOf(this.#to.bytes) : 0, "msg_name");
     putUint(hv, 0, MSGHDR.fields.msg_namelen, this.#namelen, "msg_namelen");
-    this.#cv.setUint16(CMSG_DATA, seg, LE);
     return size;
   }
 
@@ -165,9 +164,12 @@ export class SegmentSender {
     putUint(iv, 0, IOVEC.fields.iov_base, addressOf(data) + offset, "iov_base");
     putUint(iv, 0, IOVEC.fields.iov_len, n, "iov_len");
     const hv = this.#hv;
-    // Only a chunk of more than one segment needs the control message.
-    putUint(hv, 0, MSGHDR.fields.msg_control, n > this.#segment ? addressOf(this.#control) : 0, "msg_control");
-    putUint(hv, 0, MSGHDR.fields.msg_controllen, n > this.#segment ? this.#control.byteLength : 0, "msg_controllen");
+    // Always a control message: it overrides a udpSegment socket option, which would otherwise
+    // re-segment a one-segment chunk; for such a chunk gso_size 0 means a plain datagram (and
+    // no segmentation limits, e.g. a segment larger than the route's MTU).
+    this.#cv.setUint16(CMSG_DATA, n > this.#segment ? this.#segment : 0, LE);
+    putUint(hv, 0, MSGHDR.fields.msg_control, addressOf(this.#control), "msg_control");
+    putUint(hv, 0, MSGHDR.fields.msg_controllen, this.#control.byteLength, "msg_controllen");
     hv.setInt32(MSGHDR.fields.msg_flags.offset, 0, LE);
     for (;;) {
       pinned = data;

@@ -116,8 +116,8 @@ export interface ListenOptions {
 export class Socket implements Disposable {
   #fd: number;
   #timeout: number | null = null;
-  /** sendSegments: whether UDP_SEGMENT is used (null: not asked yet; false after an EIO). */
-  #segmentation: boolean | null = null;
+  /** sendSegments: set after an EIO (the route cannot take UDP_SEGMENT): batches from then on. */
+  #segmentationRefused = false;
   /** AF_* number. */
   readonly family: number;
   /** SOCK_* number (without SOCK_NONBLOCK/SOCK_CLOEXEC). */
@@ -728,13 +728,13 @@ export class Socket implements Disposable {
     try {
       while (off < total) {
         let r: number;
-        if (this.#segmentation ??= this.#canSegment()) {
+        if (!this.#segmentationRefused && this.#canSegment()) {
           try {
             r = sender.attempt(fd, off, fl);
           } catch (e) {
             // EIO: the route's device cannot checksum the segments; send them one by one from now on.
             if (!(e instanceof SocketError && e.errno === E.EIO)) throw e;
-            this.#segmentation = false;
+            this.#segmentationRefused = true;
             continue;
           }
         } else {

@@ -144,6 +144,18 @@ describe("UDP chunking", () => {
   });
 });
 
+describe("with a udpSegment socket option", () => {
+  test.skipIf(!linux || !kernelHasUdpSegment())("sendSegments' own segment size wins, and a one-segment send stays one datagram", () => {
+    const { rx, tx, to } = pairOf("inet", "sockopt");
+    tx.setOption("udpSegment", 7);
+    expect(tx.sendSegments(pattern(300), 1000, to)).toBe(300); // one segment: not cut into 7s
+    expect(tx.sendSegments(pattern(1037), 100, to)).toBe(1037);
+    const got = receive(rx, 12);
+    expect(got.lengths).toEqual([300, ...Array(10).fill(100), 37]);
+    expectEmpty(rx);
+  });
+});
+
 describe("arguments", () => {
   test("a bad segmentSize is a TypeError or RangeError before any syscall; a closed socket is EBADF", () => {
     const { rx, tx, to } = pairOf("inet", "args");
