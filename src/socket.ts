@@ -64,6 +64,35 @@ function flagsOf(fn: string, flags: number): number {
   return check.int32(fn, "flags", flags);
 }
 
+/** The bytes `sendable` checked last; the caller reads it at once and calls `sent()` after. */
+let sendableBytes: Uint8Array = new Uint8Array(0);
+const NO_BYTES = sendableBytes;
+
+/**
+ * The hot-path check of a send's data: returns its real byte length and leaves the bytes in
+ * `sendableBytes`. A genuine Uint8Array's length is read once (one built-in getter call);
+ * anything else takes bytesOf's checks. No allocation for a Uint8Array.
+ */
+function sendable(fn: string, data: Data): number {
+  const n = data instanceof Uint8Array ? check.typedLengthOrNone(data) : -1;
+  if (n >= 0) {
+    sendableBytes = data as Uint8Array;
+    return n;
+  }
+  sendableBytes = bytesOf(fn, data);
+  return sizeOf(fn, sendableBytes);
+}
+
+/** Forgets the last `sendable` buffer (so a big one is not kept alive). */
+function sent(): void {
+  sendableBytes = NO_BYTES;
+}
+
+/** An int32 flags value (one comparison when it already is one), plus MSG_NOSIGNAL. */
+function sendFlagsOf(fn: string, flags: number): number {
+  return ((flags | 0) === flags ? flags : flagsOf(fn, flags)) | SEND_FLAGS;
+}
+
 /** Closes fds of Sockets that were garbage-collected without close() (a leak, not a contract). */
 const finalizer = new FinalizationRegistry<number>((fd) => {
   try { sys.close(fd); } catch { /* nothing to report to: the owner is gone */ }
@@ -454,15 +483,10 @@ export class Socket implements Disposable {
   /** send(): bytes sent (may be fewer than given on a stream; see sendAll). */
   send(data: Data, flags = 0): number {
     const fd = this.#open("send");
-    // As sendTo: a genuine Uint8Array's real length read once, then the call.
-    let buf: Uint8Array;
-    let len = data instanceof Uint8Array ? check.typedLengthOrNone(data) : -1;
-    if (len >= 0) buf = data as Uint8Array;
-    else {
-      buf = bytesOf("send", data);
-      len = sizeOf("send", buf);
-    }
-    const fl = ((flags | 0) === flags ? flags : flagsOf("send", flags)) | SEND_FLAGS;
+    const fl = sendFlagsOf("send", flags);
+    const len = sendable("send", data);
+    const buf = sendableBytes;
+    sent();
     let r = sys.sendChecked(fd, buf, len, fl);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
@@ -527,18 +551,15 @@ export class Socket implements Disposable {
   /** sendto(): one datagram (or stream data) to `address`; returns bytes sent. */
   sendTo(data: Data, address: Address, flags = 0): number {
     const fd = this.#open("sendto");
-    // The hot path of a datagram sender, so each fact is read once: a genuine Uint8Array's
-    // real length (one built-in getter call; anything else takes bytesOf's checks), an int32
-    // flags value, and the encoder's length, which never exceeds its own buffer.
-    let buf: Uint8Array;
-    let size = data instanceof Uint8Array ? check.typedLengthOrNone(data) : -1;
-    if (size >= 0) buf = data as Uint8Array;
-    else {
-      buf = bytesOf("sendTo", data);
-      size = sizeOf("sendTo", buf);
-    }
-    const fl = ((flags | 0) === flags ? flags : flagsOf("sendTo", flags)) | SEND_FLAGS;
+    // The hot path of a datagram sender, so each fact is read once: the data's real length,
+    // an int32 flags value, and the encoder's length, which never exceeds its own buffer.
+    // Flags and address first: encoding may run the caller's getters, which could shrink or
+    // detach the data's buffer; its length is read last, just before the call.
+    const fl = sendFlagsOf("sendTo", flags);
     const len = sendToAddress.encode(address);
+    const size = sendable("sendTo", data);
+    const buf = sendableBytes;
+    sent();
     const to = sendToAddress.bytes;
     let r = sys.sendtoChecked(fd, buf, size, fl, to, len);
     if (r === WOULD_BLOCK) {

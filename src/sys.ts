@@ -104,14 +104,7 @@ export function accept(fd: number, addr: Uint8Array, len: Uint32Array, flags: nu
 /** `send()` of the first `length` bytes of `buf`; WOULD_BLOCK on EAGAIN. */
 export function send(fd: number, buf: Uint8Array, length: number, flags: number): number {
   span("send", buf, length);
-  for (;;) {
-    const r = libc.send(fd, buf, length, flags);
-    if (r >= 0) return r;
-    const errno = readErrno();
-    if (errno === E.EINTR) continue;
-    if (wouldBlock(errno)) return WOULD_BLOCK;
-    raise("send", errno);
-  }
+  return sendChecked(fd, buf, length, flags);
 }
 
 /** `send()` for a caller that has checked `length` against `buf`'s real byteLength itself (see sendtoChecked). */
@@ -143,14 +136,7 @@ export function recv(fd: number, buf: Uint8Array, length: number, flags: number)
 export function sendto(fd: number, buf: Uint8Array, length: number, flags: number, addr: Uint8Array, addrLen: number): number {
   span("sendto", buf, length);
   span("sendto", addr, addrLen);
-  for (;;) {
-    const r = libc.sendto(fd, buf, length, flags, addr, addrLen);
-    if (r >= 0) return r;
-    const errno = readErrno();
-    if (errno === E.EINTR) continue;
-    if (wouldBlock(errno)) return WOULD_BLOCK;
-    raise("sendto", errno);
-  }
+  return sendtoChecked(fd, buf, length, flags, addr, addrLen);
 }
 
 /**

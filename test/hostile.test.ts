@@ -265,6 +265,30 @@ describe("detached, transferred and resized buffers", () => {
     expect(thrown(() => rx.recv(64))).toBe("SocketError EAGAIN");
   });
 
+  test("sendTo: an address getter that shrinks or detaches the data's buffer cannot make libc read past it", () => {
+    const rx = own(new Socket("unix", "dgram"));
+    rx.bind({ family: "unix", abstract: `bsdsock-shrink-${process.pid}` });
+    rx.timeout = 2000;
+    const dest = rx.localAddress as { family: "unix"; abstract: Uint8Array };
+    const tx = own(Socket.pair("unix", "dgram"))[0];
+    const rab = new ArrayBuffer(4096, { maxByteLength: 4096 });
+    const data = new Uint8Array(rab).fill(0x41);
+    const shrinking = { family: "unix" as const, get abstract() { rab.resize(3); return dest.abstract; } };
+    expect(tx.sendTo(data, shrinking)).toBe(3);
+    expect(rx.recv(8192).length).toBe(3);
+    const ab = new ArrayBuffer(64);
+    const gone = new Uint8Array(ab);
+    const detaching = { family: "unix" as const, get abstract() { if (!ab.detached) ab.transfer(); return dest.abstract; } };
+    expect(tx.sendTo(gone, detaching)).toBe(0);
+    expect(rx.recv(8192).length).toBe(0);
+    // flags are read before the data, too
+    const rab2 = new ArrayBuffer(100, { maxByteLength: 100 });
+    const d2 = new Uint8Array(rab2);
+    const sneaky = { valueOf() { rab2.resize(1); return 0; } };
+    expect(thrown(() => tx.sendTo(d2, dest, sneaky as never))).toBe("TypeError");
+    expect(thrown(() => tx.send(d2, sneaky as never))).toBe("TypeError");
+  });
+
   test("SharedArrayBuffer views, DataViews and wide typed arrays send exactly their bytes", () => {
     const [a, b] = own(Socket.pair("unix", "seqpacket"));
     const shared = new Uint8Array(new SharedArrayBuffer(8)).fill(7);
