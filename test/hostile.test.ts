@@ -265,7 +265,7 @@ describe("detached, transferred and resized buffers", () => {
     expect(thrown(() => rx.recv(64))).toBe("SocketError EAGAIN");
   });
 
-  test("sendTo: an address getter that shrinks or detaches the data's buffer cannot make libc read past it", () => {
+  test("sendTo, sendMsg, sendMany, sendSegments: an address getter that shrinks or detaches the data's buffer cannot make libc read past it", () => {
     const rx = own(new Socket("unix", "dgram"));
     rx.bind({ family: "unix", abstract: `bsdsock-shrink-${process.pid}` });
     rx.timeout = 2000;
@@ -276,6 +276,16 @@ describe("detached, transferred and resized buffers", () => {
     const shrinking = { family: "unix" as const, get abstract() { rab.resize(3); return dest.abstract; } };
     expect(tx.sendTo(data, shrinking)).toBe(3);
     expect(rx.recv(8192).length).toBe(3);
+    // the same for every call that takes an address with the data
+    for (const send of [
+      () => tx.sendMsg({ data: [data], address: shrinking }),
+      () => tx.sendMany([data], shrinking),
+      () => tx.sendSegments(data, 8192, shrinking),
+    ]) {
+      rab.resize(4096);
+      send();
+      expect(rx.recv(8192).length).toBe(3);
+    }
     const ab = new ArrayBuffer(64);
     const gone = new Uint8Array(ab);
     const detaching = { family: "unix" as const, get abstract() { if (!ab.detached) ab.transfer(); return dest.abstract; } };
