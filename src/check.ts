@@ -25,11 +25,13 @@ function integer(fn: string, what: string, v: unknown, min: number, max: number,
 
 /** A C `int`. */
 export function int32(fn: string, what: string, v: unknown): number {
+  if (typeof v === "number" && (v | 0) === v) return v; // the common case, without coercion
   return integer(fn, what, v, I32_MIN, I32_MAX, "int");
 }
 
 /** A C `unsigned int` / `socklen_t`. */
 export function uint32(fn: string, what: string, v: unknown): number {
+  if (typeof v === "number" && v >>> 0 === v) return v; // the common case, without coercion
   return integer(fn, what, v, 0, U32_MAX, "unsigned int");
 }
 

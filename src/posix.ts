@@ -337,6 +337,9 @@ function fdArg(fn: string, fd: number): number {
 
 /** Checks a (buffer, length) pair: the kernel never sees a length beyond the buffer. */
 function bufferArg(fn: string, buf: ArrayBufferView | string, len: number): Uint8Array {
+  // Hot path: a genuine Uint8Array (its real length, one built-in getter call) and an integer
+  // length within it. Anything else takes the full checks and their precise errors.
+  if (buf instanceof Uint8Array && typeof len === "number" && len >>> 0 === len && len <= check.typedLengthOrNone(buf)) return buf;
   const b = typeof buf === "string" ? encoder.encode(buf) : check.bytes(fn, "buf", buf);
   check.fits(fn, "len", check.size(fn, "len", len), sizeOf(fn, "buf", b));
   return b;

@@ -90,7 +90,7 @@ function sent(): void {
 
 /** An int32 flags value (one comparison when it already is one), plus MSG_NOSIGNAL. */
 function sendFlagsOf(fn: string, flags: number): number {
-  return ((flags | 0) === flags ? flags : flagsOf(fn, flags)) | SEND_FLAGS;
+  return (typeof flags === "number" && (flags | 0) === flags ? flags : flagsOf(fn, flags)) | SEND_FLAGS;
 }
 
 /** Closes fds of Sockets that were garbage-collected without close() (a leak, not a contract). */
