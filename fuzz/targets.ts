@@ -5,7 +5,8 @@
 import type { Target } from "./context.ts";
 import { msgTargets } from "./msg.ts";
 import { optionTargets } from "./options.ts";
+import { segmentTargets } from "./segments.ts";
 import { sockaddrTargets } from "./sockaddr.ts";
 
-export const targets: readonly Target[] = [...sockaddrTargets, ...optionTargets, ...msgTargets];
+export const targets: readonly Target[] = [...sockaddrTargets, ...optionTargets, ...msgTargets, ...segmentTargets];
 export { makeContext, type FuzzContext, type Target } from "./context.ts";
