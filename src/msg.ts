@@ -122,7 +122,14 @@ export interface SendMsgOptions {
    * (the kernel refuses values that are not ours unless privileged: EPERM).
    */
   readonly credentials?: Credentials | true;
-  /** Further control messages, sent after the SCM_RIGHTS/SCM_CREDENTIALS ones. */
+  /**
+   * UDP_SEGMENT (Linux 4.18+, UDP sockets): the kernel sends the data as datagrams of this many
+   * bytes, the last one shorter (segmentation offload; at most 64 segments and 65 507 bytes per
+   * call). 0 sends one datagram even when the `udpSegment` option is set. `sendSegments` does
+   * the chunking for any length.
+   */
+  readonly segmentSize?: number;
+  /** Further control messages, sent after the SCM_RIGHTS/SCM_CREDENTIALS/UDP_SEGMENT ones. */
   readonly control?: readonly ControlMessage[];
   /** MSG_* flags, or-ed as given (Socket.sendMsg adds MSG_NOSIGNAL). */
   readonly flags?: number;
@@ -141,7 +148,12 @@ export interface RecvMsgOptions {
   readonly maxFds?: number;
   /** Room for one SCM_CREDENTIALS message (with SO_PASSCRED on, Linux). Default false. */
   readonly credentials?: boolean;
-  /** Control buffer size in bytes; overrides the room computed from maxFds/credentials. */
+  /**
+   * Room for one UDP_GRO message (with the `udpGro` option on, Linux 5.0+): the result's
+   * `segmentSize` then says the size of the datagrams the kernel coalesced. Default false.
+   */
+  readonly segmentSize?: boolean;
+  /** Control buffer size in bytes; overrides the room computed from maxFds/credentials/segmentSize. */
   readonly controlSize?: number;
   /** MSG_* flags (MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL...). MSG_CMSG_CLOEXEC is always added on Linux. */
   readonly flags?: number;
@@ -164,6 +176,11 @@ export interface RecvMsgResult {
   readonly fds: number[];
   /** Sender credentials (SCM_CREDENTIALS), when received. */
   readonly credentials?: Credentials;
+  /**
+   * UDP_GRO: the data is several datagrams of this many bytes coalesced by the kernel (the last
+   * may be shorter); split it at multiples of it. Absent for an ordinary datagram.
+   */
+  readonly segmentSize?: number;
   /** Every other control message, copied. */
   readonly control: ControlMessage[];
   /** MSG_TRUNC: the datagram was longer than the buffers (the rest is gone). */
@@ -230,6 +247,14 @@ function fdList(fn: string, fds: readonly number[] | undefined): readonly number
   return fds;
 }
 
+/** A UDP_SEGMENT control message: the segment size as a 16-bit unsigned (the kernel's gso_size). */
+function segmentMessage(fn: string, size: unknown): ControlMessage {
+  if (C.UDP_SEGMENT === null || C.SOL_UDP === null) throw new RangeError(`${fn}: UDP_SEGMENT does not exist on ${table.platform}`);
+  const data = new Uint8Array(2);
+  viewOf(data).setUint16(0, check.unsigned(fn, "segmentSize", size, 16), LE);
+  return { level: C.SOL_UDP, type: C.UDP_SEGMENT, data };
+}
+
 function credentialsOf(fn: string, c: Credentials | true): Credentials {
   if (!UCRED || C.SCM_CREDENTIALS === null) throw new RangeError(`${fn}: SCM_CREDENTIALS does not exist on ${table.platform}`);
   if (c === true) return { pid: process.pid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -265,6 +290,7 @@ export class OutgoingMessage {
     const control: ControlMessage[] = [];
     if (fds.length) control.push({ level: C.SOL_SOCKET, type: C.SCM_RIGHTS, data: intBytes(fds) });
     if (cred) control.push({ level: C.SOL_SOCKET, type: C.SCM_CREDENTIALS!, data: ucredBytes(cred) });
+    if (options.segmentSize !== undefined) control.push(segmentMessage(fn, options.segmentSize));
     extra.forEach((m: ControlMessage, i: number) => {
       if (m === null || typeof m !== "object") throw new TypeError(`${fn}: control[${i}] must be { level, type, data }`);
       control.push({
@@ -391,9 +417,11 @@ export class IncomingMessage {
     const maxFds = check.size(fn, "maxFds", options.maxFds ?? 0);
     if (maxFds > SCM_MAX_FD) throw new RangeError(`${fn}: maxFds is at most ${SCM_MAX_FD} (SCM_MAX_FD), got ${maxFds}`);
     if (options.credentials && !UCRED) throw new RangeError(`${fn}: SCM_CREDENTIALS does not exist on ${table.platform}`);
+    if (options.segmentSize && C.UDP_GRO === null) throw new RangeError(`${fn}: UDP_GRO does not exist on ${table.platform}`);
     const room = options.controlSize !== undefined
       ? check.size(fn, "controlSize", options.controlSize)
-      : (maxFds ? cmsgSpace(maxFds * INT_SIZE) : 0) + (options.credentials ? cmsgSpace(UCRED!.size) : 0);
+      : (maxFds ? cmsgSpace(maxFds * INT_SIZE) : 0) + (options.credentials ? cmsgSpace(UCRED!.size) : 0) +
+        (options.segmentSize ? cmsgSpace(INT_SIZE) : 0);
     if (room > 0x7fffffff) throw new RangeError(`${fn}: controlSize ${room} is too large`);
     this.#flags = check.int32(fn, "flags", options.flags ?? 0) | RECV_FLAGS;
 
@@ -454,9 +482,14 @@ export class IncomingMessage {
     try {
       if (!RECV_FLAGS) for (const fd of fds) sys.setCloseOnExec(fd);
       let credentials: Credentials | undefined;
+      let segmentSize: number | undefined;
       const control: ControlMessage[] = [];
       for (const m of messages) {
         if (m.level === C.SOL_SOCKET && m.type === C.SCM_RIGHTS) continue;
+        if (C.UDP_GRO !== null && m.level === C.SOL_UDP && m.type === C.UDP_GRO && m.data.byteLength >= INT_SIZE && segmentSize === undefined) {
+          segmentSize = viewOf(m.data).getInt32(0, LE); // the kernel puts gso_size in an int
+          continue;
+        }
         if (UCRED && m.level === C.SOL_SOCKET && m.type === C.SCM_CREDENTIALS && m.data.byteLength >= UCRED.size && !credentials) {
           const dv = viewOf(m.data);
           credentials = {
@@ -496,6 +529,7 @@ export class IncomingMessage {
         flags,
         ...(nameLen > 0 ? { address: decodeAddress(this.#name, nameLen) } : {}),
         ...(credentials ? { credentials } : {}),
+        ...(segmentSize !== undefined ? { segmentSize } : {}),
       };
       return result;
     } catch (e) {

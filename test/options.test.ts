@@ -439,9 +439,33 @@ describe("effects", () => {
     const m = rx.recvMsg({ size: 65536, controlSize: 64 });
     expect(m.bytes).toBe(5000);
     expect(Buffer.from(m.data).equals(Buffer.from(data))).toBe(true);
-    const gro = m.control.find((c) => c.level === C.SOL_UDP && c.type === C.UDP_GRO);
-    expect(gro).toBeDefined();
-    expect(new DataView(gro!.data.buffer, gro!.data.byteOffset).getInt32(0, true)).toBe(500);
+    expect(m.segmentSize).toBe(500); // decoded from the UDP_GRO message...
+    expect(m.control).toEqual([]); // ...which is not repeated raw
+    // recvMsg({ segmentSize: true }) makes the room; an ordinary datagram has no segmentSize
+    tx.sendSegments(data.subarray(0, 1300), 500, v4(portOf(rx)));
+    const typed = rx.recvMsg({ size: 65536, segmentSize: true });
+    expect([typed.bytes, typed.segmentSize, typed.controlTruncated]).toEqual([1300, 500, false]);
+    tx.sendTo("plain", v4(portOf(rx)));
+    const plain = rx.recvMsg({ size: 65536, segmentSize: true });
+    expect([plain.bytes, "segmentSize" in plain]).toEqual([5, false]);
+  });
+
+  test("sendMsg segmentSize: UDP_SEGMENT for one call (0 overrides a udpSegment option); bad sizes refused before the syscall", () => {
+    const rx = udp();
+    rx.bind(v4());
+    rx.timeout = 2000;
+    const tx = udp();
+    const to = v4(portOf(rx));
+    const data = Uint8Array.from({ length: 2500 }, (_, i) => i % 251);
+    expect(tx.sendMsg({ data: [data.subarray(0, 1000), data.subarray(1000)], address: to, segmentSize: 1000 })).toBe(2500);
+    expect([rx.recv(4096).length, rx.recv(4096).length, rx.recv(4096).length]).toEqual([1000, 1000, 500]);
+    tx.setOption("udpSegment", 100);
+    expect(tx.sendMsg({ data, address: to, segmentSize: 0 })).toBe(2500);
+    expect(rx.recv(4096).length).toBe(2500);
+    for (const bad of [65536, -1, 1.5]) expect(() => tx.sendMsg({ data, address: to, segmentSize: bad })).toThrow(RangeError);
+    expect(() => tx.sendMsg({ data, address: to, segmentSize: "100" as never })).toThrow(TypeError);
+    rx.timeout = 0;
+    expect(socketErrorOf(() => rx.recv(16)).code).toBe("EAGAIN");
   });
 
   test("IPv6 multicast: join and leave ff12::7701 on lo (struct ipv6_mreq reaches the kernel intact)", () => {
