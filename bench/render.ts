@@ -202,19 +202,46 @@ const colors: Record<string, string> = {
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 /** Horizontal bars per workload: performance relative to C on the primary figure (higher is better). */
+/** One bar of the chart: a label, the contender whose colour it takes, its figure and ratio. */
+interface Bar { label: string; color: string; v: number | null; rel: number | null; reason: string }
+
+/**
+ * The UDP story in one group: every way of sending 64 B datagrams (one sendto each, sendmmsg,
+ * UDP_SEGMENT), each relative to C's one sendto per datagram — the issue's batch target.
+ */
+function udpMethodsGroup(res: BenchResult): { title: string; row: Row; bars: Bar[] } | null {
+  const W = (id: string) => res.workloads.find((w) => w.id === id);
+  const base = figure(W("udp_64")?.results.c, "sent_per_s");
+  if (!base || !W("udp_many_64") || !W("udp_segments_64")) return null;
+  const picks: [string, string, string][] = [
+    ["udp_64", "c", "C sendto"], ["udp_many_64", "c", "C sendmmsg"], ["udp_segments_64", "c", "C UDP_SEGMENT"],
+    ["udp_64", "bsdsock", "bsdsock sendTo"], ["udp_many_64", "bsdsock", "bsdsock sendMany"], ["udp_segments_64", "bsdsock", "bsdsock sendSegments"],
+    ["udp_64", "bun", "Bun send"], ["udp_many_64", "bun", "Bun sendMany"], ["udp_64", "node", "node:dgram"],
+  ];
+  const bars = picks.map(([wid, cid, label]): Bar => {
+    const cell = W(wid)?.results[cid];
+    const v = figure(cell, "sent_per_s");
+    return { label, color: cid, v, rel: v === null ? null : v / base, reason: cell?.ok === false ? cell.reason : "" };
+  });
+  const row: Row = { key: "sent_per_s", label: "datagrams sent per second", better: "higher", unit: "/s" };
+  return { title: "UDP 64 B, every send method — datagrams per second relative to C's one sendto per datagram", row, bars };
+}
+
 export function renderSvg(res: BenchResult): string {
   const W = 980, left = 150, right = 250, barH = 13, gap = 3, groupGap = 30, top = 64;
   const plotW = W - left - right;
   const groups = res.workloads.map((w) => {
     const row = (rowsFor[w.id] ?? []).find((r) => r.key === w.primary) ?? { key: w.primary, label: w.primary, better: "higher" as Better, unit: "" };
     const c = figure(w.results.c, w.primary);
-    const bars = res.contenders.map((k) => {
+    const bars: Bar[] = res.contenders.map((k) => {
       const v = figure(w.results[k.id], w.primary);
       const rel = v === null || c === null || v === 0 ? null : row.better === "lower" ? c / v : v / c;
-      return { k, v, rel, reason: w.results[k.id]?.ok === false ? (w.results[k.id] as { reason: string }).reason : "" };
+      return { label: k.label, color: k.id, v, rel, reason: w.results[k.id]?.ok === false ? (w.results[k.id] as { reason: string }).reason : "" };
     });
-    return { w, row, bars };
+    return { title: `${w.title} — ${row.label}${row.better === "lower" ? " (lower is better; bar = C ÷ value)" : ""}`, row, bars };
   });
+  const summary = udpMethodsGroup(res);
+  if (summary) groups.unshift(summary);
   const maxRel = Math.max(1.5, ...groups.flatMap((g) => g.bars.map((b) => b.rel ?? 0)));
   const scale = plotW / (Math.ceil(maxRel * 4) / 4);
   const height = top + groups.reduce((h, g) => h + 20 + g.bars.length * (barH + gap) + groupGap, 0);
@@ -227,14 +254,14 @@ export function renderSvg(res: BenchResult): string {
   ];
   let y = top;
   for (const g of groups) {
-    parts.push(`<text x="12" y="${y + 10}" font-weight="bold">${esc(`${g.w.title} — ${g.row.label}${g.row.better === "lower" ? " (lower is better; bar = C ÷ value)" : ""}`)}</text>`);
+    parts.push(`<text x="12" y="${y + 10}" font-weight="bold">${esc(g.title)}</text>`);
     y += 20;
     const y0 = y;
     for (const b of g.bars) {
-      parts.push(`<text x="${left - 6}" y="${y + barH - 3}" text-anchor="end">${esc(b.k.label)}</text>`);
+      parts.push(`<text x="${left - 6}" y="${y + barH - 3}" text-anchor="end">${esc(b.label)}</text>`);
       if (b.rel !== null && b.v !== null) {
         const wpx = Math.max(1, b.rel * scale);
-        parts.push(`<rect x="${left}" y="${y}" width="${wpx.toFixed(1)}" height="${barH}" fill="${colors[b.k.id] ?? "#888"}"/>`);
+        parts.push(`<rect x="${left}" y="${y}" width="${wpx.toFixed(1)}" height="${barH}" fill="${colors[b.color] ?? "#888"}"/>`);
         parts.push(`<text x="${(left + wpx + 5).toFixed(1)}" y="${y + barH - 3}">${esc(`${b.rel.toFixed(2)}× · ${num(b.v, g.row.unit)}${g.row.unit === "/s" ? "/s" : ""}`)}</text>`);
       } else {
         const why = b.reason.startsWith("n/a") ? b.reason : b.reason ? (b.reason.startsWith("error") ? "failed" : b.reason) : "–";
