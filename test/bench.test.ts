@@ -55,7 +55,7 @@ test.skipIf(noCompilerReason !== null)("npm run bench -- --smoke writes well-for
     expect(res.contenders.map((c) => c.id)).toEqual(contenders);
     expect(res.contenders.find((c) => c.id === "async")).toMatchObject({ available: false, reason: "n/a (no async API yet)" });
     expect(res.workloads.map((w) => w.id)).toEqual(workloads);
-    for (const w of res.workloads) expect(w.reps).toBe(w.id.startsWith("bulk") ? 3 * res.reps : res.reps);
+    for (const w of res.workloads) expect(w.reps).toBe((w.id.startsWith("bulk") ? 3 : w.id.startsWith("pingpong") ? 2 : 1) * res.reps);
 
     for (const w of res.workloads) {
       for (const c of res.contenders) {
