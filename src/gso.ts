@@ -14,8 +14,9 @@
  * {@link DatagramBatch} (sendmmsg; a sendmsg loop without it): platforms without UDP_SEGMENT
  * (macOS), kernels older than 4.18 (probed once with getsockopt), sockets that are not UDP
  * (unix or ICMP datagram sockets ignore the control message and would send ONE big datagram,
- * so they never get it), and a kernel that refuses the offload for the route (EIO: no checksum
- * offload on the device) — the datagrams are identical, only the syscall count differs.
+ * so they never get it), and a socket or route the kernel refuses the offload for (EINVAL
+ * with SO_NO_CHECK on, EIO on an IPsec route) — the datagrams are identical, only the syscall
+ * count differs.
  */
 import { readErrno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";

@@ -145,7 +145,7 @@ export interface ListenOptions {
 export class Socket implements Disposable {
   #fd: number;
   #timeout: number | null = null;
-  /** sendSegments: set after an EIO (the route cannot take UDP_SEGMENT): batches from then on. */
+  /** sendSegments: set once the kernel refused UDP_SEGMENT here (EIO, EINVAL): batches from then on. */
   #segmentationRefused = false;
   /** AF_* number. */
   readonly family: number;
@@ -731,8 +731,9 @@ export class Socket implements Disposable {
    * rest) to `address`, or to the connected peer when it is omitted. On a Linux UDP socket this
    * is UDP segmentation offload (UDP_SEGMENT): one sendmsg per 64 datagrams (at most 65 507
    * bytes), the stack walked once per call, so several times the datagram rate of one sendTo
-   * each. Elsewhere (macOS, kernels before 4.18, unix datagram sockets, or a route whose device
-   * refuses the offload with EIO) the same datagrams go through sendmmsg batches.
+   * each. Elsewhere (macOS, kernels before 4.18, unix datagram sockets, or a socket or route
+   * the kernel refuses the offload for: SO_NO_CHECK, IPsec) the same datagrams go through
+   * sendmmsg batches.
    *
    * Like sendAll: returns when every datagram was sent (the byte count, `data`'s length); a
    * timeout bounds the whole call; on error `SocketError.bytesSent` says how many bytes (whole
@@ -753,8 +754,10 @@ export class Socket implements Disposable {
           try {
             r = sender.attempt(fd, off, fl);
           } catch (e) {
-            // EIO: the route's device cannot checksum the segments; send them one by one from now on.
-            if (!(e instanceof SocketError && e.errno === E.EIO)) throw e;
+            // The kernel refuses the offload itself for this socket or route: EIO (an xfrm/IPsec
+            // route), EINVAL (SO_NO_CHECK is on). Send the same datagrams in batches from now
+            // on; an error that was not about segmentation comes back from the batch path.
+            if (!(e instanceof SocketError && (e.errno === E.EIO || e.errno === E.EINVAL))) throw e;
             this.#segmentationRefused = true;
             continue;
           }

@@ -11,6 +11,7 @@ import { SocketError } from "../src/errors.ts";
 import { kernelHasUdpSegment, MAX_SEGMENTS, MAX_SEND_BYTES } from "../src/gso.ts";
 import type { Address } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
+import { table } from "../ffi/platform.ts";
 import { expectNoFdLeaks, ownSockets, scratchDir, start } from "./helpers.ts";
 
 expectNoFdLeaks();
@@ -18,6 +19,7 @@ const own = ownSockets();
 const dir = scratchDir();
 const python = Bun.which("python3");
 const linux = process.platform === "linux";
+const C = table.constants;
 
 /** `n` bytes, byte i = i mod 251 (a prime, so no two segments of a sane size look alike). */
 const pattern = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => i % 251);
@@ -152,6 +154,25 @@ describe("with a udpSegment socket option", () => {
     expect(tx.sendSegments(pattern(1037), 100, to)).toBe(1037);
     const got = receive(rx, 12);
     expect(got.lengths).toEqual([300, ...Array(10).fill(100), 37]);
+    expectEmpty(rx);
+  });
+});
+
+describe("when the kernel refuses the offload", () => {
+  test.skipIf(!linux || !kernelHasUdpSegment())("SO_NO_CHECK makes UDP_SEGMENT EINVAL: sendSegments falls back to batches, same datagrams", () => {
+    const { rx, tx, to } = pairOf("inet", "nocheck");
+    tx.setRawOption(C.SOL_SOCKET, C.SO_NO_CHECK!, 1);
+    // the kernel's answer to a segmented send on this socket (what sendSegments must absorb)
+    const refused = (() => {
+      try { tx.sendMsg({ data: pattern(300), address: to, segmentSize: 100 }); return "sent"; } catch (e) { return (e as SocketError).code; }
+    })();
+    expect(refused).toBe("EINVAL");
+    const data = pattern(70 * 64 + 5); // 71 datagrams: two batches per call
+    expect(tx.sendSegments(data, 64, to)).toBe(data.length);
+    expect(tx.sendSegments(data, 64, to)).toBe(data.length); // and again, straight to batches
+    const got = receive(rx, 142);
+    expect(got.lengths).toEqual([...Array(70).fill(64), 5, ...Array(70).fill(64), 5]);
+    expect(got.joined).toEqual(new Uint8Array([...data, ...data]));
     expectEmpty(rx);
   });
 });
