@@ -32,8 +32,9 @@
  * - A signal interrupting the wait (EINTR) returns `[]`: the caller recomputes its deadline.
  * - `close()` is idempotent and releases the backend's fd (epoll/kqueue); `using` closes it.
  *
- * Not an async API: wait() blocks the calling thread like poll(2) does. The event loop
- * integration comes later, on top of this.
+ * Not an async API: wait() blocks the calling thread like poll(2) does. The event-loop driver
+ * (src/reactor.ts) sits on top of this: an edge-triggered Poller whose `handle` a Worker
+ * attaches to, blocking in waitInto() off the main thread.
  */
 import { libc } from "../ffi/libc.ts";
 import { readErrno } from "../ffi/errno.ts";
@@ -78,7 +79,37 @@ export interface PollerOptions {
   readonly backend?: PollerBackend;
   /** The most records one wait() returns (and the size of the kernel's event buffer); default 256. */
   readonly maxEvents?: number;
+  /**
+   * Edge-triggered (epoll EPOLLET, kqueue EV_CLEAR): an fd is reported once each time it
+   * becomes ready, not at every wait while it stays ready. What an event-loop driver wants:
+   * register once, never re-arm. The poll backend has no such mode (TypeError). Default false.
+   */
+  readonly edgeTriggered?: boolean;
 }
+
+/**
+ * What another thread needs to wait on the same kernel object (`Poller.attach`): plain data,
+ * so it can be posted to a Worker. epoll and kqueue only (poll keeps its set in JS).
+ */
+export interface PollerHandle {
+  /** The backend ("epoll" or "kqueue"). */
+  readonly backend: PollerBackend;
+  /** The epoll/kqueue fd, owned by the Poller that made the handle. */
+  readonly fd: number;
+  /** The most records one wait returns. */
+  readonly maxEvents: number;
+  /** Whether the owner registers fds edge-triggered. */
+  readonly edgeTriggered: boolean;
+}
+
+/** `waitInto` bits: the fd is readable (data, EOF, a connection), or a read would fail at once. */
+export const READY_READ = 1;
+/** `waitInto` bits: the fd is writable, or a write would fail at once. */
+export const READY_WRITE = 2;
+/** `waitInto` bits: hangup (see Readiness.hangup). */
+export const READY_HANGUP = 4;
+/** `waitInto` bits: error pending (see Readiness.error). */
+export const READY_ERROR = 8;
 
 /** Largest `maxEvents` accepted: the event buffer is maxEvents × sizeof(event) bytes. */
 export const MAX_EVENTS_LIMIT = 65536;
@@ -193,8 +224,11 @@ class EpollBackend implements Backend {
   readonly #MOD = need("EPOLL_CTL_MOD", C.EPOLL_CTL_MOD);
   readonly #DEL = need("EPOLL_CTL_DEL", C.EPOLL_CTL_DEL);
 
-  constructor(max: number, has: (fd: number) => boolean) {
+  readonly #ET: number;
+
+  constructor(max: number, has: (fd: number) => boolean, edge: boolean, existingFd: number | null) {
     const layout = layoutOf("epoll_event", table.structs.epoll_event);
+    this.#ET = edge ? need("EPOLLET", C.EPOLLET) : 0;
     this.#size = layout.size;
     this.#events = layout.fields.events;
     this.#data = layout.fields.data;
@@ -208,6 +242,7 @@ class EpollBackend implements Backend {
     this.#out = new Uint8Array(max * this.#size);
     this.#outView = new DataView(this.#out.buffer);
     check.fits("epoll_wait", "maxevents × sizeof(struct epoll_event)", max * this.#size, check.byteLength("epoll_wait", "events", this.#out));
+    if (existingFd !== null) { this.fd = existingFd; return; }
     const fd = libc.epoll_create1!(need("EPOLL_CLOEXEC", C.EPOLL_CLOEXEC));
     if (fd < 0) throw new SocketError("epoll_create1", readErrno());
     this.fd = fd;
@@ -215,10 +250,10 @@ class EpollBackend implements Backend {
 
   #ctlCall(op: number, fd: number, bits: number): void {
     const v = this.#ctlView;
-    let ev = 0;
+    let ev = op === this.#DEL ? 0 : this.#ET;
     if (bits & READ) ev |= this.#IN | this.#RDHUP;
     if (bits & WRITE) ev |= this.#OUT;
-    v.setUint32(this.#events.offset, ev, LE);
+    v.setUint32(this.#events.offset, ev >>> 0, LE);
     putWord(v, 0, this.#data, fd);
     check.fits("epoll_ctl", "sizeof(struct epoll_event)", this.#size, check.byteLength("epoll_ctl", "event", this.#ctl));
     if (libc.epoll_ctl!(this.fd, op, fd, this.#ctl) !== 0) throw new SocketError("epoll_ctl", readErrno());
@@ -295,7 +330,10 @@ class KqueueBackend implements Backend {
   readonly #EOF = need("EV_EOF", C.EV_EOF);
   readonly #ERROR = need("EV_ERROR", C.EV_ERROR);
 
-  constructor(max: number) {
+  readonly #CLEAR: number;
+
+  constructor(max: number, edge: boolean, existingFd: number | null) {
+    this.#CLEAR = edge ? need("EV_CLEAR", C.EV_CLEAR) : 0;
     this.#k = layoutOf("kevent", table.structs.kevent);
     const f = this.#k.fields;
     if (f.filter.size !== 2 || f.flags.size !== 2 || f.fflags.size !== 4 || f.ident.size !== 8) {
@@ -310,6 +348,7 @@ class KqueueBackend implements Backend {
     this.#ts = new Uint8Array(ts.size);
     this.#tsView = new DataView(this.#ts.buffer);
     this.#zero = new Uint8Array(ts.size);
+    if (existingFd !== null) { this.fd = existingFd; return; }
     const fd = libc.kqueue!();
     if (fd < 0) throw new SocketError("kqueue", readErrno());
     this.fd = fd;
@@ -336,8 +375,8 @@ class KqueueBackend implements Backend {
   }
 
   #register(fd: number, bits: number): void {
-    this.#change(0, fd, this.#READ, this.#ADD | (bits & READ ? this.#ENABLE : this.#DISABLE));
-    this.#change(1, fd, this.#WRITE, this.#ADD | (bits & WRITE ? this.#ENABLE : this.#DISABLE));
+    this.#change(0, fd, this.#READ, this.#ADD | this.#CLEAR | (bits & READ ? this.#ENABLE : this.#DISABLE));
+    this.#change(1, fd, this.#WRITE, this.#ADD | this.#CLEAR | (bits & WRITE ? this.#ENABLE : this.#DISABLE));
     this.#apply();
   }
 
@@ -496,6 +535,9 @@ class PollBackend implements Backend {
 
 // --- Poller ----------------------------------------------------------------------------------------
 
+/** Set by Poller.attach for the constructor call it makes. */
+let attaching: { fd: number } | null = null;
+
 function validFd(fn: string, fd: unknown): number {
   return check.fd(fn, fd);
 }
@@ -535,12 +577,21 @@ export class Poller implements Disposable {
   readonly backend: PollerBackend;
   /** The most records one wait() returns. */
   readonly maxEvents: number;
+  /** Whether events are edge-triggered (see PollerOptions.edgeTriggered). */
+  readonly edgeTriggered: boolean;
   #impl: Backend | null;
   /** Registered fds and their interest bits (READ | WRITE). */
   readonly #interest = new Map<number, number>();
+  /** A wait-only view of another Poller's kernel object (Poller.attach): owns nothing. */
+  readonly #attached: boolean;
+  /** waitInto's records. */
+  readonly #scratch: Readiness[] = [];
 
   /** Creates an empty set; with epoll/kqueue this opens one fd, released by close(). */
   constructor(options: PollerOptions = {}) {
+    const attach = attaching;
+    attaching = null;
+    this.#attached = attach !== null;
     const backend = options.backend ?? defaultBackend;
     if (backend !== "epoll" && backend !== "kqueue" && backend !== "poll") {
       throw new TypeError(`Poller: unknown backend ${String(backend)} (epoll, kqueue or poll)`);
@@ -552,13 +603,49 @@ export class Poller implements Disposable {
     if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > MAX_EVENTS_LIMIT) {
       throw new RangeError(`Poller: maxEvents must be an integer in [1, ${MAX_EVENTS_LIMIT}], got ${String(max)}`);
     }
+    const edge = options.edgeTriggered ?? false;
+    if (typeof edge !== "boolean") throw new TypeError("Poller: edgeTriggered must be a boolean");
+    if (edge && backend === "poll") throw new TypeError("Poller: the poll backend cannot be edge-triggered");
     this.backend = backend;
     this.maxEvents = max;
-    const has = (fd: number): boolean => this.#interest.has(fd);
-    this.#impl = backend === "epoll" ? new EpollBackend(max, has)
-      : backend === "kqueue" ? new KqueueBackend(max)
+    this.edgeTriggered = edge;
+    // An attached view cannot know the owner's set: it reports every event the kernel gives.
+    const has = attach ? (): boolean => true : (fd: number): boolean => this.#interest.has(fd);
+    const existing = attach ? attach.fd : null;
+    this.#impl = backend === "epoll" ? new EpollBackend(max, has, edge, existing)
+      : backend === "kqueue" ? new KqueueBackend(max, edge, existing)
       : new PollBackend(max);
-    if (this.#impl.fd >= 0) finalizer.register(this, this.#impl.fd, this);
+    if (this.#impl.fd >= 0 && !attach) finalizer.register(this, this.#impl.fd, this);
+  }
+
+  /**
+   * What another thread needs to wait on this Poller's kernel object: post it to a Worker and
+   * call `Poller.attach(handle)` there. epoll/kqueue only. The handle stays valid while this
+   * Poller is open; registering and waiting from different threads is what both kernels allow.
+   */
+  get handle(): PollerHandle {
+    const impl = this.#open("Poller.handle");
+    if (impl.fd < 0) throw new TypeError(`Poller.handle: the ${this.backend} backend has no kernel object to share`);
+    return { backend: this.backend, fd: impl.fd, maxEvents: this.maxEvents, edgeTriggered: this.edgeTriggered };
+  }
+
+  /**
+   * A wait-only Poller over the kernel object of another (`poller.handle`), typically in a
+   * Worker: wait() and waitInto() work, add/modify/remove throw, and close() releases nothing
+   * (the owner closes the fd). It reports every fd the kernel reports.
+   */
+  static attach(handle: PollerHandle): Poller {
+    if (handle === null || typeof handle !== "object") throw new TypeError("Poller.attach: handle must be a Poller's handle");
+    const fd = validFd("Poller.attach", handle.fd);
+    if (handle.backend !== "epoll" && handle.backend !== "kqueue") {
+      throw new TypeError(`Poller.attach: backend must be epoll or kqueue, got ${String(handle.backend)}`);
+    }
+    attaching = { fd };
+    try {
+      return new Poller({ backend: handle.backend, maxEvents: handle.maxEvents, edgeTriggered: handle.edgeTriggered === true });
+    } finally {
+      attaching = null;
+    }
   }
 
   #open(fn: string): Backend {
@@ -567,11 +654,16 @@ export class Poller implements Disposable {
     return impl;
   }
 
+  #registrar(fn: string): Backend {
+    if (this.#attached) throw new TypeError(`${fn}: an attached Poller only waits; register through its owner`);
+    return this.#open(fn);
+  }
+
   /** Registers `fd` with `interest`. Throws EEXIST if it is registered, EBADF if it is not open. */
   add(fd: number, interest: Interest): void {
     const f = validFd("Poller.add", fd);
     const bits = interestBits("Poller.add", interest);
-    const impl = this.#open("Poller.add");
+    const impl = this.#registrar("Poller.add");
     if (this.#interest.has(f)) throw new SocketError("Poller.add", E.EEXIST, { note: `fd ${f} is registered already` });
     impl.add(f, bits);
     this.#interest.set(f, bits);
@@ -581,7 +673,7 @@ export class Poller implements Disposable {
   modify(fd: number, interest: Interest): void {
     const f = validFd("Poller.modify", fd);
     const bits = interestBits("Poller.modify", interest);
-    const impl = this.#open("Poller.modify");
+    const impl = this.#registrar("Poller.modify");
     const old = this.#interest.get(f);
     if (old === undefined) throw new SocketError("Poller.modify", E.ENOENT, { note: `fd ${f} is not registered` });
     impl.modify(f, bits, old);
@@ -594,7 +686,7 @@ export class Poller implements Disposable {
    */
   remove(fd: number): void {
     const f = validFd("Poller.remove", fd);
-    const impl = this.#open("Poller.remove");
+    const impl = this.#registrar("Poller.remove");
     const old = this.#interest.get(f);
     if (old === undefined) throw new SocketError("Poller.remove", E.ENOENT, { note: `fd ${f} is not registered` });
     this.#interest.delete(f);
@@ -629,12 +721,39 @@ export class Poller implements Disposable {
     return out;
   }
 
+  /**
+   * wait() without an object per event, for drivers: writes one `[fd, bits]` pair per ready fd
+   * into `out` (bits: READY_READ | READY_WRITE | READY_HANGUP | READY_ERROR) and returns how
+   * many pairs. At most min(maxEvents, out.length / 2) pairs; `out` may be over a
+   * SharedArrayBuffer. 0 on timeout or EINTR.
+   */
+  waitInto(timeoutMs: number, out: Int32Array): number {
+    if (!(out instanceof Int32Array)) throw new TypeError("Poller.waitInto: out must be an Int32Array");
+    const room = Math.floor(out.length / 2);
+    if (room < this.maxEvents) throw new RangeError(`Poller.waitInto: out holds ${room} pairs, maxEvents is ${this.maxEvents}`);
+    const ms = timeoutValue(timeoutMs);
+    const impl = this.#open("Poller.waitInto");
+    const got = this.#scratch;
+    got.length = 0;
+    impl.wait(ms, got);
+    const n = got.length;
+    for (let i = 0; i < n; i++) {
+      const r = got[i]!;
+      out[2 * i] = r.fd;
+      out[2 * i + 1] = (r.readable ? READY_READ : 0) | (r.writable ? READY_WRITE : 0) |
+        (r.hangup ? READY_HANGUP : 0) | (r.error ? READY_ERROR : 0);
+    }
+    got.length = 0;
+    return n;
+  }
+
   /** Releases the backend (closes the epoll/kqueue fd) and forgets every fd. Idempotent. */
   close(): void {
     const impl = this.#impl;
     if (!impl) return;
     this.#impl = null;
     this.#interest.clear();
+    if (this.#attached) return; // the owner closes the kernel object
     finalizer.unregister(this);
     impl.close();
   }

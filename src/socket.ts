@@ -98,6 +98,17 @@ const finalizer = new FinalizationRegistry<number>((fd) => {
   try { sys.close(fd); } catch { /* nothing to report to: the owner is gone */ }
 });
 
+/**
+ * What a Socket in async mode (inside an AsyncSocket, src/async.ts) throws where a call would
+ * wait: one preallocated object, not an Error, so the would-block path captures no stack. The
+ * caller awaits readiness and calls again. `progress` is how far a multi-call operation
+ * (sendSegments) got before it would have blocked.
+ */
+export const WOULD_BLOCK_SIGNAL: { progress: number } = { progress: 0 };
+
+/** Puts a Socket in async mode (src/async.ts only): see WOULD_BLOCK_SIGNAL. */
+export let enterAsyncMode: (sock: Socket) => void;
+
 /** Set by Socket.#adopt for the constructor call it makes (synchronous, so never seen twice). */
 let adopting: { fd: number; family: number; type: number; protocol: number } | null = null;
 
@@ -147,6 +158,15 @@ export class Socket implements Disposable {
   #timeout: number | null = null;
   /** sendSegments: set once the kernel refused UDP_SEGMENT here (EIO, EINVAL): batches from then on. */
   #segmentationRefused = false;
+  /** Owned by an AsyncSocket: non-blocking, and would-block throws WOULD_BLOCK_SIGNAL. */
+  #async = false;
+
+  static {
+    enterAsyncMode = (sock: Socket): void => {
+      sock.timeout = 0;
+      sock.#async = true;
+    };
+  }
   /** AF_* number. */
   readonly family: number;
   /** SOCK_* number (without SOCK_NONBLOCK/SOCK_CLOEXEC). */
@@ -333,6 +353,7 @@ export class Socket implements Disposable {
     if (ms !== null && (typeof ms !== "number" || !(ms >= 0) || ms === Infinity)) {
       throw new RangeError(`timeout must be null or a finite number of ms >= 0, got ${String(ms)}`);
     }
+    if (this.#async && ms !== 0) throw new TypeError("timeout: this Socket belongs to an AsyncSocket and stays non-blocking (set AsyncSocket.timeout instead)");
     sys.setNonBlocking(this.#open("fcntl"), ms !== null);
     this.#timeout = ms;
   }
@@ -359,6 +380,7 @@ export class Socket implements Disposable {
    * regardless (an interrupted blocking connect must be completed, not reported).
    */
   #wait(syscall: string, fd: number, events: number, deadline: number, always = false): void {
+    if (this.#async) throw WOULD_BLOCK_SIGNAL;
     if (!always && !this.#timeout) throw new SocketError(syscall, E.EAGAIN);
     for (;;) {
       const remaining = deadline - performance.now();
@@ -393,14 +415,17 @@ export class Socket implements Disposable {
   accept(): [Socket, Address | RawAddress] & Disposable {
     const fd = this.#open("accept");
     const deadline = this.#deadline();
+    // In async mode the connection is born non-blocking (SOCK_NONBLOCK: no fcntl per accept).
+    const nonBlocking = this.#async && sys.hasAccept4 ? (C.SOCK_NONBLOCK ?? 0) : 0;
     for (;;) {
       addrLen[0] = addrOut.length;
-      const r = sys.accept(fd, addrOut, addrLen, CLOEXEC);
+      const r = sys.accept(fd, addrOut, addrLen, CLOEXEC | nonBlocking);
       if (r !== WOULD_BLOCK) {
         const peer = decodeAddress(addrOut, addrLen[0]!, this.family);
         const sock = Socket.#adopt(r, this.family, this.type, this.protocol);
         try {
           sock.#applyPolicy(r, !sys.hasAccept4 || !CLOEXEC);
+          if (nonBlocking) sock.#timeout = 0;
         } catch (e) {
           sock.close();
           throw e;
@@ -769,6 +794,7 @@ export class Socket implements Disposable {
       }
     } catch (e) {
       if (e instanceof SocketError) e.bytesSent = off;
+      else if (e === WOULD_BLOCK_SIGNAL) WOULD_BLOCK_SIGNAL.progress = off;
       throw e;
     } finally {
       sender.release();

@@ -1,0 +1,732 @@
+/**
+ * AsyncSocket: the Socket API with promises, on Bun's event loop. Every call that can wait
+ * (connect, accept, send*, recv*) returns a promise; nothing blocks the thread and nothing polls
+ * on a timer.
+ *
+ * Why a separate class rather than async methods on Socket: a socket is either blocking (its
+ * calls wait in the kernel, honoring `timeout`) or driven by the event loop (non-blocking fd,
+ * registered with the reactor); mixing both on one fd makes neither's timeouts mean anything.
+ * An AsyncSocket owns a Socket in async mode (`.socket`): every argument check, policy
+ * (close-on-exec, MSG_NOSIGNAL, EINTR) and encoder is the blocking API's, so both behave the
+ * same byte for byte; only waiting differs.
+ *
+ * How an operation runs (Go's internal/poll shape): try the syscall now; if it would block,
+ * await readiness from the reactor (src/reactor.ts: an edge-triggered Poller watched by a
+ * Worker), then try again.
+ *
+ * Concurrency rule: operations queue per direction. At most one read-side operation (recv*,
+ * accept) and one write-side operation (send*, connect) run at a time on one socket; others
+ * wait their turn in call order. A reader and a writer proceed independently.
+ */
+import { lookup } from "node:dns/promises";
+import { table } from "../ffi/platform.ts";
+import * as check from "./check.ts";
+import { familyValue, protocolValue, typeValue, type Family, type Protocol, type ShutdownHow, type SocketType } from "./constants.ts";
+import { SocketError, SocketTimeoutError } from "./errors.ts";
+import type { ReceivedDatagram } from "./mmsg.ts";
+import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "./msg.ts";
+import type { GettableOption, OptionValue, SettableOption } from "./options.ts";
+import { READ, WRITE, reactor, type Watch } from "./reactor.ts";
+import { AddressInfoError } from "./resolve.ts";
+import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "./sockaddr.ts";
+import { Socket, WOULD_BLOCK_SIGNAL, enterAsyncMode, type Data, type FromFdOptions, type ListenOptions } from "./socket.ts";
+
+const C = table.constants;
+const E = table.errno;
+const encoder = new TextEncoder();
+
+/** Per-operation controls, accepted by every AsyncSocket call that can wait. */
+export interface OperationOptions {
+  /** Abort the wait: the promise rejects with `signal.reason` (an AbortError by default). */
+  readonly signal?: AbortSignal;
+  /**
+   * Time limit for this operation in ms (SocketTimeoutError, code ETIMEDOUT); overrides the
+   * socket's `timeout`. null: none. 0: fail at once if it would have to wait.
+   */
+  readonly timeout?: number | null;
+}
+
+/** recv/recvFrom/recvMany options. */
+export interface AsyncRecvOptions extends OperationOptions {
+  /** MSG_* flags (MSG_PEEK, MSG_TRUNC, ...). */
+  readonly flags?: number;
+}
+
+/** recvInto/recvFromInto options. */
+export interface AsyncRecvIntoOptions extends AsyncRecvOptions {
+  /** Receive into the first `nbytes` bytes of the buffer; default all of it. */
+  readonly nbytes?: number;
+}
+
+/** send* options. */
+export interface AsyncSendOptions extends OperationOptions {
+  /** MSG_* flags; MSG_NOSIGNAL is always added. */
+  readonly flags?: number;
+}
+
+/** Options for `AsyncSocket.connect()` (the static one). */
+export interface AsyncConnectOptions extends OperationOptions {
+  /** Bind to this local address before connecting. */
+  readonly localAddress?: Address;
+  /** Socket type; default "stream". */
+  readonly type?: SocketType;
+}
+
+/** Options for `AsyncSocket.createConnection()`. */
+export interface AsyncCreateConnectionOptions extends OperationOptions {
+  /** Only this family; default whatever the name resolves to, in resolver order. */
+  readonly family?: "inet" | "inet6";
+  /** Bind here before connecting. */
+  readonly localAddress?: Address;
+}
+
+/** A datagram from `datagrams()` / iteration: its bytes and sender. */
+export type Datagram = [data: Uint8Array, from: Address | RawAddress];
+
+/** FIFO turn-taking for one direction of one socket (see the concurrency rule). */
+class Turn {
+  #busy = false;
+  readonly #queue: Array<() => void> = [];
+
+  /** Undefined when the turn is ours now; else a promise resolved when it is. */
+  acquire(): Promise<void> | undefined {
+    if (!this.#busy) {
+      this.#busy = true;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.#queue.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#busy = false;
+  }
+}
+
+/** Set by AsyncSocket.#wrap for the constructor call it makes. */
+let wrapping: Socket | null = null;
+
+function bytesOf(fn: string, data: Data): Uint8Array {
+  if (typeof data === "string") return encoder.encode(data);
+  return check.bytes(fn, "data", data);
+}
+
+function timeoutOf(fn: string, ms: unknown): number | null {
+  if (ms === null) return null;
+  if (typeof ms !== "number" || !(ms >= 0) || ms === Infinity) {
+    throw new RangeError(`${fn}: timeout must be null or a finite number of ms >= 0, got ${String(ms)}`);
+  }
+  return ms;
+}
+
+function signalOf(fn: string, signal: unknown): AbortSignal | null {
+  if (signal === undefined || signal === null) return null;
+  if (!(signal instanceof AbortSignal)) throw new TypeError(`${fn}: signal must be an AbortSignal`);
+  return signal;
+}
+
+/** Sleeps `ms`, or rejects at abort (for the one wait the kernel cannot signal; see connect). */
+function sleep(ms: number, signal: AbortSignal | null): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * A socket driven by Bun's event loop. Create it like a Socket (`new AsyncSocket("inet",
+ * "dgram")`, `AsyncSocket.listen(...)`, `await AsyncSocket.connect(...)`, `AsyncSocket.pair()`,
+ * `AsyncSocket.from(socket)`); every waiting call returns a promise and takes
+ * `{ signal, timeout }` (OperationOptions).
+ *
+ * ```ts
+ * await using server = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+ * for await (const conn of server) {           // accept loop
+ *   void (async () => { using c = conn; for await (const chunk of c) await c.sendAll(chunk); })();
+ * }
+ * ```
+ */
+export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<unknown> {
+  /**
+   * The Socket underneath, in async mode: use it for anything not mirrored here (typed
+   * options, raw options...). Its own waiting calls never block: where they would, they
+   * return control here. Do not set its timeout (it stays non-blocking).
+   */
+  readonly socket: Socket;
+  #watch: Watch | null = null;
+  readonly #reads = new Turn();
+  readonly #writes = new Turn();
+  #timeout: number | null = null;
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Data> | null = null;
+
+  /**
+   * A new socket: `new AsyncSocket("inet", "stream")`, `new AsyncSocket("unix", "seqpacket")`,
+   * `new AsyncSocket("inet", "raw", "icmp")`. Non-blocking and close-on-exec.
+   */
+  constructor(family: Family, type: SocketType, protocol: Protocol = 0) {
+    const adopt = wrapping;
+    wrapping = null;
+    const sock = adopt ?? new Socket(familyValue(family), typeValue(type), protocolValue(protocol));
+    try {
+      enterAsyncMode(sock);
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+    this.socket = sock;
+  }
+
+  static #wrap(sock: Socket): AsyncSocket {
+    wrapping = sock;
+    try {
+      return new AsyncSocket(sock.family, sock.type, sock.protocol);
+    } finally {
+      wrapping = null;
+    }
+  }
+
+  /** Takes ownership of a Socket (it becomes non-blocking; closing this closes it). */
+  static from(socket: Socket): AsyncSocket {
+    if (!(socket instanceof Socket)) throw new TypeError("AsyncSocket.from: expected a Socket");
+    check.fd("AsyncSocket.from", socket.fd);
+    return AsyncSocket.#wrap(socket);
+  }
+
+  /** Socket.fromFd, then async: adopts an existing socket fd (or a dup of it). */
+  static fromFd(fd: number, options: FromFdOptions = {}): AsyncSocket {
+    const sock = Socket.fromFd(fd, options);
+    try {
+      return AsyncSocket.#wrap(sock);
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+  }
+
+  /** A connected pair (socketpair), both async; disposable like Socket.pair's. */
+  static pair(family: Family = "unix", type: SocketType = "stream", protocol: Protocol = 0): [AsyncSocket, AsyncSocket] & Disposable {
+    const [a, b] = Socket.pair(family, type, protocol);
+    let wa: AsyncSocket | null = null;
+    try {
+      wa = AsyncSocket.#wrap(a);
+      const wb = AsyncSocket.#wrap(b);
+      return Object.assign([wa, wb] as [AsyncSocket, AsyncSocket], {
+        [Symbol.dispose](): void {
+          wa!.close();
+          wb.close();
+        },
+      });
+    } catch (e) {
+      if (wa) wa.close();
+      else a.close();
+      b.close();
+      throw e;
+    }
+  }
+
+  /** Like Socket.listen (bind + listen, SO_REUSEADDR for IP), as an AsyncSocket. Synchronous. */
+  static listen(address: Address, options: ListenOptions = {}): AsyncSocket {
+    const sock = Socket.listen(address, options);
+    try {
+      return AsyncSocket.#wrap(sock);
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+  }
+
+  /** A connected socket to `address` (any family; stream unless `type` says otherwise). Closed on failure. */
+  static async connect(address: Address, options: AsyncConnectOptions = {}): Promise<AsyncSocket> {
+    const sock = new AsyncSocket(address.family, options.type ?? "stream");
+    try {
+      if (options.localAddress) sock.bind(options.localAddress);
+      await sock.connect(address, options);
+      return sock;
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Like Python's create_connection, without blocking: resolves `host` (numeric at once, a
+   * name through Bun's asynchronous resolver) and tries each address in order; the timeout
+   * and signal apply to each attempt. Throws the last error if none connects.
+   */
+  static async createConnection(host: string, port: number, options: AsyncCreateConnectionOptions = {}): Promise<AsyncSocket> {
+    if (typeof host !== "string") throw new TypeError("createConnection: host must be a string");
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`createConnection: port must be an integer in [0, 65535], got ${String(port)}`);
+    const family = options.family === "inet" ? 4 : options.family === "inet6" ? 6 : 0;
+    let found: Array<{ address: string; family: number }>;
+    try {
+      found = await lookup(host, { all: true, family, order: "verbatim" });
+    } catch {
+      throw new AddressInfoError("getaddrinfo", C.EAI_NONAME, host);
+    }
+    const { family: _f, localAddress, ...op } = options;
+    let last: unknown = new AddressInfoError("getaddrinfo", C.EAI_NONAME, host);
+    for (const a of found) {
+      const address: InetAddress | Inet6Address = a.family === 6
+        ? { family: "inet6", host: a.address, port }
+        : { family: "inet", host: a.address, port };
+      try {
+        return await AsyncSocket.connect(address, { ...op, ...(localAddress ? { localAddress } : {}) });
+      } catch (e) {
+        if (op.signal?.aborted) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  // --- state -------------------------------------------------------------------------------------
+
+  /** The fd. Throws EBADF once closed or detached. */
+  get fd(): number {
+    return this.socket.fd;
+  }
+
+  /** Whether close() or detach() was called. */
+  get closed(): boolean {
+    return this.socket.closed;
+  }
+
+  /** AF_* number. */
+  get family(): number {
+    return this.socket.family;
+  }
+
+  /** SOCK_* number. */
+  get type(): number {
+    return this.socket.type;
+  }
+
+  /** IPPROTO_* number (0 for the default). */
+  get protocol(): number {
+    return this.socket.protocol;
+  }
+
+  /**
+   * Default time limit in ms for each waiting operation that gives none (SocketTimeoutError);
+   * null (the default) waits as long as it takes.
+   */
+  get timeout(): number | null {
+    return this.#timeout;
+  }
+  set timeout(ms: number | null) {
+    this.#timeout = timeoutOf("timeout", ms);
+  }
+
+  // --- the operation loop ------------------------------------------------------------------------
+
+  #watched(): Watch {
+    return (this.#watch ??= reactor().watch(this.socket.fd));
+  }
+
+  /**
+   * Runs `attempt` (a synchronous Socket call in async mode) until it does not would-block,
+   * awaiting readiness in `dir` in between; one operation per direction at a time.
+   */
+  async #io<T>(dir: number, syscall: string, op: OperationOptions | undefined, attempt: () => T): Promise<T> {
+    const turn = dir === READ ? this.#reads : this.#writes;
+    const queued = turn.acquire();
+    if (queued) await queued;
+    try {
+      const signal = op === undefined ? null : signalOf(syscall, op.signal);
+      if (signal?.aborted) throw signal.reason;
+      const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf(syscall, op.timeout);
+      const deadline = timeout === null ? Infinity : performance.now() + timeout;
+      for (;;) {
+        try {
+          return attempt();
+        } catch (e) {
+          if (e !== WOULD_BLOCK_SIGNAL) throw e;
+        }
+        await reactor().wait(this.#watched(), dir, syscall, signal, deadline, timeout ?? 0);
+      }
+    } finally {
+      turn.release();
+    }
+  }
+
+  // --- connection setup --------------------------------------------------------------------------
+
+  /** bind() (synchronous). */
+  bind(address: Address): void {
+    this.socket.bind(address);
+  }
+
+  /** listen() (synchronous); backlog defaults to SOMAXCONN. */
+  listen(backlog?: number): void {
+    this.socket.listen(backlog);
+  }
+
+  /**
+   * accept(): the next connection, as an AsyncSocket (non-blocking from birth), and the peer's
+   * address. `using` the result closes the connection.
+   */
+  async accept(op?: OperationOptions): Promise<[AsyncSocket, Address | RawAddress] & Disposable> {
+    const [sock, peer] = await this.#io(READ, "accept", op, () => this.socket.accept());
+    let conn: AsyncSocket;
+    try {
+      conn = AsyncSocket.#wrap(sock);
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+    return Object.assign([conn, peer] as [AsyncSocket, Address | RawAddress], {
+      [Symbol.dispose](): void { conn.close(); },
+    });
+  }
+
+  /**
+   * connect(): resolves once connected (TCP handshake done; unix connected). A refused or
+   * failed handshake rejects with its SocketError (ECONNREFUSED, ...), carrying the address.
+   * A unix listener with a full backlog (EAGAIN, which no readiness signals) is retried with a
+   * short backoff (1 to 50 ms) until the timeout or abort.
+   */
+  async connect(address: Address, op?: OperationOptions): Promise<void> {
+    const sock = this.socket;
+    const turn = this.#writes;
+    const queued = turn.acquire();
+    if (queued) await queued;
+    try {
+      const signal = op === undefined ? null : signalOf("connect", op.signal);
+      const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf("connect", op.timeout);
+      const deadline = timeout === null ? Infinity : performance.now() + timeout;
+      let backoff = 1;
+      for (;;) {
+        if (signal?.aborted) throw signal.reason;
+        try {
+          sock.connect(address);
+          return;
+        } catch (e) {
+          if (!(e instanceof SocketError)) throw e;
+          if (e.errno === E.EAGAIN) {
+            const remaining = deadline - performance.now();
+            if (remaining <= 0) throw new SocketTimeoutError("connect", timeout ?? 0, { address: formatAddress(address) });
+            await sleep(Math.min(backoff, remaining), signal);
+            backoff = Math.min(backoff * 2, 50);
+            continue;
+          }
+          if (e.errno !== E.EINPROGRESS && e.errno !== E.EALREADY) throw e;
+        }
+        try {
+          await reactor().wait(this.#watched(), WRITE, "connect", signal, deadline, timeout ?? 0);
+        } catch (e) {
+          if (e instanceof SocketTimeoutError) throw new SocketTimeoutError("connect", e.timeoutMs, { address: formatAddress(address) });
+          throw e;
+        }
+        const err = sock.getOption("error");
+        if (err !== 0) throw new SocketError("connect", err, { address: formatAddress(address) });
+        if (isConnected(sock)) return;
+        // Writable with neither a peer nor an error: Linux abandoned an interrupted unix
+        // connect, or the edge came early; connect() again says which (EALREADY: keep waiting).
+      }
+    } finally {
+      turn.release();
+    }
+  }
+
+  /** shutdown("read" | "write" | "both") (synchronous). */
+  shutdown(how: ShutdownHow = "both"): void {
+    this.socket.shutdown(how);
+  }
+
+  // --- data --------------------------------------------------------------------------------------
+
+  /** send(): bytes sent (may be fewer than given on a stream: see sendAll). */
+  send(data: Data, op?: AsyncSendOptions): Promise<number> {
+    const flags = op?.flags ?? 0;
+    return this.#io(WRITE, "send", op, () => this.socket.send(data, flags));
+  }
+
+  /**
+   * Sends all of `data`, awaiting room in the send buffer between partial sends: nothing is
+   * buffered in JS, so a slow reader slows this promise, not memory. Do not modify `data`
+   * until it resolves. The timeout bounds the whole call; on error `SocketError.bytesSent`
+   * says how much went out.
+   */
+  sendAll(data: Data, op?: AsyncSendOptions): Promise<void> {
+    const buf = bytesOf("sendAll", data);
+    const total = check.byteLength("sendAll", "data", buf);
+    const flags = op?.flags ?? 0;
+    const sock = this.socket;
+    let off = 0;
+    return this.#io(WRITE, "send", op, () => {
+      try {
+        while (off < total) off += sock.send(off === 0 ? buf : buf.subarray(off), flags);
+      } catch (e) {
+        if (e instanceof SocketError) e.bytesSent = off;
+        throw e;
+      }
+    }).catch((e: unknown) => {
+      if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
+      throw e;
+    });
+  }
+
+  /** recv(): up to `maxBytes` bytes; an empty array at end of stream. */
+  async recv(maxBytes: number, op?: AsyncRecvOptions): Promise<Uint8Array> {
+    const buf = new Uint8Array(check.size("recv", "maxBytes", maxBytes));
+    const n = await this.recvInto(buf, op);
+    return n === maxBytes ? buf : buf.subarray(0, n);
+  }
+
+  /** recv() into `buffer` (its first `nbytes`); the count, 0 at end of stream. */
+  recvInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<number> {
+    const flags = op?.flags ?? 0;
+    const nbytes = op?.nbytes;
+    return this.#io(READ, "recv", op, () => this.socket.recvInto(buffer, nbytes, flags));
+  }
+
+  /** sendto(): one datagram to `address`; bytes sent. */
+  sendTo(data: Data, address: Address, op?: AsyncSendOptions): Promise<number> {
+    const flags = op?.flags ?? 0;
+    return this.#io(WRITE, "sendto", op, () => this.socket.sendTo(data, address, flags));
+  }
+
+  /** recvfrom(): the data (up to maxBytes) and the sender. */
+  async recvFrom(maxBytes: number, op?: AsyncRecvOptions): Promise<[Uint8Array, Address | RawAddress]> {
+    const buf = new Uint8Array(check.size("recvFrom", "maxBytes", maxBytes));
+    const [n, from] = await this.recvFromInto(buf, op);
+    return [n === maxBytes ? buf : buf.subarray(0, Math.min(n, maxBytes)), from];
+  }
+
+  /** recvfrom() into `buffer`: the count and the sender (with MSG_TRUNC: the real length). */
+  recvFromInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<[number, Address | RawAddress]> {
+    const flags = op?.flags ?? 0;
+    const nbytes = op?.nbytes;
+    return this.#io(READ, "recvfrom", op, () => this.socket.recvFromInto(buffer, nbytes, flags));
+  }
+
+  /** sendmsg(): gather, destination, fds (SCM_RIGHTS), credentials; see Socket.sendMsg. */
+  sendMsg(message: SendMsgOptions, op?: OperationOptions): Promise<number> {
+    return this.#io(WRITE, "sendmsg", op, () => this.socket.sendMsg(message));
+  }
+
+  /** recvmsg(): data, sender, fds (yours to close), credentials; see Socket.recvMsg. */
+  recvMsg(message: RecvMsgOptions = {}, op?: OperationOptions): Promise<RecvMsgResult> {
+    return this.#io(READ, "recvmsg", op, () => this.socket.recvMsg(message));
+  }
+
+  /** sendmmsg(): datagrams in one call; how many went (see Socket.sendMany). */
+  sendMany(datagrams: readonly Uint8Array[], address?: Address, op?: AsyncSendOptions): Promise<number> {
+    const flags = op?.flags ?? 0;
+    return this.#io(WRITE, "sendmmsg", op, () => this.socket.sendMany(datagrams, address, flags));
+  }
+
+  /** recvmmsg(): waits for the first datagram, then takes what is queued (see Socket.recvMany). */
+  recvMany(buffers: readonly Uint8Array[], op?: AsyncRecvOptions): Promise<ReceivedDatagram[]> {
+    const flags = op?.flags ?? 0;
+    return this.#io(READ, "recvmmsg", op, () => this.socket.recvMany(buffers, flags));
+  }
+
+  /**
+   * Sends `data` as datagrams of `segmentSize` bytes (UDP segmentation offload where the
+   * kernel has it; see Socket.sendSegments), awaiting room between calls. Resolves to the byte
+   * count; on error `SocketError.bytesSent` says how many bytes (whole datagrams) went out.
+   */
+  sendSegments(data: Data, segmentSize: number, address?: Address, op?: AsyncSendOptions): Promise<number> {
+    const buf = bytesOf("sendSegments", data);
+    const total = check.byteLength("sendSegments", "data", buf);
+    const flags = op?.flags ?? 0;
+    const sock = this.socket;
+    let off = 0;
+    return this.#io(WRITE, "sendmsg", op, () => {
+      try {
+        sock.sendSegments(off === 0 ? buf : buf.subarray(off), segmentSize, address, flags);
+        off = total;
+        return total;
+      } catch (e) {
+        if (e === WOULD_BLOCK_SIGNAL) off += WOULD_BLOCK_SIGNAL.progress;
+        else if (e instanceof SocketError) e.bytesSent = off + (e.bytesSent ?? 0);
+        throw e;
+      }
+    }).catch((e: unknown) => {
+      if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
+      throw e;
+    });
+  }
+
+  // --- iteration and streams ---------------------------------------------------------------------
+
+  /**
+   * The connections of a listening socket, as they arrive. Ends (without error) when the
+   * listener is closed or `signal` aborts; other errors (EMFILE...) are thrown.
+   */
+  async *connections(op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<AsyncSocket, void, undefined> {
+    for (;;) {
+      let conn: AsyncSocket;
+      try {
+        [conn] = await this.accept(op.signal ? { signal: op.signal } : undefined);
+      } catch (e) {
+        if (this.closed || op.signal?.aborted) return;
+        throw e;
+      }
+      yield conn;
+    }
+  }
+
+  /** The datagrams of a datagram (or raw, or seqpacket) socket, each with its sender. Ends on close or abort. */
+  async *datagrams(maxBytes = 65536, op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Datagram, void, undefined> {
+    check.size("datagrams", "maxBytes", maxBytes);
+    for (;;) {
+      let d: Datagram;
+      try {
+        d = await this.recvFrom(maxBytes, op.signal ? { signal: op.signal } : undefined);
+      } catch (e) {
+        if (this.closed || op.signal?.aborted) return;
+        throw e;
+      }
+      yield d;
+    }
+  }
+
+  /** The bytes of a stream socket as they arrive (chunks of up to `maxBytes`), until end of stream. */
+  async *chunks(maxBytes = 65536, op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    check.size("chunks", "maxBytes", maxBytes);
+    for (;;) {
+      let chunk: Uint8Array;
+      try {
+        chunk = await this.recv(maxBytes, op.signal ? { signal: op.signal } : undefined);
+      } catch (e) {
+        if (this.closed || op.signal?.aborted) return;
+        throw e;
+      }
+      if (chunk.length === 0) return;
+      yield chunk;
+    }
+  }
+
+  /**
+   * `for await (const x of sock)`: connections of a listening socket (AsyncSocket), datagrams
+   * of a datagram/raw socket (`[data, from]`), otherwise the chunks of a stream (Uint8Array).
+   */
+  [Symbol.asyncIterator](): AsyncIterator<AsyncSocket | Datagram | Uint8Array> {
+    const t = this.socket.type;
+    if ((t === C.SOCK_STREAM || t === C.SOCK_SEQPACKET) && this.socket.getOption("acceptConn")) return this.connections();
+    if (t === C.SOCK_DGRAM || t === C.SOCK_RAW || t === C.SOCK_SEQPACKET) return this.datagrams();
+    return this.chunks();
+  }
+
+  /**
+   * The socket's incoming bytes as a WHATWG ReadableStream (pull-based: one recv per read, so
+   * nothing is read ahead of the consumer). Ends at end of stream; cancel() shuts down reading.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return (this.#readable ??= new ReadableStream<Uint8Array>({
+      pull: async (controller): Promise<void> => {
+        const chunk = await this.recv(65536);
+        if (chunk.length === 0) controller.close();
+        else controller.enqueue(chunk);
+      },
+      cancel: (): void => {
+        try { this.shutdown("read"); } catch { /* closed or not connected: nothing to stop */ }
+      },
+    }, { highWaterMark: 0 }));
+  }
+
+  /**
+   * A WHATWG WritableStream into the socket: each chunk (bytes or a string) goes out with
+   * sendAll before the next is taken (highWaterMark 1: backpressure reaches the writer).
+   * close() shuts down writing (the peer reads end of stream); abort() closes the socket.
+   */
+  get writable(): WritableStream<Data> {
+    return (this.#writable ??= new WritableStream<Data>({
+      write: (chunk): Promise<void> => this.sendAll(chunk),
+      close: (): void => this.shutdown("write"),
+      abort: (): void => this.close(),
+    }, { highWaterMark: 1 }));
+  }
+
+  // --- addresses and options (synchronous, as on Socket) ---------------------------------------
+
+  /** getsockname(). */
+  get localAddress(): Address | RawAddress {
+    return this.socket.localAddress;
+  }
+
+  /** getpeername(). */
+  get remoteAddress(): Address | RawAddress {
+    return this.socket.remoteAddress;
+  }
+
+  /** A typed option (see Socket.getOption). */
+  getOption<K extends GettableOption>(name: K): OptionValue<K> {
+    return this.socket.getOption(name);
+  }
+
+  /** Sets a typed option (see Socket.setOption). */
+  setOption<K extends SettableOption>(name: K, value: OptionValue<K>): void {
+    this.socket.setOption(name, value);
+  }
+
+  // --- lifetime ----------------------------------------------------------------------------------
+
+  /**
+   * Closes the socket. Pending operations reject with SocketError EBADF ("socket closed while
+   * waiting"); queued ones with EBADF when their turn comes. Idempotent.
+   */
+  close(): void {
+    if (this.socket.closed) return;
+    if (this.#watch) reactor().unwatch(this.#watch);
+    this.#watch = null;
+    this.socket.close();
+  }
+
+  /** `using sock = ...` closes it. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `await using sock = ...` closes it. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  /**
+   * Gives up ownership and returns the fd (still non-blocking), e.g. for
+   * `Bun.listen({ fd })` or `net.createServer().listen({ fd })`, which own it from then on.
+   * Pending operations reject with EBADF.
+   */
+  detach(): number {
+    const fd = this.socket.fd;
+    if (this.#watch) reactor().unwatch(this.#watch);
+    this.#watch = null;
+    this.socket.detach();
+    return fd;
+  }
+
+  /** e.g. `AsyncSocket(fd=7, AF_INET, SOCK_STREAM)`. */
+  toString(): string {
+    return `Async${this.socket.toString()}`;
+  }
+
+  /** How console.log prints it: the same as toString(). */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+}
+
+/** getpeername succeeds. */
+function isConnected(sock: Socket): boolean {
+  try {
+    void sock.remoteAddress;
+    return true;
+  } catch (e) {
+    if (e instanceof SocketError && e.errno === E.ENOTCONN) return false;
+    throw e;
+  }
+}

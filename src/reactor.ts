@@ -1,0 +1,296 @@
+/**
+ * The readiness driver under AsyncSocket: turns "this fd is ready" into a resolved promise on
+ * Bun's event loop, without the main thread ever blocking and without timed polling.
+ *
+ * Shape (after Go's internal/poll pollDesc): an operation tries its syscall on a non-blocking
+ * fd first; only when it would block does it `wait()` here for readiness, then tries again.
+ * One Reactor per thread (lazily made, process lifetime):
+ *
+ * - an edge-triggered `Poller` (epoll EPOLLET on Linux, kqueue EV_CLEAR on macOS): each socket
+ *   is registered once for read and write and never re-armed;
+ * - a Worker (src/reactor-worker.ts) attached to that Poller blocks in the kernel's wait and
+ *   hands each batch of `[fd, bits]` pairs over in a SharedArrayBuffer; this thread picks it
+ *   up with `Atomics.waitAsync` (so an idle process sleeps in the kernel: no CPU), dispatches
+ *   it, then releases the Worker to wait again;
+ * - per fd a `Watch`: at most one pending reader and one pending writer (AsyncSocket queues
+ *   the rest), and a sticky "ready" edge for a direction nobody was waiting on, so an edge
+ *   that arrives between a syscall's EAGAIN and the wait is never lost.
+ *
+ * The Worker is unref'd while nothing waits (the process exits when nothing is pending) and
+ * ref'd while something does. A spurious wake-up is harmless: the caller retries its syscall
+ * and waits again on EAGAIN. Nothing here branches on the OS: the Poller does.
+ */
+import { table } from "../ffi/platform.ts";
+import { SocketError, SocketTimeoutError } from "./errors.ts";
+import { Poller, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, defaultBackend } from "./poller.ts";
+import { Socket } from "./socket.ts";
+
+const E = table.errno;
+
+/** Wait direction: readable (recv, accept). */
+export const READ = 1;
+/** Wait direction: writable (send, connect). */
+export const WRITE = 2;
+
+/** Events one hand-over carries at most. */
+const MAX_EVENTS = 1024;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** A pending wait: settled by readiness, its deadline, its AbortSignal or the fd's close. */
+class Waiter {
+  resolve!: () => void;
+  reject!: (reason: unknown) => void;
+  timer: ReturnType<typeof setTimeout> | null = null;
+  signal: AbortSignal | null = null;
+  onAbort: (() => void) | null = null;
+  constructor(readonly syscall: string) {}
+}
+
+/** One fd's readiness state in the reactor (see the module comment). */
+export class Watch {
+  /** Edges that arrived while nobody waited (READ | WRITE), consumed by the next wait. */
+  ready = 0;
+  reader: Waiter | null = null;
+  writer: Waiter | null = null;
+  /** unwatch() was called: waits reject with EBADF. */
+  closed = false;
+  constructor(readonly fd: number) {}
+}
+
+/** Why a wait ended because its socket was closed. */
+function closedWhileWaiting(syscall: string): SocketError {
+  return new SocketError(syscall, E.EBADF, { note: "socket closed while waiting" });
+}
+
+/** The per-thread driver (see the module comment). */
+export class Reactor {
+  readonly #poller: Poller;
+  readonly #wake: [Socket, Socket];
+  readonly #shared: SharedArrayBuffer;
+  readonly #control: Int32Array;
+  readonly #pairs: Int32Array;
+  readonly #worker: Worker;
+  readonly #watches = new Map<number, Watch>();
+  /** Pending waiters; the Worker is ref'd while there are any. */
+  #waiting = 0;
+  #failure: Error | null = null;
+  #stopped = false;
+
+  constructor() {
+    if (defaultBackend === "poll") {
+      throw new Error("bsdsock async: this platform has neither epoll nor kqueue (the async API needs one)");
+    }
+    this.#poller = new Poller({ edgeTriggered: true, maxEvents: MAX_EVENTS });
+    try {
+      this.#wake = Socket.pair("unix", "dgram");
+      this.#wake[1].timeout = 0;
+      this.#poller.add(this.#wake[1].fd, { read: true });
+    } catch (e) {
+      this.#poller.close();
+      throw e;
+    }
+    this.#shared = new SharedArrayBuffer(8 + 8 * MAX_EVENTS);
+    this.#control = new Int32Array(this.#shared, 0, 2);
+    this.#pairs = new Int32Array(this.#shared, 8, 2 * MAX_EVENTS);
+    this.#worker = new Worker(new URL("./reactor-worker.ts", import.meta.url).href);
+    this.#worker.unref();
+    this.#worker.onmessage = (event: MessageEvent<{ error?: string }>): void => {
+      if (event.data.error !== undefined) this.#fail(new Error(`bsdsock async: readiness thread failed: ${event.data.error}`));
+    };
+    this.#worker.onerror = (event: ErrorEvent): void => {
+      this.#fail(new Error(`bsdsock async: readiness thread failed: ${event.message}`));
+    };
+    this.#worker.postMessage({ handle: this.#poller.handle, shared: this.#shared });
+    void this.#pump();
+  }
+
+  /** Registers `fd` for read and write readiness (edge-triggered, once for its lifetime). */
+  watch(fd: number): Watch {
+    if (this.#failure) throw this.#failure;
+    if (this.#poller.has(fd)) {
+      // A previous owner of this fd number closed it without unwatch() (a garbage-collected
+      // socket): the kernel already forgot it; forget it here too.
+      const stale = this.#watches.get(fd);
+      if (stale) this.unwatch(stale);
+      else try { this.#poller.remove(fd); } catch { /* closed meanwhile: unregistered anyway */ }
+    }
+    this.#poller.add(fd, { read: true, write: true });
+    const w = new Watch(fd);
+    this.#watches.set(fd, w);
+    return w;
+  }
+
+  /**
+   * Unregisters (call it before closing the fd, so a reused fd number never gets this one's
+   * events) and rejects pending waits with EBADF "socket closed while waiting". Idempotent.
+   */
+  unwatch(w: Watch): void {
+    if (w.closed) return;
+    w.closed = true;
+    if (this.#watches.get(w.fd) === w) {
+      this.#watches.delete(w.fd);
+      try { this.#poller.remove(w.fd); } catch { /* ENOENT/EBADF: already gone from the kernel */ }
+    }
+    if (w.reader) this.#settle(w, READ, closedWhileWaiting(w.reader.syscall));
+    if (w.writer) this.#settle(w, WRITE, closedWhileWaiting(w.writer.syscall));
+  }
+
+  /**
+   * Resolves when `w` becomes ready for `dir` (READ or WRITE), at once if an edge arrived while
+   * nobody waited. Rejects with SocketTimeoutError at `deadline` (performance.now() ms;
+   * Infinity: none), with `signal.reason` when aborted, with EBADF when unwatched.
+   */
+  wait(w: Watch, dir: number, syscall: string, signal: AbortSignal | null, deadline: number, timeoutMs: number): Promise<void> {
+    if (w.closed) return Promise.reject(closedWhileWaiting(syscall));
+    if (w.ready & dir) {
+      w.ready &= ~dir;
+      return RESOLVED;
+    }
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let remaining = Infinity;
+    if (deadline !== Infinity) {
+      remaining = deadline - performance.now();
+      if (remaining <= 0) return Promise.reject(new SocketTimeoutError(syscall, timeoutMs));
+    }
+    if ((dir === READ ? w.reader : w.writer) !== null) {
+      return Promise.reject(new Error(`bsdsock: two waiters for ${dir === READ ? "read" : "write"} on fd ${w.fd}`));
+    }
+    const waiter = new Waiter(syscall);
+    const promise = new Promise<void>((resolve, reject) => {
+      waiter.resolve = resolve;
+      waiter.reject = reject;
+    });
+    if (dir === READ) w.reader = waiter;
+    else w.writer = waiter;
+    if (this.#waiting++ === 0) this.#worker.ref();
+    if (remaining !== Infinity) {
+      waiter.timer = setTimeout(() => this.#settle(w, dir, new SocketTimeoutError(syscall, timeoutMs)), Math.ceil(remaining));
+    }
+    if (signal) {
+      waiter.signal = signal;
+      waiter.onAbort = (): void => this.#settle(w, dir, signal.reason);
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+    }
+    return promise;
+  }
+
+  /** Ends the wait of `w` in `dir` (if any): resolves, or rejects with `error`. */
+  #settle(w: Watch, dir: number, error?: unknown): void {
+    const waiter = dir === READ ? w.reader : w.writer;
+    if (!waiter) return;
+    if (dir === READ) w.reader = null;
+    else w.writer = null;
+    if (--this.#waiting === 0) this.#worker.unref();
+    if (waiter.timer !== null) clearTimeout(waiter.timer);
+    if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
+    if (arguments.length > 2) waiter.reject(error);
+    else waiter.resolve();
+  }
+
+  #ready(w: Watch, dir: number): void {
+    if ((dir === READ ? w.reader : w.writer) !== null) this.#settle(w, dir);
+    else w.ready |= dir;
+  }
+
+  /** Picks up the Worker's batches for the life of the reactor. */
+  async #pump(): Promise<void> {
+    const control = this.#control;
+    for (;;) {
+      let n = Atomics.load(control, 0);
+      if (n === 0) {
+        const r = Atomics.waitAsync(control, 0, 0);
+        if (r.async) await r.value;
+        n = Atomics.load(control, 0);
+      }
+      if (this.#stopped) return;
+      if (n < 0) {
+        this.#fail(new Error("bsdsock async: the readiness thread stopped"));
+        return;
+      }
+      if (n === 0) continue;
+      this.#dispatch(n);
+      Atomics.store(control, 0, 0);
+      Atomics.notify(control, 0);
+    }
+  }
+
+  #dispatch(n: number): void {
+    const pairs = this.#pairs;
+    for (let i = 0; i < n; i++) {
+      const w = this.#watches.get(pairs[2 * i]!);
+      if (w === undefined) continue; // the wake socket, or an fd unwatched since
+      const bits = pairs[2 * i + 1]!;
+      if (bits & (READY_READ | READY_HANGUP | READY_ERROR)) this.#ready(w, READ);
+      if (bits & (READY_WRITE | READY_HANGUP | READY_ERROR)) this.#ready(w, WRITE);
+    }
+  }
+
+  /** The driver cannot go on: every pending and future wait rejects with `error`. */
+  #fail(error: Error): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    for (const w of this.#watches.values()) {
+      if (w.reader) this.#settle(w, READ, error);
+      if (w.writer) this.#settle(w, WRITE, error);
+    }
+  }
+
+  /** How many fds are registered (for tests and diagnostics). */
+  get size(): number {
+    return this.#watches.size;
+  }
+
+  /** The fds this reactor itself holds open (the Poller's and the wake pair's). */
+  get ownFds(): number[] {
+    const fds = [this.#wake[0].fd, this.#wake[1].fd];
+    const h = this.#poller.closed ? null : this.#poller.handle;
+    if (h) fds.push(h.fd);
+    return fds;
+  }
+
+  /**
+   * Stops the Worker and releases the reactor's fds; pending waits reject with EBADF.
+   * Resolves when the Worker has exited. The next AsyncSocket makes a new reactor.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    for (const w of [...this.#watches.values()]) this.unwatch(w);
+    this.#stopped = true;
+    const exited = new Promise<void>((resolve) => {
+      this.#worker.addEventListener("message", (e: MessageEvent<{ stopped?: boolean }>) => { if (e.data.stopped) resolve(); });
+      this.#worker.addEventListener("error", () => resolve());
+    });
+    this.#worker.ref();
+    Atomics.store(this.#control, 1, 1);
+    Atomics.notify(this.#control, 0);
+    this.#wake[0].send(new Uint8Array(1));
+    await exited;
+    this.#worker.terminate();
+    for (const s of this.#wake) s.close();
+    this.#poller.close();
+  }
+}
+
+let current: Reactor | null = null;
+
+/** This thread's reactor, made on first use. */
+export function reactor(): Reactor {
+  return (current ??= new Reactor());
+}
+
+/**
+ * Stops this thread's reactor, if any (its Worker and fds), rejecting pending waits. Mostly
+ * for tests that count fds; a later async call starts a new one.
+ */
+export async function stopReactor(): Promise<void> {
+  const r = current;
+  current = null;
+  if (r) await r.stop();
+}
+
+/** The fds held by this thread's reactor ([] when none is running). */
+export function reactorFds(): number[] {
+  return current ? current.ownFds : [];
+}
