@@ -2,8 +2,9 @@
  * An echo server and a checking client for every family and socket type bsdsock supports.
  *
  *   bun run examples/echo.ts server --family inet|inet6|unix --type stream|dgram|seqpacket
- *                                   [--host H] [--port P] [--path P | --abstract NAME]
+ *                                   [--host H] [--port P] [--path P | --abstract NAME] [--workers N]
  *   bun run examples/echo.ts client <same options> [--count N] [--size BYTES] [--timeout MS]
+ *                                   [--concurrency C]
  *
  * The server prints exactly one line to stdout when it is ready, `listening <address>`, with the
  * address as formatAddress writes it (from getsockname, so the real port or path):
@@ -18,13 +19,21 @@
  * lines go to stderr. Without --path/--abstract a unix server binds an unnamed address, which
  * Linux autobinds to a 5-character abstract name (printed as usual).
  *
- * The sockets are blocking-API sockets; one thread serves many clients by waiting in poll()
- * (at most 100 ms) and yielding to the event loop between waits, which is where Bun runs the
- * JS signal handlers (a signal also interrupts poll() with EINTR, so shutdown is prompt).
+ * Both sides run on the async API (AsyncSocket): one thread serves every client, each
+ * connection its own `for await` loop, with no polling and no timed waits; an idle server
+ * sleeps in the kernel. Bun raises the open-files limit (RLIMIT_NOFILE) to the hard limit at
+ * start, so the server can hold as many connections as that allows (it logs the limit); at
+ * 10 000 and more connections each costs a few KiB (its receive buffer starts at 4 KiB and
+ * grows to 64 KiB only for connections that fill it).
+ *
+ * --workers N (inet/inet6 stream or dgram) runs N processes on one port with SO_REUSEPORT: this
+ * one and N-1 children it starts (and stops with itself); the kernel spreads connections, or
+ * datagrams by sender, across them.
  *
  * The client sends --count messages (default 5) of --size bytes (default 1000; every byte
  * value appears once the size reaches 256), checks each echo byte for byte, prints a summary
- * and exits 0 only if every echo matched (1 if not, 2 on a usage or socket error). A unix
+ * and exits 0 only if every echo matched (1 if not, 2 on a usage or socket error).
+ * --concurrency C opens C connections (or datagram sockets) at once, each doing the same. A unix
  * datagram client binds its own address first so the server can reply: an autobind abstract
  * name on Linux, a temporary pathname elsewhere (removed on exit).
  *
@@ -36,15 +45,15 @@
  * inet seqpacket would be SCTP, which most kernels do not load (the socket call then fails
  * with "Socket type not supported").
  */
-import { mkdtempSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { spawn, type Subprocess } from "bun";
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { platform } from "../src/index.ts";
+import { AsyncSocket } from "../src/async.ts";
 import { SocketError } from "../src/errors.ts";
-import * as P from "../src/posix.ts";
+import { platform } from "../src/index.ts";
 import { formatAddress, type Address, type RawAddress } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
 
 const MSG_TRUNC = platform.table.constants.MSG_TRUNC;
 const linux = platform.key.startsWith("linux-");
@@ -56,7 +65,7 @@ function usage(message?: string): never {
   if (message) process.stderr.write(`echo: ${message}\n`);
   process.stderr.write(
     "usage: echo.ts server --family inet|inet6|unix --type stream|dgram|seqpacket [--host H] [--port P] [--path P|--abstract NAME]\n" +
-      "       echo.ts client <same options> [--count N] [--size BYTES] [--timeout MS]\n",
+      "       echo.ts client <same options> [--count N] [--size BYTES] [--timeout MS] [--concurrency C]\n",
   );
   process.exit(2);
 }
@@ -94,7 +103,8 @@ const { values, positionals } = (() => {
       options: {
         family: { type: "string" }, type: { type: "string" }, host: { type: "string" }, port: { type: "string" },
         path: { type: "string" }, abstract: { type: "string" }, count: { type: "string" }, size: { type: "string" },
-        timeout: { type: "string" }, help: { type: "boolean", short: "h" },
+        timeout: { type: "string" }, concurrency: { type: "string" }, workers: { type: "string" },
+        help: { type: "boolean", short: "h" },
       },
     });
   } catch (e) {
@@ -124,6 +134,9 @@ function addressOf(): Address {
   return { family, host, port: integer("port", values.port, 0, 0, 65535) };
 }
 
+/** Per-connection log lines only with ECHO_VERBOSE=1 (at 10 000 connections they would be the work). */
+const verbose = process.env.ECHO_VERBOSE === "1";
+
 function log(line: string): void {
   process.stderr.write(`echo ${mode}: ${line}\n`);
 }
@@ -133,121 +146,130 @@ function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function isAgain(e: unknown): boolean {
-  return e instanceof SocketError && (e.code === "EAGAIN" || e.code === "EWOULDBLOCK");
-}
-
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 // ------------------------------------------------------------------------------------------
 // server
 
+/** The open-files limit (Bun raised the soft limit to the hard one at start), where /proc says. */
+function openFilesLimit(): string {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const [soft, hard] = line?.split(/\s+/).slice(3, 5) ?? [];
+    return soft && hard ? `open files limit ${soft} (hard ${hard})` : "open files limit unknown";
+  } catch {
+    return "open files limit unknown";
+  }
+}
+
 async function server(): Promise<number> {
   const address = addressOf();
-  const listener = kind === "dgram" ? new Socket(family, "dgram") : Socket.listen(address, { type: kind });
+  const workers = integer("workers", values.workers, 1, 1, 64);
+  if (workers > 1 && family === "unix") usage("--workers needs inet or inet6 (SO_REUSEPORT shares a port)");
+  const reusePort = workers > 1 || values.workers !== undefined && process.env.ECHO_WORKER_CHILD === "1";
+  const listener = kind === "dgram" ? new AsyncSocket(family, "dgram") : AsyncSocket.listen(address, { type: kind, reusePort });
   let createdPath: string | null = null;
-  const conns: { sock: Socket; peer: string }[] = [];
-  let stop: string | null = null;
-  const onSignal = (sig: string) => () => { stop = sig; };
+  const children: Subprocess[] = [];
+  let stopped: (sig: string) => void = () => {};
+  const stop = new Promise<string>((resolve) => { stopped = resolve; });
+  const onSignal = (sig: string) => (): void => stopped(sig);
   process.on("SIGINT", onSignal("SIGINT"));
   process.on("SIGTERM", onSignal("SIGTERM"));
+  const conns = new Set<AsyncSocket>();
   try {
-    if (kind === "dgram") listener.bind(address);
-    if (address.family === "unix" && address.path !== undefined) createdPath = address.path;
-    listener.timeout = 0; // non-blocking: poll() says when to call
-    writeSync(1, `listening ${formatAddress(listener.localAddress)}\n`);
-
-    const buffer = new Uint8Array(1 << 20);
-    let fds = P.array(P.pollfd, 16);
-    const READY = P.POLLIN | P.POLLHUP | P.POLLERR;
-    while (stop === null) {
-      const n = 1 + conns.length;
-      if (fds.length < n) fds = P.array(P.pollfd, n * 2);
-      fds[0]!.fd = listener.fd;
-      fds[0]!.events = P.POLLIN;
-      fds[0]!.revents = 0;
-      conns.forEach((c, i) => {
-        const f = fds[i + 1]!;
-        f.fd = c.sock.fd;
-        f.events = P.POLLIN;
-        f.revents = 0;
-      });
-      const r = P.poll(fds, n, 100);
-      if (r < 0 && P.errno() !== P.EINTR) throw new SocketError("poll", P.errno());
-      if (r > 0) {
-        if (fds[0]!.revents & READY) {
-          if (kind === "dgram") serveDatagrams(listener, buffer);
-          else acceptAll(listener, conns);
-        }
-        // Walk backwards so a closed connection can be removed in place.
-        for (let i = n - 2; i >= 0; i--) {
-          if (!(fds[i + 1]!.revents & READY)) continue;
-          if (!echoOnce(conns[i]!, buffer)) {
-            log(`closed ${conns[i]!.peer}`);
-            conns[i]!.sock.close();
-            conns.splice(i, 1);
-          }
-        }
-      }
-      await yieldToEventLoop(); // signal handlers run here
+    if (kind === "dgram") {
+      if (reusePort) listener.setOption("reusePort", true);
+      listener.bind(address);
     }
-    log(`${stop}: shutting down`);
+    if (address.family === "unix" && address.path !== undefined) createdPath = address.path;
+    const local = listener.localAddress;
+    if (workers > 1) {
+      // The other workers bind the port this one got, each with its own socket (SO_REUSEPORT).
+      const port = (local as { port: number }).port;
+      const args = process.argv.slice(2).filter((_, i, a) => a[i] !== "--port" && a[i - 1] !== "--port" && a[i] !== "--workers" && a[i - 1] !== "--workers");
+      for (let i = 1; i < workers; i++) {
+        children.push(spawn([process.execPath, import.meta.path, ...args, "--port", String(port), "--workers", "1"], {
+          env: { ...process.env, ECHO_WORKER_CHILD: "1" },
+          stdin: "ignore", stdout: "pipe", stderr: "inherit",
+        }));
+      }
+      // Each child prints its own "listening" line once bound; wait for them before ours.
+      for (const child of children) {
+        const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
+        const { value } = await reader.read();
+        reader.releaseLock();
+        if (!value || !new TextDecoder().decode(value).startsWith("listening")) throw new Error("a worker process failed to start");
+      }
+    }
+    writeSync(1, `listening ${formatAddress(local)}\n`);
+    log(`${openFilesLimit()}${workers > 1 ? `, ${workers} worker processes` : ""}`);
+    const serving = kind === "dgram" ? serveDatagrams(listener) : acceptLoop(listener, conns);
+    const sig = await Promise.race([stop, serving.then(() => "listener closed")]);
+    log(`${sig}: shutting down`);
     return 0;
   } finally {
-    for (const c of conns) c.sock.close();
+    for (const child of children) child.kill("SIGTERM");
+    for (const c of conns) c.close();
     listener.close();
+    await Promise.all(children.map((c) => c.exited));
     if (createdPath !== null) {
       try { unlinkSync(createdPath); } catch (e) { log(`cannot remove ${createdPath}: ${describe(e)}`); }
     }
   }
 }
 
-function acceptAll(listener: Socket, conns: { sock: Socket; peer: string }[]): void {
-  for (let i = 0; i < 64; i++) {
-    let accepted: [Socket, Address | RawAddress];
+async function acceptLoop(listener: AsyncSocket, conns: Set<AsyncSocket>): Promise<void> {
+  for (;;) {
+    let conn: AsyncSocket;
+    let peer: Address | RawAddress;
     try {
-      accepted = listener.accept();
+      [conn, peer] = await listener.accept();
     } catch (e) {
-      if (isAgain(e)) return;
+      if (listener.closed) return;
       if (e instanceof SocketError && (e.code === "ECONNABORTED" || e.code === "EMFILE" || e.code === "ENFILE")) {
         log(`accept: ${e.message}`);
-        return;
+        if (e.code !== "ECONNABORTED") await Bun.sleep(10); // out of fds: let connections close
+        continue;
       }
       throw e;
     }
-    const [sock, peer] = accepted;
-    sock.timeout = 5000; // a client that stops reading cannot stall the server for longer
-    conns.push({ sock, peer: formatAddress(peer) });
-    log(`accepted ${formatAddress(peer)}`);
+    conns.add(conn);
+    void serveConnection(conn, formatAddress(peer)).finally(() => {
+      conns.delete(conn);
+      conn.close();
+    });
   }
 }
 
-/** Reads once from a connection and echoes it; false when the connection is finished. */
-function echoOnce(c: { sock: Socket; peer: string }, buffer: Uint8Array): boolean {
+/** Echoes one connection until end of stream; a client that stops reading only stalls itself. */
+async function serveConnection(conn: AsyncSocket, peer: string): Promise<void> {
+  if (verbose) log(`accepted ${peer}`);
+  let buffer = new Uint8Array(4096);
   try {
-    // seqpacket: one recv is one record (a larger record would be cut at the buffer size).
-    const n = c.sock.recvInto(buffer);
-    if (n === 0) return false; // end of stream (for seqpacket also an empty record: treated alike)
-    if (kind === "seqpacket") c.sock.send(buffer.subarray(0, n));
-    else c.sock.sendAll(buffer.subarray(0, n));
-    return true;
+    for (;;) {
+      // seqpacket: one recv is one record (a larger record would be cut at the buffer size).
+      const n = await conn.recvInto(buffer);
+      if (n === 0) break; // end of stream (for seqpacket also an empty record: treated alike)
+      if (kind === "seqpacket") await conn.send(buffer.subarray(0, n));
+      else await conn.sendAll(buffer.subarray(0, n));
+      if (n === buffer.length && buffer.length < 65536) buffer = new Uint8Array(buffer.length * 4);
+    }
+    if (verbose) log(`closed ${peer}`);
   } catch (e) {
-    log(`${c.peer}: ${describe(e)}`);
-    return false;
+    log(`${peer}: ${describe(e)}`);
   }
 }
 
-function serveDatagrams(sock: Socket, buffer: Uint8Array): void {
-  for (let i = 0; i < 64; i++) {
+async function serveDatagrams(sock: AsyncSocket): Promise<void> {
+  const buffer = new Uint8Array(1 << 16);
+  for (;;) {
     let n: number;
     let from: Address | RawAddress;
     try {
       // MSG_TRUNC (Linux): the return value is the datagram's real size even if it was larger.
-      [n, from] = sock.recvFromInto(buffer, buffer.length, linux ? MSG_TRUNC : 0);
+      [n, from] = await sock.recvFromInto(buffer, { flags: linux ? MSG_TRUNC : 0 });
     } catch (e) {
-      if (isAgain(e)) return;
+      if (sock.closed) return;
       log(`recvfrom: ${describe(e)}`);
-      return;
+      continue;
     }
     if (n > buffer.length) {
       log(`datagram of ${n} bytes from ${formatAddress(from)} truncated to ${buffer.length}; not echoed`);
@@ -258,9 +280,10 @@ function serveDatagrams(sock: Socket, buffer: Uint8Array): void {
       continue;
     }
     try {
-      sock.sendTo(buffer.subarray(0, n), from as Address);
+      // A full send queue waits here (at most 1 s) rather than dropping the reply.
+      await sock.sendTo(buffer.subarray(0, n), from as Address, { timeout: 1000 });
     } catch (e) {
-      log(`sendto ${formatAddress(from)}: ${describe(e)}`); // full queue (EAGAIN) or gone: dropped
+      log(`sendto ${formatAddress(from)}: ${describe(e)}`);
     }
   }
 }
@@ -281,80 +304,93 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return a.length === b.length ? -1 : n;
 }
 
+/** A connected client socket (a datagram one bound first where the server must reply to it). */
+async function open(address: Address, timeout: number, tempDir: () => string): Promise<AsyncSocket> {
+  if (kind !== "dgram") return AsyncSocket.connect(address, { type: kind, timeout });
+  const sock = new AsyncSocket(family, "dgram");
+  try {
+    if (family === "unix") {
+      // The server replies to our address, so we need one.
+      if (linux) sock.bind({ family: "unix" }); // autobind: the kernel picks an abstract name
+      else sock.bind({ family: "unix", path: join(tempDir(), `c${Math.random().toString(36).slice(2)}.sock`) });
+    }
+    await sock.connect(address, { timeout }); // a connected datagram socket only receives from the server
+    return sock;
+  } catch (e) {
+    sock.close();
+    throw e;
+  }
+}
+
 async function client(): Promise<number> {
   const address = addressOf();
   const count = integer("count", values.count, 5, 1, 1_000_000);
   const size = integer("size", values.size, 1000, kind === "dgram" ? 0 : 1, 1 << 26);
   const timeout = integer("timeout", values.timeout, 5000, 1, 600_000);
+  const concurrency = integer("concurrency", values.concurrency, 1, 1, 1_000_000);
   if (family === "unix" ? address.family === "unix" && address.path === undefined && address.abstract === undefined : values.port === undefined) {
     usage(family === "unix" ? "the client needs --path or --abstract" : "the client needs --port");
   }
 
-  let tempDir: string | null = null;
-  let sock: Socket;
-  if (kind === "dgram") {
-    sock = new Socket(family, "dgram");
-    try {
-      if (family === "unix") {
-        // The server replies to our address, so we need one.
-        if (linux) sock.bind({ family: "unix" }); // autobind: the kernel picks an abstract name
-        else {
-          tempDir = mkdtempSync(join(tmpdir(), "echo-client-"));
-          sock.bind({ family: "unix", path: join(tempDir, "c.sock") });
-        }
-      }
-      sock.timeout = timeout;
-      sock.connect(address); // a connected datagram socket only receives from the server
-    } catch (e) {
-      sock.close();
-      throw e;
-    }
-  } else {
-    sock = Socket.connect(address, { type: kind, timeout });
-  }
-
-  let matched = 0;
+  let temp: string | null = null;
+  const tempDir = (): string => (temp ??= mkdtempSync(join(tmpdir(), "echo-client-")));
+  const socks: AsyncSocket[] = [];
   const started = performance.now();
   try {
-    const echo = new Uint8Array(size + 1);
-    for (let i = 0; i < count; i++) {
-      const m = message(i, size);
-      let got: Uint8Array;
-      try {
-        got = kind === "stream" ? exchangeStream(sock, m, echo) : exchangeRecord(sock, m, echo);
-      } catch (e) {
-        if (e instanceof SocketError && e.code === "ETIMEDOUT" && kind === "dgram") {
-          log(`message ${i + 1}: no echo within ${timeout} ms (datagram lost?)`);
-          continue;
-        }
-        throw e;
-      }
-      const at = firstDifference(m, got);
-      if (at < 0) matched++;
-      else log(`message ${i + 1}: echo differs at byte ${at} (sent ${m.length} bytes, got ${got.length})`);
-    }
+    // All connections at once (the server sees `concurrency` clients simultaneously).
+    const opened = await Promise.allSettled(Array.from({ length: concurrency }, () => open(address, timeout, tempDir)));
+    for (const o of opened) if (o.status === "fulfilled") socks.push(o.value);
+    const failed = opened.find((o) => o.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const matched = (await Promise.all(socks.map((sock) => exchangeAll(sock, count, size, timeout)))).reduce((a, b) => a + b, 0);
     const ms = (performance.now() - started).toFixed(1);
-    const line = `${matched}/${count} echoes of ${size} bytes matched, ${formatAddress(sock.localAddress)} -> ${formatAddress(sock.remoteAddress)} (${family} ${kind}), ${ms} ms`;
+    const total = count * concurrency;
+    const line = concurrency === 1
+      ? `${matched}/${total} echoes of ${size} bytes matched, ${formatAddress(socks[0]!.localAddress)} -> ${formatAddress(socks[0]!.remoteAddress)} (${family} ${kind}), ${ms} ms`
+      : `${matched}/${total} echoes of ${size} bytes matched over ${concurrency} connections to ${formatAddress(socks[0]!.remoteAddress)} (${family} ${kind}), ${ms} ms`;
     writeSync(1, `${line}\n`);
-    return matched === count ? 0 : 1;
+    return matched === total ? 0 : 1;
   } finally {
-    sock.close();
-    if (tempDir !== null) rmSync(tempDir, { recursive: true, force: true });
+    for (const s of socks) s.close();
+    if (temp !== null) rmSync(temp, { recursive: true, force: true });
   }
+}
+
+/** One connection's messages, each checked; returns how many matched. */
+async function exchangeAll(sock: AsyncSocket, count: number, size: number, timeout: number): Promise<number> {
+  let matched = 0;
+  const echo = new Uint8Array(size + 1);
+  for (let i = 0; i < count; i++) {
+    const m = message(i, size);
+    let got: Uint8Array;
+    try {
+      got = kind === "stream" ? await exchangeStream(sock, m, echo, timeout) : await exchangeRecord(sock, m, echo, timeout);
+    } catch (e) {
+      if (e instanceof SocketError && e.code === "ETIMEDOUT" && kind === "dgram") {
+        log(`message ${i + 1}: no echo within ${timeout} ms (datagram lost?)`);
+        continue;
+      }
+      throw e;
+    }
+    const at = firstDifference(m, got);
+    if (at < 0) matched++;
+    else log(`message ${i + 1}: echo differs at byte ${at} (sent ${m.length} bytes, got ${got.length})`);
+  }
+  return matched;
 }
 
 /**
  * Stream: send in chunks and read each chunk's echo before the next, so neither side can fill
  * both socket buffers and deadlock however large the message.
  */
-function exchangeStream(sock: Socket, m: Uint8Array, echo: Uint8Array): Uint8Array {
+async function exchangeStream(sock: AsyncSocket, m: Uint8Array, echo: Uint8Array, timeout: number): Promise<Uint8Array> {
   const CHUNK = 1 << 16;
   for (let off = 0; off < m.length; off += CHUNK) {
     const end = Math.min(off + CHUNK, m.length);
-    sock.sendAll(m.subarray(off, end));
+    await sock.sendAll(m.subarray(off, end), { timeout });
     let got = off;
     while (got < end) {
-      const n = sock.recvInto(echo.subarray(got, end));
+      const n = await sock.recvInto(echo.subarray(got, end), { timeout });
       if (n === 0) return echo.subarray(0, got); // server closed early
       got += n;
     }
@@ -363,10 +399,10 @@ function exchangeStream(sock: Socket, m: Uint8Array, echo: Uint8Array): Uint8Arr
 }
 
 /** Datagram or record: one send, one receive (into a buffer one byte larger, to see a too-long echo). */
-function exchangeRecord(sock: Socket, m: Uint8Array, echo: Uint8Array): Uint8Array {
-  const sent = sock.send(m);
+async function exchangeRecord(sock: AsyncSocket, m: Uint8Array, echo: Uint8Array, timeout: number): Promise<Uint8Array> {
+  const sent = await sock.send(m, { timeout });
   if (sent !== m.length) throw new Error(`send took ${sent} of ${m.length} bytes`);
-  const n = sock.recvInto(echo);
+  const n = await sock.recvInto(echo, { timeout });
   return echo.subarray(0, n);
 }
 

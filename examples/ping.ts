@@ -34,7 +34,7 @@ import { constants, platform } from "../src/index.ts";
 import { SocketError, strerror } from "../src/errors.ts";
 import { cmsgSpace } from "../src/msg.ts";
 import { parseIPv4, parseIPv6, type Address } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { AsyncSocket } from "../src/async.ts";
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 function fail(message: string, code = 2): never {
@@ -118,15 +118,15 @@ function pingGroupRange(): string {
   }
 }
 
-let sock: Socket;
+let sock: AsyncSocket;
 let raw: boolean;
 try {
-  sock = new Socket(family, "raw", protocol);
+  sock = new AsyncSocket(family, "raw", protocol);
   raw = true;
 } catch (rawError) {
   if (!denied(rawError)) fail(`socket(${AF}, SOCK_RAW, ${PROTO}): ${(rawError as Error).message}`);
   try {
-    sock = new Socket(family, "dgram", protocol);
+    sock = new AsyncSocket(family, "dgram", protocol);
     raw = false;
   } catch (dgramError) {
     if (!denied(dgramError)) fail(`socket(${AF}, SOCK_DGRAM, ${PROTO}): ${(dgramError as Error).message}`);
@@ -170,10 +170,23 @@ const received = new Set<number>();
 const rtts: number[] = [];
 let transmitted = 0;
 let errors = 0;
-let stopped = false;
-process.on("SIGINT", () => { stopped = true; });
+/** Ctrl-C aborts whatever is being waited for (a reply, or the interval), at once. */
+const interrupt = new AbortController();
+process.on("SIGINT", () => interrupt.abort());
+const stopped = (): boolean => interrupt.signal.aborted;
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Sleeps `ms` unless interrupted first. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      interrupt.signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    interrupt.signal.addEventListener("abort", done, { once: true });
+  });
+}
 
 /** Our id as the kernel sees it: a ping socket's local "port" (set on first send). */
 function expectedIdent(): number {
@@ -182,7 +195,7 @@ function expectedIdent(): number {
   return "port" in local ? local.port : -1;
 }
 
-function send(seq: number): void {
+async function send(seq: number): Promise<void> {
   view.setUint8(0, ECHO_REQUEST);
   view.setUint8(1, 0);
   view.setUint16(2, 0);
@@ -190,7 +203,7 @@ function send(seq: number): void {
   view.setUint16(6, seq);
   if (!v6) view.setUint16(2, checksum(packet)); // ICMPv6: the kernel fills it in
   sentAt.set(seq, performance.now());
-  sock.sendTo(packet, target);
+  await sock.sendTo(packet, target);
   transmitted++;
 }
 
@@ -231,44 +244,40 @@ function handle(n: number, fromHost: string, id: number, controlTtl: number | nu
   return seq;
 }
 
-/** Waits up to the deadline for the reply to `seq`, in ≤100 ms slices so Ctrl-C is seen. */
+/** Waits up to the deadline for the reply to `seq` (Ctrl-C ends the wait at once). */
 async function awaitReply(seq: number, deadline: number): Promise<void> {
   const id = expectedIdent();
-  while (!stopped) {
+  while (!stopped()) {
     const remaining = deadline - performance.now();
     if (remaining <= 0) return;
-    sock.timeout = Math.max(1, Math.min(100, remaining));
+    const op = { timeout: remaining, signal: interrupt.signal };
     try {
       let n: number;
       let from: Address | { family: number } | undefined;
       let controlTtl: number | null = null;
-      if (ttlFromHeader) [n, from] = sock.recvFromInto(recvBuffer);
+      if (ttlFromHeader) [n, from] = await sock.recvFromInto(recvBuffer, op);
       else {
-        const m = sock.recvMsg({ buffers: [recvBuffer], controlSize: ttlControlSize });
+        const m = await sock.recvMsg({ buffers: [recvBuffer], controlSize: ttlControlSize }, op);
         [n, from, controlTtl] = [m.bytes, m.address, ttlOf(m.control)];
       }
       const fromHost = from && "host" in from ? from.host : "?";
       if (handle(n, fromHost, id, controlTtl) === seq) return;
     } catch (e) {
+      if (stopped()) return;
       if (!(e instanceof SocketError && e.code === "ETIMEDOUT")) throw e;
     }
-    await yieldToEventLoop();
   }
 }
 
 const started = performance.now();
 out(`PING ${host} (${host}) ${size} data bytes, ${raw ? "raw ICMP socket" : "unprivileged ICMP datagram socket"}`);
 try {
-  for (let seq = 1; seq <= count && !stopped; seq++) {
+  for (let seq = 1; seq <= count && !stopped(); seq++) {
     const t = performance.now();
-    send(seq);
+    await send(seq);
     await awaitReply(seq, t + timeoutMs);
-    if (seq < count) {
-      const wait = t + intervalMs - performance.now();
-      for (let end = performance.now() + wait; !stopped && performance.now() < end;) {
-        await Bun.sleep(Math.min(100, end - performance.now()));
-      }
-    }
+    const wait = t + intervalMs - performance.now();
+    if (seq < count && wait > 0 && !stopped()) await pause(wait);
   }
 } catch (e) {
   fail(e instanceof Error ? e.message : String(e));

@@ -672,6 +672,16 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     this.socket.setOption(name, value);
   }
 
+  /** getsockopt() as raw bytes (see Socket.getRawOption). */
+  getRawOption(level: number, name: number, maxLength: number): Uint8Array {
+    return this.socket.getRawOption(level, name, maxLength);
+  }
+
+  /** setsockopt() with raw bytes or a C int (see Socket.setRawOption). */
+  setRawOption(level: number, name: number, value: ArrayBufferView | number): void {
+    this.socket.setRawOption(level, name, value);
+  }
+
   // --- lifetime ----------------------------------------------------------------------------------
 
   /**

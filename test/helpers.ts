@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as P from "../src/posix.ts";
+import { stopReactor } from "../src/reactor.ts";
 import type { Socket } from "../src/socket.ts";
 
 export const root = resolve(import.meta.dir, "..");
@@ -170,6 +171,9 @@ export function expectNoFdLeaks(): void {
     before = openFds();
   });
   afterAll(async () => {
+    // The async API's reactor (an epoll fd, a wake socket pair, a Worker) lives for the
+    // process; stopping it here also proves it releases everything.
+    await stopReactor();
     // A leak is an fd open now that was not open before. (Fds the previous file left for Bun to
     // close asynchronously may be gone by now; that is not this file's doing.)
     const leaked = (): string[] => {
