@@ -329,8 +329,18 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   // --- the operation loop ------------------------------------------------------------------------
 
+  /** This socket's registration with the thread's reactor (made on its first wait). */
   #watched(): Watch {
-    return (this.#watch ??= reactor().watch(this.socket.fd));
+    const w = this.#watch;
+    if (w !== null && !w.reactor.stopped) return w;
+    return (this.#watch = reactor().watch(this.socket.fd));
+  }
+
+  /** Unregisters (before the fd is closed or handed away); pending waits reject with EBADF. */
+  #unwatch(): void {
+    const w = this.#watch;
+    this.#watch = null;
+    if (w !== null) w.reactor.unwatch(w);
   }
 
   /**
@@ -352,7 +362,8 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         } catch (e) {
           if (e !== WOULD_BLOCK_SIGNAL) throw e;
         }
-        await reactor().wait(this.#watched(), dir, syscall, signal, deadline, timeout ?? 0);
+        const w = this.#watched();
+        await w.reactor.wait(w, dir, syscall, signal, deadline, timeout ?? 0);
       }
     } finally {
       turn.release();
@@ -422,7 +433,8 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
           if (e.errno !== E.EINPROGRESS && e.errno !== E.EALREADY) throw e;
         }
         try {
-          await reactor().wait(this.#watched(), WRITE, "connect", signal, deadline, timeout ?? 0);
+          const w = this.#watched();
+          await w.reactor.wait(w, WRITE, "connect", signal, deadline, timeout ?? 0);
         } catch (e) {
           if (e instanceof SocketTimeoutError) throw new SocketTimeoutError("connect", e.timeoutMs, { address: formatAddress(address) });
           throw e;
@@ -690,8 +702,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    */
   close(): void {
     if (this.socket.closed) return;
-    if (this.#watch) reactor().unwatch(this.#watch);
-    this.#watch = null;
+    this.#unwatch();
     this.socket.close();
   }
 
@@ -713,8 +724,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    */
   detach(): number {
     const fd = this.socket.fd;
-    if (this.#watch) reactor().unwatch(this.#watch);
-    this.#watch = null;
+    this.#unwatch();
     this.socket.detach();
     return fd;
   }

@@ -55,7 +55,7 @@ export class Watch {
   writer: Waiter | null = null;
   /** unwatch() was called: waits reject with EBADF. */
   closed = false;
-  constructor(readonly fd: number) {}
+  constructor(readonly fd: number, readonly reactor: Reactor) {}
 }
 
 /** Why a wait ended because its socket was closed. */
@@ -116,7 +116,7 @@ export class Reactor {
       else try { this.#poller.remove(fd); } catch { /* closed meanwhile: unregistered anyway */ }
     }
     this.#poller.add(fd, { read: true, write: true });
-    const w = new Watch(fd);
+    const w = new Watch(fd, this);
     this.#watches.set(fd, w);
     return w;
   }
@@ -235,6 +235,11 @@ export class Reactor {
       if (w.reader) this.#settle(w, READ, error);
       if (w.writer) this.#settle(w, WRITE, error);
     }
+  }
+
+  /** Whether stop() was called (its watches are dead; sockets re-register with the next reactor). */
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   /** How many fds are registered (for tests and diagnostics). */
