@@ -33,6 +33,11 @@ export const rowsFor: Record<string, Row[]> = {
     { key: "rt_per_s", label: "round trips per second", better: "higher", unit: "/s" },
     { key: "rt_per_cpu_s", label: "round trips per server CPU-second", better: "higher", unit: "/s" },
   ],
+  echo_workers: [
+    { key: "rt_per_s_1w", label: "round trips per second, 1 worker", better: "higher", unit: "/s" },
+    { key: "rt_per_s_2w", label: "round trips per second, 2 workers", better: "higher", unit: "/s" },
+    { key: "speedup", label: "2 workers ÷ 1 worker", better: null, unit: "×" },
+  ],
   bulk_64k: bulkRows,
   bulk_1m: bulkRows,
   udp_64: udpRows,
@@ -161,8 +166,37 @@ function targets(res: BenchResult): string[] {
   if (e) {
     const vb = ratio(e, "rt_per_cpu_s", "bsdsock", "bun");
     const vn = ratio(e, "rt_per_cpu_s", "bsdsock", "node");
-    out.push(`- Concurrent echo: the target (async API ≥ 1.2× Bun.listen, ≥ 1.5× node:net round trips per CPU-second) waits for the async API; ` +
-      `today's Socket + Poller (epoll) loop does ${f(vb)} Bun.listen and ${f(vn)} node:net (node).`);
+    out.push(`- Concurrent echo, blocking Socket + Poller (epoll) loop: ${f(vb)} Bun.listen and ${f(vn)} node:net (node) round trips per server CPU-second.`);
+  }
+  return out;
+}
+
+/** Issue 12's targets for the async API, checked against this run. */
+function asyncTargets(res: BenchResult): string[] {
+  const W = (id: string) => res.workloads.find((w) => w.id === id);
+  const out: string[] = [];
+  const verdict = (r: number | null, ok: (r: number) => boolean) => (r === null ? "not measured" : ok(r) ? "met" : "**missed**");
+  const f = (r: number | null) => (r === null ? "–" : `${r.toFixed(2)}×`);
+  const e = W("echo_concurrent");
+  if (e) {
+    const vb = ratio(e, "rt_per_cpu_s", "async", "bun");
+    const vn = ratio(e, "rt_per_cpu_s", "async", "node");
+    out.push(`- Concurrent echo (async server): ${f(vb)} Bun.listen (target ≥ 1.2×: ${verdict(vb, (r) => r >= 1.2)}) and ${f(vn)} node:net (node) (target ≥ 1.5×: ${verdict(vn, (r) => r >= 1.5)}) round trips per server CPU-second.`);
+  }
+  const pp = W("pingpong_tcp");
+  if (pp) {
+    const r = ratio(pp, "median_us", "async", "bun");
+    out.push(`- Async TCP ping-pong: median ${f(r)} Bun.connect's (target ≤ 1.2×: ${verdict(r, (x) => x <= 1.2)}).`);
+  }
+  const b = W("bulk_64k");
+  if (b) {
+    const r = ratio(b, "gib_per_s", "async", "bun");
+    out.push(`- Async bulk stream, 64 KiB writes: ${f(r)} Bun.connect's throughput (target ≥ 0.95×: ${verdict(r, (x) => x >= 0.95)}).`);
+  }
+  const wk = W("echo_workers");
+  if (wk) {
+    const r = figure(wk.results.async, "speedup");
+    out.push(`- Async echo server, 2 worker processes: ${f(r)} one worker's round trips per second (target ≥ 1.5×: ${verdict(r, (x) => x >= 1.5)}).`);
   }
   return out;
 }
@@ -185,18 +219,22 @@ export function renderMarkdown(res: BenchResult): string {
     "",
     ...targets(res),
     "",
+    "Targets from issue 12 (the async API), as measured in this run:",
+    "",
+    ...asyncTargets(res),
+    "",
   ].join("\n");
 }
 
 /** The same table for a terminal. */
 export function renderText(res: BenchResult): string {
-  return [...header(res), "", ...table(res), "", ...targets(res)].join("\n");
+  return [...header(res), "", ...table(res), "", ...targets(res), ...asyncTargets(res)].join("\n");
 }
 
 // --- SVG -----------------------------------------------------------------------------------------
 
 const colors: Record<string, string> = {
-  c: "#555555", bsdsock: "#1f6fb4", posix: "#74a9d8", async: "#bbbbbb", bun: "#e0a100", node_bun: "#2e9e44", node: "#9ad39f",
+  c: "#555555", bsdsock: "#1f6fb4", posix: "#74a9d8", async: "#7b3fb0", bun: "#e0a100", node_bun: "#2e9e44", node: "#9ad39f",
 };
 
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

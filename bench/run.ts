@@ -244,7 +244,7 @@ function contenders(cdir: string | null, cReason: string | null): Contender[] {
     { id: "bsdsock", label: "bsdsock Socket", client: [bun, c("bsdsock.ts"), "socket"], server: [bun, c("bsdsock.ts"), "socket", "server"], reason: null, available: true },
     { id: "posix", label: "bsdsock posix", client: [bun, c("bsdsock.ts"), "posix"], server: [bun, c("bsdsock.ts"), "posix", "server"], reason: null, available: true },
     { id: "ffi", label: "raw bun:ffi", client: [bun, c("bsdsock.ts"), "ffi"], server: null, reason: null, available: true },
-    { id: "async", label: "bsdsock async", client: null, server: null, reason: "n/a (no async API yet)", available: false },
+    { id: "async", label: "bsdsock async", client: [bun, c("bsdsock-async.ts")], server: [bun, c("bsdsock-async.ts"), "server"], reason: null, available: true },
     { id: "bun", label: "Bun native", client: [bun, c("bun.ts")], server: [bun, c("bun.ts"), "server"], reason: null, available: true },
     { id: "node_bun", label: "node:net (Bun)", client: [bun, c("node.mjs")], server: [bun, c("node.mjs"), "server"], reason: null, available: true },
     {
@@ -329,6 +329,28 @@ function workloads(): Workload[] {
     udpWorkload("udp_segments_64", 64, "segments", "spin"),
     udpWorkload("udp_segments_1400", 1400, "segments", "spin"),
     {
+      // The async server's --workers scaling (issue 12: 2 workers ≥ 1.5× one). Server processes
+      // are not pinned here (two workers on one pinned core could not scale); the load client
+      // stays on CPU 1, and 1 and 2 workers run back to back under the same placement.
+      id: "echo_workers", title: `Concurrent echo, async server with 1 and 2 worker processes (SO_REUSEPORT, unpinned), ${sizes.conns} connections`, side: "server",
+      peer: "C epoll load client (contender is the server)", primary: "rt_per_s_2w",
+      unsupported: (c) => (c.id === "async" ? null : "n/a (one process)"),
+      run: async (c, p) => {
+        const out: Figures = {};
+        for (const workers of [1, 2]) {
+          const srv = await startServer([bun, join(benchDir, "contenders", "bsdsock-async.ts"), "server", String(workers)], `${c.id} server ×${workers}`);
+          try {
+            const r = await runJson(onPeerCpu([join(p.cdir, "load"), String(srv.port), String(sizes.conns), String(sizes.connRtts), "64", String(srv.proc.pid)]), `${c.id} echo load ×${workers}`);
+            out[`rt_per_s_${workers}w`] = r.rt_per_s as number;
+          } finally {
+            await stopServer(srv);
+          }
+        }
+        out.speedup = (out.rt_per_s_2w as number) / (out.rt_per_s_1w as number);
+        return out;
+      },
+    },
+    {
       id: "connrate", title: "Connection rate: connect, accept, close", side: "client", peer: "C accept-and-close server", primary: "conn_per_s",
       run: (c, p) => againstPeer(p.accept, [...c.client!, "connrate", String(p.accept.port), String(sizes.connrate)], `${c.id} connrate`),
     },
@@ -346,9 +368,9 @@ type UdpMethod = "one" | "many" | "segments";
 
 /** Which contenders have each UDP send method, and what the others lack. */
 const udpMethods: Record<UdpMethod, { title: string; has: readonly string[]; lacks: string }> = {
-  one: { title: "one send each", has: ["c", "bsdsock", "posix", "ffi", "bun", "node_bun", "node"], lacks: "" },
-  many: { title: "64 per call (sendmmsg / sendMany)", has: ["c", "bsdsock", "bun"], lacks: "n/a (no batch send)" },
-  segments: { title: "64 per call by segmentation offload (UDP_SEGMENT)", has: ["c", "bsdsock"], lacks: "n/a (no UDP_SEGMENT)" },
+  one: { title: "one send each", has: ["c", "bsdsock", "posix", "ffi", "async", "bun", "node_bun", "node"], lacks: "" },
+  many: { title: "64 per call (sendmmsg / sendMany)", has: ["c", "bsdsock", "async", "bun"], lacks: "n/a (no batch send)" },
+  segments: { title: "64 per call by segmentation offload (UDP_SEGMENT)", has: ["c", "bsdsock", "async"], lacks: "n/a (no UDP_SEGMENT)" },
 };
 
 /**

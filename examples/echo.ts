@@ -188,7 +188,7 @@ async function server(): Promise<number> {
       for (let i = 1; i < workers; i++) {
         children.push(spawn([process.execPath, import.meta.path, ...args, "--port", String(port), "--workers", "1"], {
           env: { ...process.env, ECHO_WORKER_CHILD: "1" },
-          stdin: "ignore", stdout: "pipe", stderr: "inherit",
+          stdin: "pipe", stdout: "pipe", stderr: "inherit",
         }));
       }
       // Each child prints its own "listening" line once bound; wait for them before ours.
@@ -198,6 +198,13 @@ async function server(): Promise<number> {
         reader.releaseLock();
         if (!value || !new TextDecoder().decode(value).startsWith("listening")) throw new Error("a worker process failed to start");
       }
+    }
+    if (process.env.ECHO_WORKER_CHILD === "1") {
+      // A worker process ends with the one that started it: its stdin (a pipe) reaches EOF.
+      void (async () => {
+        for await (const _ of Bun.stdin.stream()) { /* nothing is sent */ }
+        stopped("parent gone");
+      })();
     }
     writeSync(1, `listening ${formatAddress(local)}\n`);
     log(`${openFilesLimit()}${workers > 1 ? `, ${workers} worker processes` : ""}`);
