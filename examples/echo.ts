@@ -419,3 +419,6 @@ try {
   log(describe(e));
   process.exitCode = 2;
 }
+// A worker process's stdin watcher would keep it alive until the parent exits, and the parent
+// waits for its workers: end here.
+if (process.env.ECHO_WORKER_CHILD === "1") process.exit();

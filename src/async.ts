@@ -29,11 +29,15 @@ import type { GettableOption, OptionValue, SettableOption } from "./options.ts";
 import { READ, WRITE, reactor, type Watch } from "./reactor.ts";
 import { AddressInfoError } from "./resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "./sockaddr.ts";
-import { Socket, WOULD_BLOCK_SIGNAL, enterAsyncMode, type Data, type FromFdOptions, type ListenOptions } from "./socket.ts";
+import {
+  Socket, WOULD_BLOCK_SIGNAL, enterAsyncMode, tryRecvInto, trySend, type Data, type FromFdOptions, type ListenOptions,
+} from "./socket.ts";
+import { WOULD_BLOCK } from "./sys.ts";
 
 const C = table.constants;
 const E = table.errno;
 const encoder = new TextEncoder();
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Per-operation controls, accepted by every AsyncSocket call that can wait. */
 export interface OperationOptions {
@@ -87,6 +91,11 @@ export type Datagram = [data: Uint8Array, from: Address | RawAddress];
 class Turn {
   #busy = false;
   readonly #queue: Array<() => void> = [];
+
+  /** Whether an operation holds the turn (others would queue). */
+  get busy(): boolean {
+    return this.#busy;
+  }
 
   /** Undefined when the turn is ours now; else a promise resolved when it is. */
   acquire(): Promise<void> | undefined {
@@ -166,6 +175,14 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   readonly #reads = new Turn();
   readonly #writes = new Turn();
   #timeout: number | null = null;
+  /**
+   * A stream recv just returned less than it asked for, so the receive queue was empty then:
+   * the next recv waits for readiness first instead of paying a syscall for EAGAIN. (Safe with
+   * edge-triggered readiness: data arriving later raises a new edge, and an edge that came
+   * meanwhile is kept by the reactor.)
+   */
+  #readDrained = false;
+  readonly #stream: boolean;
   #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Data> | null = null;
 
@@ -184,6 +201,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
       throw e;
     }
     this.socket = sock;
+    this.#stream = sock.type === C.SOCK_STREAM;
   }
 
   static #wrap(sock: Socket): AsyncSocket {
@@ -347,7 +365,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * Runs `attempt` (a synchronous Socket call in async mode) until it does not would-block,
    * awaiting readiness in `dir` in between; one operation per direction at a time.
    */
-  async #io<T>(dir: number, syscall: string, op: OperationOptions | undefined, attempt: () => T): Promise<T> {
+  async #io<T>(dir: number, syscall: string, op: OperationOptions | undefined, attempt: () => T, waitFirst = false): Promise<T> {
     const turn = dir === READ ? this.#reads : this.#writes;
     const queued = turn.acquire();
     if (queued) await queued;
@@ -356,11 +374,15 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
       if (signal?.aborted) throw signal.reason;
       const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf(syscall, op.timeout);
       const deadline = timeout === null ? Infinity : performance.now() + timeout;
-      for (;;) {
-        try {
-          return attempt();
-        } catch (e) {
-          if (e !== WOULD_BLOCK_SIGNAL) throw e;
+      for (let first = true; ; first = false) {
+        if (!(first && waitFirst)) {
+          // Any read but recvInto's leaves the queue's state unknown (#recvAttempt re-sets it).
+          if (dir === READ) this.#readDrained = false;
+          try {
+            return attempt();
+          } catch (e) {
+            if (e !== WOULD_BLOCK_SIGNAL) throw e;
+          }
         }
         const w = this.#watched();
         await w.reactor.wait(w, dir, syscall, signal, deadline, timeout ?? 0);
@@ -368,6 +390,14 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     } finally {
       turn.release();
     }
+  }
+
+  /** recv attempt for recvInto: the count, noting whether the queue was drained; throws the signal to wait. */
+  #recvAttempt(buffer: Uint8Array, nbytes: number | undefined, flags: number): number {
+    const r = tryRecvInto(this.socket, buffer, nbytes, flags);
+    if (r === WOULD_BLOCK) throw WOULD_BLOCK_SIGNAL;
+    this.#readDrained = this.#stream && flags === 0 && r > 0 && r < (nbytes ?? buffer.length);
+    return r;
   }
 
   // --- connection setup --------------------------------------------------------------------------
@@ -460,7 +490,19 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   /** send(): bytes sent (may be fewer than given on a stream: see sendAll). */
   send(data: Data, op?: AsyncSendOptions): Promise<number> {
     const flags = op?.flags ?? 0;
-    return this.#io(WRITE, "send", op, () => this.socket.send(data, flags));
+    let waitFirst = false;
+    if (op === undefined && !this.#writes.busy) {
+      // Fast path: nothing queued, no options: one attempt now, no async machinery.
+      let r: number;
+      try {
+        r = trySend(this.socket, data, 0);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (r !== WOULD_BLOCK) return Promise.resolve(r);
+      waitFirst = true;
+    }
+    return this.#io(WRITE, "send", op, () => this.socket.send(data, flags), waitFirst);
   }
 
   /**
@@ -470,11 +512,33 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * says how much went out.
    */
   sendAll(data: Data, op?: AsyncSendOptions): Promise<void> {
-    const buf = bytesOf("sendAll", data);
-    const total = check.byteLength("sendAll", "data", buf);
+    let buf: Uint8Array;
+    let total: number;
+    try {
+      buf = bytesOf("sendAll", data);
+      total = check.byteLength("sendAll", "data", buf);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const flags = op?.flags ?? 0;
     const sock = this.socket;
     let off = 0;
+    let waitFirst = false;
+    if (op === undefined && !this.#writes.busy) {
+      // Fast path: as much as the send buffer takes now; the promise machinery only for the rest.
+      try {
+        while (off < total) {
+          const r = trySend(sock, off === 0 ? buf : buf.subarray(off), 0);
+          if (r === WOULD_BLOCK) break;
+          off += r;
+        }
+      } catch (e) {
+        if (e instanceof SocketError) e.bytesSent = off;
+        return Promise.reject(e);
+      }
+      if (off === total) return RESOLVED;
+      waitFirst = true;
+    }
     return this.#io(WRITE, "send", op, () => {
       try {
         while (off < total) off += sock.send(off === 0 ? buf : buf.subarray(off), flags);
@@ -482,7 +546,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         if (e instanceof SocketError) e.bytesSent = off;
         throw e;
       }
-    }).catch((e: unknown) => {
+    }, waitFirst).catch((e: unknown) => {
       if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
       throw e;
     });
@@ -499,7 +563,22 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   recvInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<number> {
     const flags = op?.flags ?? 0;
     const nbytes = op?.nbytes;
-    return this.#io(READ, "recv", op, () => this.socket.recvInto(buffer, nbytes, flags));
+    // Skip the attempt after a drained read, unless a hangup was seen: EOF or an error may
+    // then be pending with no further edge to announce it.
+    let waitFirst = this.#readDrained && flags === 0 && !(this.#watch?.hangup ?? true);
+    if (op === undefined && !this.#reads.busy && !waitFirst) {
+      // Fast path: nothing queued, no options: one attempt now, no async machinery.
+      let r: number;
+      try {
+        r = this.#recvAttempt(buffer, undefined, 0);
+      } catch (e) {
+        if (e !== WOULD_BLOCK_SIGNAL) return Promise.reject(e);
+        r = WOULD_BLOCK;
+      }
+      if (r !== WOULD_BLOCK) return Promise.resolve(r);
+      waitFirst = true;
+    }
+    return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, nbytes, flags), waitFirst);
   }
 
   /** sendto(): one datagram to `address`; bytes sent. */

@@ -109,6 +109,14 @@ export const WOULD_BLOCK_SIGNAL: { progress: number } = { progress: 0 };
 /** Puts a Socket in async mode (src/async.ts only): see WOULD_BLOCK_SIGNAL. */
 export let enterAsyncMode: (sock: Socket) => void;
 
+/**
+ * For AsyncSocket's fast paths (src/async.ts only): one send()/recv() attempt with exactly the
+ * checks of Socket.send/recvInto, returning WOULD_BLOCK (-1) instead of waiting or throwing.
+ */
+export let trySend: (sock: Socket, data: Data, flags: number) => number;
+/** See trySend. */
+export let tryRecvInto: (sock: Socket, buffer: Uint8Array, nbytes: number | undefined, flags: number) => number;
+
 /** Set by Socket.#adopt for the constructor call it makes (synchronous, so never seen twice). */
 let adopting: { fd: number; family: number; type: number; protocol: number } | null = null;
 
@@ -163,9 +171,11 @@ export class Socket implements Disposable {
 
   static {
     enterAsyncMode = (sock: Socket): void => {
-      sock.timeout = 0;
+      if (sock.#timeout !== 0) sock.timeout = 0; // accept() in async mode made it non-blocking already
       sock.#async = true;
     };
+    trySend = (sock, data, flags) => sock.#sendOnce(data, flags);
+    tryRecvInto = (sock, buffer, nbytes, flags) => sock.#recvOnce(buffer, nbytes, flags);
   }
   /** AF_* number. */
   readonly family: number;
@@ -507,20 +517,25 @@ export class Socket implements Disposable {
 
   /** send(): bytes sent (may be fewer than given on a stream; see sendAll). */
   send(data: Data, flags = 0): number {
+    let r = this.#sendOnce(data, flags);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("send", this.#fd, POLLOUT, deadline);
+        r = this.#sendOnce(data, flags);
+      } while (r === WOULD_BLOCK);
+    }
+    return r;
+  }
+
+  /** One send() with every check: the count, or WOULD_BLOCK. */
+  #sendOnce(data: Data, flags: number): number {
     const fd = this.#open("send");
     const fl = sendFlagsOf("send", flags);
     const len = sendable("send", data);
     const buf = sendableBytes;
     sent();
-    let r = sys.sendChecked(fd, buf, len, fl);
-    if (r === WOULD_BLOCK) {
-      const deadline = this.#deadline();
-      do {
-        this.#wait("send", fd, POLLOUT, deadline);
-        r = sys.sendChecked(fd, buf, len, fl);
-      } while (r === WOULD_BLOCK);
-    }
-    return r;
+    return sys.sendChecked(fd, buf, len, fl);
   }
 
   /**
@@ -556,21 +571,25 @@ export class Socket implements Disposable {
 
   /** recv() into `buffer` (its first `nbytes`, default all of it); returns the count. No allocation. */
   recvInto(buffer: Uint8Array, nbytes?: number, flags = 0): number {
+    let r = this.#recvOnce(buffer, nbytes, flags);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("recv", this.#fd, POLLIN, deadline);
+        r = this.#recvOnce(buffer, nbytes, flags);
+      } while (r === WOULD_BLOCK);
+    }
+    return r;
+  }
+
+  /** One recv() with every check: the count, or WOULD_BLOCK. */
+  #recvOnce(buffer: Uint8Array, nbytes: number | undefined, flags: number): number {
     const fd = this.#open("recv");
     if (!(buffer instanceof Uint8Array)) throw new TypeError("recvInto: buffer must be a Uint8Array");
     const size = sizeOf("recvInto", buffer);
     if (nbytes === undefined) nbytes = size;
     else check.fits("recvInto", "nbytes", check.size("recvInto", "nbytes", nbytes), size);
-    const fl = flagsOf("recv", flags);
-    let r = sys.recv(fd, buffer, nbytes, fl);
-    if (r === WOULD_BLOCK) {
-      const deadline = this.#deadline();
-      do {
-        this.#wait("recv", fd, POLLIN, deadline);
-        r = sys.recv(fd, buffer, nbytes, fl);
-      } while (r === WOULD_BLOCK);
-    }
-    return r;
+    return sys.recv(fd, buffer, nbytes, flagsOf("recv", flags));
   }
 
   /** sendto(): one datagram (or stream data) to `address`; returns bytes sent. */
