@@ -387,3 +387,74 @@ for (const backend of availableBackends) {
     });
   });
 }
+
+// --- edge-triggered mode, handles and waitInto (what the async reactor is built on) -------------
+
+const edgeBackends = availableBackends.filter((b) => b !== "poll");
+
+describe.each(edgeBackends)("edge-triggered %s", (backend) => {
+  test("an fd is reported once per change, not at every wait while it stays ready", () => {
+    const p = own(new Poller({ backend, edgeTriggered: true }));
+    expect(p.edgeTriggered).toBe(true);
+    const [a, b] = own(Socket.pair("unix", "stream"));
+    p.add(b.fd, { read: true });
+    a.send("x");
+    expect(p.wait(SOON).map((r) => [r.fd, r.readable])).toEqual([[b.fd, true]]);
+    expect(p.wait(0)).toEqual([]); // still readable, but no new edge
+    a.send("y");
+    expect(p.wait(SOON).map((r) => r.fd)).toEqual([b.fd]); // new data, new edge
+  });
+
+  test("waitInto packs [fd, bits] pairs; a peer's close sets the hangup bit", () => {
+    const p = own(new Poller({ backend, edgeTriggered: true }));
+    const [a, b] = own(Socket.pair("unix", "stream"));
+    p.add(b.fd, { read: true, write: true });
+    const out = new Int32Array(2 * p.maxEvents);
+    expect(p.waitInto(SOON, out)).toBe(1);
+    expect(out[0]).toBe(b.fd);
+    expect(out[1]! & 2).toBe(2); // READY_WRITE: the initial edge
+    a.close();
+    expect(p.waitInto(SOON, out)).toBe(1);
+    expect(out[1]! & (1 | 4)).toBe(1 | 4); // READY_READ | READY_HANGUP
+    expect(() => p.waitInto(0, new Int32Array(2))).toThrow(RangeError);
+  });
+
+  test("a Worker attached through the handle waits on the same kernel object", async () => {
+    const p = own(new Poller({ backend, edgeTriggered: true, maxEvents: 8 }));
+    const [a, b] = own(Socket.pair("unix", "dgram"));
+    p.add(b.fd, { read: true });
+    const src = `
+      import { Poller } from ${JSON.stringify(new URL("../src/poller.ts", import.meta.url).pathname)};
+      self.onmessage = (e) => {
+        const q = Poller.attach(e.data);
+        const out = new Int32Array(2 * e.data.maxEvents);
+        const n = q.waitInto(5000, out);
+        let refused = false;
+        try { q.add(0, { read: true }); } catch { refused = true; }
+        q.close();
+        self.postMessage({ n, fd: out[0], bits: out[1], refused });
+      };`;
+    const url = URL.createObjectURL(new Blob([src], { type: "application/typescript" }));
+    const worker = new Worker(url);
+    try {
+      const got = new Promise<{ n: number; fd: number; bits: number; refused: boolean }>((r) => { worker.onmessage = (e) => r(e.data); });
+      worker.postMessage(p.handle);
+      await Bun.sleep(50);
+      a.send("wake");
+      const r = await got;
+      expect(r).toEqual({ n: 1, fd: b.fd, bits: 1, refused: true });
+      expect(p.closed).toBe(false); // the attached view released nothing
+      expect(p.has(b.fd)).toBe(true);
+    } finally {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    }
+  });
+});
+
+test("the poll backend has no edge-triggered mode and no handle", () => {
+  expect(() => new Poller({ backend: "poll", edgeTriggered: true })).toThrow(TypeError);
+  const p = own(new Poller({ backend: "poll" }));
+  expect(() => p.handle).toThrow(TypeError);
+  expect(() => Poller.attach({ backend: "poll", fd: 0, maxEvents: 1, edgeTriggered: false })).toThrow(TypeError);
+});
