@@ -3,6 +3,8 @@
  *
  * - `Socket`: a safe object over one socket fd (typed errors, timeouts, close-on-exec, no
  *   SIGPIPE, idempotent close, `using`), for every family and type the platform has.
+ * - `AsyncSocket`: the same calls as promises on Bun's event loop (AbortSignal, timeouts,
+ *   async iterators, WHATWG streams); `stopReactor` releases its readiness thread.
  * - `getaddrinfo`, `getnameinfo`, `createConnection`: name resolution through libc.
  * - `Poller`: wait for readiness on many fds (epoll, kqueue or poll).
  * - `posix`: the C-shaped layer (socket/bind/listen/accept/connect/send/recv/close returning -1
@@ -18,6 +20,11 @@ export * as posix from "./posix.ts";
 export {
   Socket, type ConnectOptions, type Data, type FromFdOptions, type ListenOptions, type SocketOptions,
 } from "./socket.ts";
+export {
+  AsyncSocket, type AsyncConnectOptions, type AsyncCreateConnectionOptions, type AsyncRecvIntoOptions,
+  type AsyncRecvOptions, type AsyncSendOptions, type Datagram, type OperationOptions,
+} from "./async.ts";
+export { stopReactor } from "./reactor.ts";
 export {
   SocketError, SocketTimeoutError, errnoName, errnoNumbers, strerror, type SocketErrorDetails,
 } from "./errors.ts";
@@ -37,7 +44,8 @@ export {
 } from "./msg.ts";
 export { type ReceivedDatagram } from "./mmsg.ts";
 export {
-  Poller, availableBackends, defaultBackend, type Interest, type PollerBackend, type PollerOptions, type Readiness,
+  Poller, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, availableBackends, defaultBackend, type Interest,
+  type PollerBackend, type PollerHandle, type PollerOptions, type Readiness,
 } from "./poller.ts";
 export {
   familyLabel, typeLabel, type Family, type Protocol, type ShutdownHow, type SocketType,
