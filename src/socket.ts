@@ -587,6 +587,8 @@ export class Socket implements Disposable {
     const fd = this.#open("recv");
     if (!(buffer instanceof Uint8Array)) throw new TypeError("recvInto: buffer must be a Uint8Array");
     const size = sizeOf("recvInto", buffer);
+    // A transferred buffer has no bytes: recv(…, 0) would return 0 and read as end of stream.
+    if (size === 0 && check.isDetached(buffer)) throw new TypeError("recvInto: buffer is detached (transferred)");
     if (nbytes === undefined) nbytes = size;
     else check.fits("recvInto", "nbytes", check.size("recvInto", "nbytes", nbytes), size);
     return sys.recv(fd, buffer, nbytes, flagsOf("recv", flags));
@@ -631,6 +633,7 @@ export class Socket implements Disposable {
     const fd = this.#open("recvfrom");
     if (!(buffer instanceof Uint8Array)) throw new TypeError("recvFromInto: buffer must be a Uint8Array");
     const size = sizeOf("recvFromInto", buffer);
+    if (size === 0 && check.isDetached(buffer)) throw new TypeError("recvFromInto: buffer is detached (transferred)");
     if (nbytes === undefined) nbytes = size;
     else check.fits("recvFromInto", "nbytes", check.size("recvFromInto", "nbytes", nbytes), size);
     const fl = flagsOf("recvfrom", flags);

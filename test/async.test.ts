@@ -713,3 +713,59 @@ describe("interop", () => {
     await expect(AsyncSocket.createConnection("no-such-host.invalid", 1)).rejects.toHaveProperty("code", "EAI_NONAME");
   });
 });
+
+describe("hostile input while an operation waits", () => {
+  test("a pending recvInto whose buffer is transferred (detached) meanwhile rejects; nothing is written anywhere", async () => {
+    const [a, b] = AsyncSocket.pair("unix", "stream");
+    own(a);
+    own(b);
+    const ab = new ArrayBuffer(64);
+    const pending = b.recvInto(new Uint8Array(ab)).catch((e: unknown) => e);
+    await Bun.sleep(10);
+    const moved = ab.transfer(); // detaches the buffer the pending recv was given
+    await a.send("data arrives after the transfer");
+    const e = await pending;
+    expect(e).toBeInstanceOf(Error); // a RangeError/TypeError from the argument check, before recv()
+    expect(new Uint8Array(moved).every((x) => x === 0)).toBe(true);
+    // The data is still there for a well-behaved reader.
+    expect(text(await b.recv(100, { timeout: 2000 }))).toBe("data arrives after the transfer");
+  });
+
+  test("a resizable buffer shrunk under a pending recvInto: the receive never exceeds the new size", async () => {
+    const [a, b] = AsyncSocket.pair("unix", "dgram");
+    own(a);
+    own(b);
+    const rab = new ArrayBuffer(64, { maxByteLength: 64 });
+    const view = new Uint8Array(rab); // length-tracking view
+    const pending = b.recvInto(view).catch((e: unknown) => e);
+    await Bun.sleep(10);
+    rab.resize(4);
+    await a.send("0123456789");
+    const r = await pending;
+    // Either it received at most 4 bytes (a datagram cut to the buffer) or it refused: never more.
+    if (typeof r === "number") expect(r).toBeLessThanOrEqual(4);
+    else expect(r).toBeInstanceOf(Error);
+  });
+
+  test("a sendAll whose data buffer is detached mid-way stops with an error after the bytes already sent", async () => {
+    const [client, conn] = await tcpPair();
+    client.setOption("sendBufferSize", 4096);
+    const ab = new ArrayBuffer(8 << 20);
+    const sending = client.sendAll(new Uint8Array(ab)).catch((e: unknown) => e);
+    await Bun.sleep(20);
+    ab.transfer();
+    // Drain so the send would go on.
+    const drain = (async () => {
+      let total = 0;
+      for (;;) {
+        const n = await conn.recvInto(new Uint8Array(65536), { timeout: 300 }).catch(() => 0);
+        if (n === 0) return total;
+        total += n;
+      }
+    })();
+    const e = await sending;
+    expect(e).toBeInstanceOf(Error);
+    client.close();
+    expect(await drain).toBeLessThan(8 << 20);
+  });
+});
