@@ -20,6 +20,7 @@ const workloads = [
   "udp_many_64",
   "udp_segments_64",
   "udp_segments_1400",
+  "echo_workers",
   "connrate",
   "pingpong_unix",
 ];
@@ -30,6 +31,11 @@ const lacking: Record<string, Record<string, string>> = {
   udp_many_64: { posix: "n/a (no batch send)", ffi: floorOnly, node_bun: "n/a (no batch send)", node: "n/a (no batch send)" },
   udp_segments_64: { posix: "n/a (no UDP_SEGMENT)", ffi: floorOnly, bun: "n/a (no UDP_SEGMENT)", node_bun: "n/a (no UDP_SEGMENT)", node: "n/a (no UDP_SEGMENT)" },
   udp_segments_1400: { posix: "n/a (no UDP_SEGMENT)", ffi: floorOnly, bun: "n/a (no UDP_SEGMENT)", node_bun: "n/a (no UDP_SEGMENT)", node: "n/a (no UDP_SEGMENT)" },
+  // The worker-process scaling of the async echo server: the async contender only.
+  echo_workers: {
+    ffi: "n/a (floor for UDP only)",
+    ...Object.fromEntries(["c", "bsdsock", "posix", "bun", "node_bun", "node"].map((id) => [id, "n/a (one process)"])),
+  },
 };
 const contenders = ["c", "bsdsock", "posix", "ffi", "async", "bun", "node_bun", "node"];
 
@@ -53,7 +59,7 @@ test.skipIf(noCompilerReason !== null)("npm run bench -- --smoke writes well-for
     expect(res.machine.cores).toBeGreaterThan(0);
     expect(res.machine.bun).toBe(Bun.version);
     expect(res.contenders.map((c) => c.id)).toEqual(contenders);
-    expect(res.contenders.find((c) => c.id === "async")).toMatchObject({ available: false, reason: "n/a (no async API yet)" });
+    expect(res.contenders.find((c) => c.id === "async")).toMatchObject({ available: true, reason: null });
     expect(res.workloads.map((w) => w.id)).toEqual(workloads);
     for (const w of res.workloads) expect(w.reps).toBe((w.id.startsWith("bulk") ? 3 : w.id.startsWith("pingpong") ? 2 : 1) * res.reps);
 
@@ -78,6 +84,7 @@ test.skipIf(noCompilerReason !== null)("npm run bench -- --smoke writes well-for
         expect(f.wall_s).toBeGreaterThan(0);
         expect(typeof f.cpu_s).toBe("number");
         if (w.id !== "echo_concurrent") expect(typeof f[w.primary]).toBe("number");
+        if (w.id === "echo_workers") expect(f.speedup).toBe(f.rt_per_s_2w! / f.rt_per_s_1w!);
         if (w.id.startsWith("udp")) expect(f.lost).toBe(f.sent! - f.received!);
       }
     }
