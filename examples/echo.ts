@@ -26,6 +26,10 @@
  * 10 000 and more connections each costs a few KiB (its receive buffer starts at 4 KiB and
  * grows to 64 KiB only for connections that fill it).
  *
+ * --systemd serves on the sockets a service manager passed instead (systemd socket activation:
+ * a .socket unit, `systemd-socket-activate -l 7000 bun run examples/echo.ts server --systemd`,
+ * or LISTEN_FDS/LISTEN_PID set by any supervisor), whatever their families and types.
+ *
  * --workers N (inet/inet6 stream or dgram) runs N processes on one port with SO_REUSEPORT: this
  * one and N-1 children it starts (and stops with itself); the kernel spreads connections, or
  * datagrams by sender, across them.
@@ -50,12 +54,14 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { listenFds } from "../src/activation.ts";
 import { AsyncSocket } from "../src/async.ts";
 import { SocketError } from "../src/errors.ts";
 import { platform } from "../src/index.ts";
 import { formatAddress, type Address, type RawAddress } from "../src/sockaddr.ts";
 
-const MSG_TRUNC = platform.table.constants.MSG_TRUNC;
+const C = platform.table.constants;
+const MSG_TRUNC = C.MSG_TRUNC;
 const linux = platform.key.startsWith("linux-");
 
 type Family = "inet" | "inet6" | "unix";
@@ -64,7 +70,8 @@ type Kind = "stream" | "dgram" | "seqpacket";
 function usage(message?: string): never {
   if (message) process.stderr.write(`echo: ${message}\n`);
   process.stderr.write(
-    "usage: echo.ts server --family inet|inet6|unix --type stream|dgram|seqpacket [--host H] [--port P] [--path P|--abstract NAME]\n" +
+    "usage: echo.ts server --family inet|inet6|unix --type stream|dgram|seqpacket [--host H] [--port P] [--path P|--abstract NAME] [--workers N]\n" +
+      "       echo.ts server --systemd   (the sockets of systemd socket activation)\n" +
       "       echo.ts client <same options> [--count N] [--size BYTES] [--timeout MS] [--concurrency C]\n",
   );
   process.exit(2);
@@ -103,7 +110,7 @@ const { values, positionals } = (() => {
       options: {
         family: { type: "string" }, type: { type: "string" }, host: { type: "string" }, port: { type: "string" },
         path: { type: "string" }, abstract: { type: "string" }, count: { type: "string" }, size: { type: "string" },
-        timeout: { type: "string" }, concurrency: { type: "string" }, workers: { type: "string" },
+        timeout: { type: "string" }, concurrency: { type: "string" }, workers: { type: "string" }, systemd: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -115,8 +122,14 @@ const { values, positionals } = (() => {
 if (values.help) usage();
 const mode = positionals[0];
 if (positionals.length !== 1 || (mode !== "server" && mode !== "client")) usage("the first argument is server or client");
-const family = values.family as Family;
-const kind = values.type as Kind;
+/** --systemd: serve on the sockets the service manager passed (their families and types are theirs). */
+const systemd = values.systemd === true;
+if (systemd && mode !== "server") usage("--systemd is for the server");
+if (systemd && [values.family, values.type, values.host, values.port, values.path, values.abstract, values.workers].some((v) => v !== undefined)) {
+  usage("--systemd takes the sockets it is given: no --family/--type/--host/--port/--path/--abstract/--workers");
+}
+const family = (values.family ?? (systemd ? "inet" : undefined)) as Family;
+const kind = (values.type ?? (systemd ? "stream" : undefined)) as Kind;
 if (!["inet", "inet6", "unix"].includes(family)) usage("--family must be inet, inet6 or unix");
 if (!["stream", "dgram", "seqpacket"].includes(kind)) usage("--type must be stream, dgram or seqpacket");
 if (family === "unix" && (values.host !== undefined || values.port !== undefined)) usage("--host/--port are for inet and inet6");
@@ -160,7 +173,44 @@ function openFilesLimit(): string {
   }
 }
 
+/**
+ * --systemd: serve on every socket passed by systemd (a .socket unit), systemd-socket-activate
+ * or any manager speaking the LISTEN_FDS protocol: listeners get an accept loop, datagram
+ * sockets are echoed. Prints one "listening <address>" line per socket.
+ */
+async function activatedServer(): Promise<number> {
+  const passed = listenFds();
+  if (passed.length === 0) {
+    log("--systemd: no sockets were passed (LISTEN_FDS / LISTEN_PID unset or meant for another process)");
+    return 2;
+  }
+  let stopped: (sig: string) => void = () => {};
+  const stop = new Promise<string>((resolve) => { stopped = resolve; });
+  process.on("SIGINT", () => stopped("SIGINT"));
+  process.on("SIGTERM", () => stopped("SIGTERM"));
+  const conns = new Set<AsyncSocket>();
+  const socks = passed.map((p) => AsyncSocket.from(p.socket));
+  try {
+    const serving = passed.map((p, i) => {
+      const sock = socks[i]!;
+      const type = sock.type === C.SOCK_SEQPACKET ? "seqpacket" : sock.type === C.SOCK_DGRAM ? "dgram" : "stream";
+      writeSync(1, `listening ${formatAddress(sock.localAddress)}\n`);
+      log(`socket "${p.name}": ${type}${p.listening ? ", listening" : ""}`);
+      if (p.listening) return acceptLoop(sock, conns, type);
+      if (type === "dgram") return serveDatagrams(sock);
+      return serveConnection(sock, "passed connection", type);
+    });
+    const sig = await Promise.race([stop, Promise.all(serving).then(() => "sockets closed")]);
+    log(`${sig}: shutting down`);
+    return 0;
+  } finally {
+    for (const c of conns) c.close();
+    for (const s of socks) s.close();
+  }
+}
+
 async function server(): Promise<number> {
+  if (systemd) return activatedServer();
   const address = addressOf();
   const workers = integer("workers", values.workers, 1, 1, 64);
   if (workers > 1 && family === "unix") usage("--workers needs inet or inet6 (SO_REUSEPORT shares a port)");
@@ -208,7 +258,7 @@ async function server(): Promise<number> {
     }
     writeSync(1, `listening ${formatAddress(local)}\n`);
     log(`${openFilesLimit()}${workers > 1 ? `, ${workers} worker processes` : ""}`);
-    const serving = kind === "dgram" ? serveDatagrams(listener) : acceptLoop(listener, conns);
+    const serving = kind === "dgram" ? serveDatagrams(listener) : acceptLoop(listener, conns, kind);
     const sig = await Promise.race([stop, serving.then(() => "listener closed")]);
     log(`${sig}: shutting down`);
     return 0;
@@ -223,7 +273,7 @@ async function server(): Promise<number> {
   }
 }
 
-async function acceptLoop(listener: AsyncSocket, conns: Set<AsyncSocket>): Promise<void> {
+async function acceptLoop(listener: AsyncSocket, conns: Set<AsyncSocket>, type: Kind): Promise<void> {
   for (;;) {
     let conn: AsyncSocket;
     let peer: Address | RawAddress;
@@ -239,7 +289,7 @@ async function acceptLoop(listener: AsyncSocket, conns: Set<AsyncSocket>): Promi
       throw e;
     }
     conns.add(conn);
-    void serveConnection(conn, formatAddress(peer)).finally(() => {
+    void serveConnection(conn, formatAddress(peer), type).finally(() => {
       conns.delete(conn);
       conn.close();
     });
@@ -247,7 +297,7 @@ async function acceptLoop(listener: AsyncSocket, conns: Set<AsyncSocket>): Promi
 }
 
 /** Echoes one connection until end of stream; a client that stops reading only stalls itself. */
-async function serveConnection(conn: AsyncSocket, peer: string): Promise<void> {
+async function serveConnection(conn: AsyncSocket, peer: string, type: Kind): Promise<void> {
   if (verbose) log(`accepted ${peer}`);
   let buffer = new Uint8Array(4096);
   try {
@@ -255,7 +305,7 @@ async function serveConnection(conn: AsyncSocket, peer: string): Promise<void> {
       // seqpacket: one recv is one record (a larger record would be cut at the buffer size).
       const n = await conn.recvInto(buffer);
       if (n === 0) break; // end of stream (for seqpacket also an empty record: treated alike)
-      if (kind === "seqpacket") await conn.send(buffer.subarray(0, n));
+      if (type === "seqpacket") await conn.send(buffer.subarray(0, n));
       else await conn.sendAll(buffer.subarray(0, n));
       if (n === buffer.length && buffer.length < 65536) buffer = new Uint8Array(buffer.length * 4);
     }

@@ -6,6 +6,7 @@
  * - `AsyncSocket`: the same calls as promises on Bun's event loop (AbortSignal, timeouts,
  *   async iterators, WHATWG streams); `stopReactor` releases its readiness thread.
  * - `getaddrinfo`, `getnameinfo`, `createConnection`: name resolution through libc.
+ * - `listenFds`: the sockets of systemd socket activation (LISTEN_FDS).
  * - `Poller`: wait for readiness on many fds (epoll, kqueue or poll).
  * - `posix`: the C-shaped layer (socket/bind/listen/accept/connect/send/recv/close returning -1
  *   and setting errno, perror, htons, inet_pton, sockaddr_in...), for near-literal C ports.
@@ -25,6 +26,7 @@ export {
   type AsyncRecvOptions, type AsyncSendOptions, type Datagram, type OperationOptions,
 } from "./async.ts";
 export { stopReactor } from "./reactor.ts";
+export { SD_LISTEN_FDS_START, listenFds, type ActivatedSocket, type ListenFdsOptions } from "./activation.ts";
 export {
   SocketError, SocketTimeoutError, errnoName, errnoNumbers, strerror, type SocketErrorDetails,
 } from "./errors.ts";
