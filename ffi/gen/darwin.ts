@@ -41,7 +41,7 @@ import {
   discoverErrnoNames, missingRequired, probePrelude, renderTable, tablePath, type ProbeResult, type TableProvenance,
 } from "./generate.ts";
 import {
-  expressions, headers, optionalConstants, requiredConstants, scalars, structs, type StructSpec,
+  constantCondition, expressions, headers, optionalConstants, requiredConstants, scalars, structs, type StructSpec,
 } from "./names.ts";
 
 /** The Apple repositories the sysroot is built from (command-line flag → repo name). */
@@ -193,7 +193,7 @@ export function renderConstProbe(errnoNames: readonly string[]): Probe {
   guarded("m\tx64", "defined(__x86_64__)", []);
   guarded("m\tarm64", "defined(__aarch64__) || defined(__arm64__)", []);
   for (const name of [...requiredConstants, ...optionalConstants]) {
-    guarded(`c\t${name}`, `defined(${name})`, [[`c\t${name}`, name]]);
+    guarded(`c\t${name}`, constantCondition(name), [[`c\t${name}`, name]]);
   }
   for (const [name, expr] of Object.entries(expressions)) value(`x\t${name}`, expr);
   for (const t of scalars) value(`s\t${t}`, `sizeof(${t})`);

@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  expressions, headers, optionalConstants, requiredConstants, requiredErrnos, scalars, structs,
+  constantCondition, expressions, headers, optionalConstants, requiredConstants, requiredErrnos, scalars, structs,
   type FieldSpec, type StructSpec,
 } from "./names.ts";
 
@@ -89,7 +89,7 @@ export function renderProbe(errnoNames: readonly string[]): string {
     '  printf("m\\tcompiler\\t%s\\n", __VERSION__);',
   );
   for (const name of [...requiredConstants, ...optionalConstants]) {
-    c.push(`#ifdef ${name}`, `  printf("c\\t${name}\\t%lld\\n", (long long)(${name}));`,
+    c.push(`#if ${constantCondition(name)}`, `  printf("c\\t${name}\\t%lld\\n", (long long)(${name}));`,
       "#else", `  printf("c\\t${name}\\t-\\n");`, "#endif");
   }
   for (const [name, expr] of Object.entries(expressions)) {

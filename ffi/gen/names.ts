@@ -32,6 +32,8 @@ export const headers: readonly { readonly header: string; readonly guard?: strin
   { header: "sys/epoll.h", guard: "defined(__linux__)" },
   { header: "sys/event.h", guard: "defined(__APPLE__)" },
   { header: "linux/version.h", guard: "defined(__linux__)" },
+  { header: "linux/net_tstamp.h", guard: "defined(__linux__)" },
+  { header: "linux/errqueue.h", guard: "defined(__linux__)" },
 ];
 
 export const requiredConstants = [
@@ -105,6 +107,11 @@ export const optionalConstants = [
   "MSG_NOSIGNAL", "MSG_MORE", "MSG_CMSG_CLOEXEC", "MSG_ERRQUEUE", "MSG_CONFIRM",
   "MSG_FASTOPEN", "MSG_ZEROCOPY", "MSG_WAITFORONE",
   "SCM_CREDENTIALS", "SCM_CREDS", "SCM_TIMESTAMP", "SCM_TIMESTAMPNS",
+  // kernel timestamps (SO_TIMESTAMPING and its flags: Linux, <linux/net_tstamp.h>)
+  "SO_TIMESTAMPING", "SCM_TIMESTAMPING", "SOF_TIMESTAMPING_TX_SOFTWARE",
+  "SOF_TIMESTAMPING_RX_SOFTWARE", "SOF_TIMESTAMPING_SOFTWARE", "SOF_TIMESTAMPING_OPT_TSONLY",
+  // clocks (clock_gettime)
+  "CLOCK_REALTIME", "CLOCK_MONOTONIC",
   "POLLRDHUP",
   "EAI_ADDRFAMILY", "EAI_NODATA",
   "EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDHUP", "EPOLLET",
@@ -114,6 +121,22 @@ export const optionalConstants = [
   "EVFILT_READ", "EVFILT_WRITE", "EV_ADD", "EV_DELETE", "EV_ENABLE", "EV_DISABLE", "EV_ONESHOT",
   "EV_CLEAR", "EV_EOF", "EV_ERROR",
 ] as const;
+
+/**
+ * Optional constants that are enum members rather than macros (so `#ifdef` cannot see them):
+ * the probe reads them where the guard holds and records them absent elsewhere.
+ */
+export const constantGuards: { readonly [K in (typeof optionalConstants)[number]]?: string } = {
+  SOF_TIMESTAMPING_TX_SOFTWARE: "defined(__linux__)",
+  SOF_TIMESTAMPING_RX_SOFTWARE: "defined(__linux__)",
+  SOF_TIMESTAMPING_SOFTWARE: "defined(__linux__)",
+  SOF_TIMESTAMPING_OPT_TSONLY: "defined(__linux__)",
+};
+
+/** The C #if condition under which constant `name` exists. */
+export function constantCondition(name: string): string {
+  return (constantGuards as Record<string, string | undefined>)[name] ?? `defined(${name})`;
+}
 
 /** C expressions whose value is a platform fact (macros with arguments, etc.). */
 export const expressions = {
@@ -129,7 +152,7 @@ export const expressions = {
 export const scalars = [
   "char", "short", "int", "long", "long long", "void *", "size_t", "ssize_t",
   "socklen_t", "sa_family_t", "in_port_t", "in_addr_t", "time_t", "suseconds_t",
-  "nfds_t", "pid_t", "uid_t", "gid_t",
+  "nfds_t", "pid_t", "uid_t", "gid_t", "off_t",
 ] as const;
 
 /** A struct field: plain name, or a name present only where `guard` (a C #if expr) holds. */
@@ -195,6 +218,7 @@ export const structs = {
     guard: linux,
   },
   mmsghdr: { type: "struct mmsghdr", fields: ["msg_hdr", "msg_len"], guard: linux },
+  scm_timestamping: { type: "struct scm_timestamping", fields: ["ts"], guard: linux },
   epoll_event: { type: "struct epoll_event", fields: ["events", "data"], guard: linux },
   kevent: {
     type: "struct kevent",

@@ -220,6 +220,14 @@ const table = {
     "SCM_CREDS": 3,
     "SCM_TIMESTAMP": 2,
     "SCM_TIMESTAMPNS": null,
+    "SO_TIMESTAMPING": null,
+    "SCM_TIMESTAMPING": null,
+    "SOF_TIMESTAMPING_TX_SOFTWARE": null,
+    "SOF_TIMESTAMPING_RX_SOFTWARE": null,
+    "SOF_TIMESTAMPING_SOFTWARE": null,
+    "SOF_TIMESTAMPING_OPT_TSONLY": null,
+    "CLOCK_REALTIME": 0,
+    "CLOCK_MONOTONIC": 6,
     "POLLRDHUP": null,
     "EAI_ADDRFAMILY": 1,
     "EAI_NODATA": 7,
@@ -273,7 +281,8 @@ const table = {
     "nfds_t": 4,
     "pid_t": 4,
     "uid_t": 4,
-    "gid_t": 4
+    "gid_t": 4,
+    "off_t": 8
   },
   "structs": {
     "sockaddr": {
@@ -597,6 +606,7 @@ const table = {
     "ucred": null,
     "ip_mreqn": null,
     "mmsghdr": null,
+    "scm_timestamping": null,
     "epoll_event": null,
     "kevent": {
       "size": 32,

@@ -220,6 +220,14 @@ const table = {
     "SCM_CREDS": null,
     "SCM_TIMESTAMP": 29,
     "SCM_TIMESTAMPNS": 35,
+    "SO_TIMESTAMPING": 37,
+    "SCM_TIMESTAMPING": 37,
+    "SOF_TIMESTAMPING_TX_SOFTWARE": 2,
+    "SOF_TIMESTAMPING_RX_SOFTWARE": 8,
+    "SOF_TIMESTAMPING_SOFTWARE": 16,
+    "SOF_TIMESTAMPING_OPT_TSONLY": 2048,
+    "CLOCK_REALTIME": 0,
+    "CLOCK_MONOTONIC": 1,
     "POLLRDHUP": 8192,
     "EAI_ADDRFAMILY": -9,
     "EAI_NODATA": -5,
@@ -273,7 +281,8 @@ const table = {
     "nfds_t": 8,
     "pid_t": 4,
     "uid_t": 4,
-    "gid_t": 4
+    "gid_t": 4,
+    "off_t": 8
   },
   "structs": {
     "sockaddr": {
@@ -621,6 +630,16 @@ const table = {
         "msg_len": {
           "offset": 56,
           "size": 4
+        }
+      }
+    },
+    "scm_timestamping": {
+      "size": 48,
+      "align": 8,
+      "fields": {
+        "ts": {
+          "offset": 0,
+          "size": 48
         }
       }
     },
