@@ -27,12 +27,19 @@
  * when IP_RECVTTL / IPV6_RECVHOPLIMIT is on (received with recvMsg), since a ping socket and
  * an IPv6 raw socket get no IP header. Exit status: 0 when at least one reply came back, 1
  * when none did, 2 on error (as iputils ping).
+ *
+ * Round-trip times are measured as iputils ping measures them: the wall clock
+ * (clock_gettime(CLOCK_REALTIME)) read just before sendto, against the kernel's receive
+ * timestamp of the reply (SO_TIMESTAMPNS where the platform has it, else SO_TIMESTAMP), so the
+ * time JS takes to wake up and run is not counted. A reply without a stamp falls back to the
+ * clock read when it is handled (and the line says "(no kernel stamp)").
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { constants, platform } from "../src/index.ts";
 import { SocketError, strerror } from "../src/errors.ts";
-import { cmsgSpace } from "../src/msg.ts";
+import { realtimeNow } from "../src/clock.ts";
+import { cmsgSpace, timestampMs, type KernelTimestamp } from "../src/msg.ts";
 import { parseIPv4, parseIPv6, type Address } from "../src/sockaddr.ts";
 import { AsyncSocket } from "../src/async.ts";
 
@@ -156,7 +163,13 @@ const C = constants;
 const ttlFromHeader = raw && !v6;
 const [ttlLevel, ttlType] = v6 ? [C.IPPROTO_IPV6, C.IPV6_HOPLIMIT] : [C.IPPROTO_IP, C.IP_TTL];
 if (!ttlFromHeader) sock.setRawOption(ttlLevel, v6 ? C.IPV6_RECVHOPLIMIT : C.IP_RECVTTL!, 1);
+// Kernel receive timestamps (the reply's arrival, not when JS got to it).
+const stampOption = C.SO_TIMESTAMPNS !== null ? "timestampNs" : "timestamp";
+sock.setOption(stampOption, true);
 const ttlControlSize = cmsgSpace(4);
+// Room for the TTL message (where it is asked for) and one timestamp message.
+const controlSize = (ttlFromHeader ? 0 : ttlControlSize) +
+  cmsgSpace(Math.max(platform.table.structs.timespec.size, platform.table.structs.timeval.size));
 const littleEndian = platform.table.expressions.LITTLE_ENDIAN === 1; // a C int, in host order
 
 /** The int in an IP_TTL / IPV6_HOPLIMIT control message, or null. */
@@ -165,6 +178,7 @@ function ttlOf(control: readonly { level: number; type: number; data: Uint8Array
   return m ? new DataView(m.data.buffer, m.data.byteOffset, 4).getInt32(0, littleEndian) : null;
 }
 
+/** Wall-clock ms (CLOCK_REALTIME) just before each request's sendto, by sequence number. */
 const sentAt = new Map<number, number>();
 const received = new Set<number>();
 const rtts: number[] = [];
@@ -202,13 +216,13 @@ async function send(seq: number): Promise<void> {
   view.setUint16(4, ident);
   view.setUint16(6, seq);
   if (!v6) view.setUint16(2, checksum(packet)); // ICMPv6: the kernel fills it in
-  sentAt.set(seq, performance.now());
+  sentAt.set(seq, timestampMs(realtimeNow()));
   await sock.sendTo(packet, target);
   transmitted++;
 }
 
 /** Handles one received packet; returns the sequence number of a valid echo reply, or -1. */
-function handle(n: number, fromHost: string, id: number, controlTtl: number | null): number {
+function handle(n: number, fromHost: string, id: number, controlTtl: number | null, stamp: KernelTimestamp | undefined): number {
   let icmp = recvBuffer.subarray(0, n);
   let ttl: number | null = controlTtl;
   if (raw && !v6) {
@@ -229,7 +243,7 @@ function handle(n: number, fromHost: string, id: number, controlTtl: number | nu
   const seq = dv.getUint16(6);
   const t0 = sentAt.get(seq);
   if (t0 === undefined) return -1;
-  const rtt = performance.now() - t0;
+  const rtt = timestampMs(stamp ?? realtimeNow()) - t0;
   const payloadOk = icmp.length === packet.length && icmp.subarray(8).every((b, i) => b === packet[8 + i]);
   const dup = received.has(seq);
   if (!dup) {
@@ -238,7 +252,7 @@ function handle(n: number, fromHost: string, id: number, controlTtl: number | nu
   }
   out(
     `${icmp.length} bytes from ${fromHost}: icmp_seq=${seq}${ttl === null ? "" : ` ttl=${ttl}`} time=${rtt.toFixed(3)} ms` +
-      `${dup ? " (DUP!)" : ""}${payloadOk ? "" : " (payload differs)"}`,
+      `${dup ? " (DUP!)" : ""}${payloadOk ? "" : " (payload differs)"}${stamp ? "" : " (no kernel stamp)"}`,
   );
   if (!payloadOk) errors++;
   return seq;
@@ -252,16 +266,10 @@ async function awaitReply(seq: number, deadline: number): Promise<void> {
     if (remaining <= 0) return;
     const op = { timeout: remaining, signal: interrupt.signal };
     try {
-      let n: number;
-      let from: Address | { family: number } | undefined;
-      let controlTtl: number | null = null;
-      if (ttlFromHeader) [n, from] = await sock.recvFromInto(recvBuffer, op);
-      else {
-        const m = await sock.recvMsg({ buffers: [recvBuffer], controlSize: ttlControlSize }, op);
-        [n, from, controlTtl] = [m.bytes, m.address, ttlOf(m.control)];
-      }
-      const fromHost = from && "host" in from ? from.host : "?";
-      if (handle(n, fromHost, id, controlTtl) === seq) return;
+      const m = await sock.recvMsg({ buffers: [recvBuffer], controlSize }, op);
+      const fromHost = m.address && "host" in m.address ? m.address.host : "?";
+      const controlTtl = ttlFromHeader ? null : ttlOf(m.control);
+      if (handle(m.bytes, fromHost, id, controlTtl, m.timestamp) === seq) return;
     } catch (e) {
       if (stopped()) return;
       if (!(e instanceof SocketError && e.code === "ETIMEDOUT")) throw e;
@@ -270,7 +278,7 @@ async function awaitReply(seq: number, deadline: number): Promise<void> {
 }
 
 const started = performance.now();
-out(`PING ${host} (${host}) ${size} data bytes, ${raw ? "raw ICMP socket" : "unprivileged ICMP datagram socket"}`);
+out(`PING ${host} (${host}) ${size} data bytes, ${raw ? "raw ICMP socket" : "unprivileged ICMP datagram socket"}, kernel receive timestamps`);
 try {
   for (let seq = 1; seq <= count && !stopped(); seq++) {
     const t = performance.now();

@@ -41,6 +41,8 @@ const common = {
   shutdown: { args: ["i32", "i32"], returns: "i32" },
   // int close(int fd);
   close: { args: ["i32"], returns: "i32" },
+  // int clock_gettime(clockid_t clock, struct timespec *tp);
+  clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
   // ssize_t read(int fd, void *buf, size_t count);
   read: { args: ["i32", "ptr", "u64"], returns: FFIType.i64_fast },
   // ssize_t write(int fd, const void *buf, size_t count);
@@ -99,6 +101,8 @@ const linux = {
   sendmmsg: { args: ["i32", "ptr", "u32", "i32"], returns: "i32" },
   // int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout);
   recvmmsg: { args: ["i32", "ptr", "u32", "i32", "ptr"], returns: "i32" },
+  // ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count);   (Linux's; macOS has another)
+  sendfile: { args: ["i32", "i32", "ptr", "u64"], returns: FFIType.i64_fast },
 } as const satisfies Record<string, FFIFunction>;
 
 /** macOS-only symbols. */

@@ -42,8 +42,10 @@ export {
   type OptionValue, type SettableOption, type TcpInfo, type Ucred,
 } from "./options.ts";
 export {
-  SCM_MAX_FD, cmsgLen, cmsgSpace, type ControlMessage, type Credentials, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions,
+  SCM_MAX_FD, cmsgLen, cmsgSpace, decodeTimestamp, timestampMs, type ControlMessage, type Credentials, type KernelTimestamp,
+  type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions, type WallTime,
 } from "./msg.ts";
+export { realtimeNow } from "./clock.ts";
 export { type ReceivedDatagram } from "./mmsg.ts";
 export {
   Poller, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, availableBackends, defaultBackend, type Interest,

@@ -27,6 +27,8 @@ import { table } from "../ffi/platform.ts";
 import * as check from "./check.ts";
 import { SocketError } from "./errors.ts";
 import { addressOf, bytes, getUint, putUint, realLength } from "./pointers.ts";
+import { readIntField } from "./structs.ts";
+import type { FieldLayout } from "../ffi/table.ts";
 import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "./sockaddr.ts";
 import * as sys from "./sys.ts";
 import { WOULD_BLOCK } from "./sys.ts";
@@ -40,6 +42,11 @@ const IOVEC = table.structs.iovec;
 const CMSGHDR = table.structs.cmsghdr;
 const UCRED = table.structs.ucred;
 const INT_SIZE = table.sizes.int;
+const TIMEVAL = table.structs.timeval;
+const TIMESPEC = table.structs.timespec;
+const SCM_TIMESTAMPING_STRUCT = table.structs.scm_timestamping;
+/** Room for the largest timestamp message the platform has (scm_timestamping where it exists). */
+const TIMESTAMP_ROOM = Math.max(TIMEVAL.size, TIMESPEC.size, SCM_TIMESTAMPING_STRUCT?.size ?? 0);
 
 // --- CMSG_* arithmetic, derived from the table ----------------------------------------------------
 
@@ -91,6 +98,59 @@ export const SCM_MAX_FD = 253;
 
 /** Bytes to send: any ArrayBufferView, or a string sent as UTF-8. */
 export type MsgData = ArrayBufferView | string;
+
+/** A point in wall-clock time (CLOCK_REALTIME): seconds and nanoseconds since the Unix epoch. */
+export interface WallTime {
+  /** Whole seconds since 1970-01-01 UTC. */
+  readonly seconds: number;
+  /** Nanoseconds within that second (microsecond steps for SCM_TIMESTAMP). */
+  readonly nanoseconds: number;
+}
+
+/** A kernel timestamp: when the kernel stamped a packet, and which control message carried it. */
+export interface KernelTimestamp extends WallTime {
+  /** "timestamp" (SO_TIMESTAMP, struct timeval), "timestampNs" (SO_TIMESTAMPNS), "timestamping" (SO_TIMESTAMPING, software stamp). */
+  readonly source: "timestamp" | "timestampNs" | "timestamping";
+}
+
+/** Milliseconds since the epoch, as a double (about 0.1 µs resolution today): for differences such as RTTs. */
+export function timestampMs(t: WallTime): number {
+  return t.seconds * 1e3 + t.nanoseconds / 1e6;
+}
+
+/** Reads a (seconds, fraction) pair at `base`: the fraction scaled to nanoseconds. */
+function secondsAndNanos(dv: DataView, base: number, sec: FieldLayout, frac: FieldLayout, toNanos: number): [number, number] {
+  return [
+    readIntField(dv, { offset: base + sec.offset, size: sec.size }, true),
+    readIntField(dv, { offset: base + frac.offset, size: frac.size }, true) * toNanos,
+  ];
+}
+
+/**
+ * Decodes a timestamp control message (SCM_TIMESTAMP, SCM_TIMESTAMPNS, SCM_TIMESTAMPING), or
+ * undefined when it is not one or is shorter than its struct: reads only within `data`.
+ */
+export function decodeTimestamp(level: number, type: number, data: Uint8Array): KernelTimestamp | undefined {
+  if (level !== C.SOL_SOCKET) return undefined;
+  const dv = viewOf(data);
+  const len = data.byteLength;
+  if (type === C.SCM_TIMESTAMP && len >= TIMEVAL.size) {
+    const [seconds, nanoseconds] = secondsAndNanos(dv, 0, TIMEVAL.fields.tv_sec, TIMEVAL.fields.tv_usec, 1000);
+    return { seconds, nanoseconds, source: "timestamp" };
+  }
+  if (C.SCM_TIMESTAMPNS !== null && type === C.SCM_TIMESTAMPNS && len >= TIMESPEC.size) {
+    const [seconds, nanoseconds] = secondsAndNanos(dv, 0, TIMESPEC.fields.tv_sec, TIMESPEC.fields.tv_nsec, 1);
+    return { seconds, nanoseconds, source: "timestampNs" };
+  }
+  if (C.SCM_TIMESTAMPING !== null && SCM_TIMESTAMPING_STRUCT && type === C.SCM_TIMESTAMPING && len >= SCM_TIMESTAMPING_STRUCT.size) {
+    // ts[0] is the software stamp, ts[2] the hardware one; the first that is set wins.
+    for (const i of [0, 2]) {
+      const [seconds, nanoseconds] = secondsAndNanos(dv, i * TIMESPEC.size, TIMESPEC.fields.tv_sec, TIMESPEC.fields.tv_nsec, 1);
+      if (seconds !== 0 || nanoseconds !== 0) return { seconds, nanoseconds, source: "timestamping" };
+    }
+  }
+  return undefined;
+}
 
 /** A process's credentials as SCM_CREDENTIALS carries them (struct ucred; Linux). */
 export interface Credentials {
@@ -153,7 +213,13 @@ export interface RecvMsgOptions {
    * `segmentSize` then says the size of the datagrams the kernel coalesced. Default false.
    */
   readonly segmentSize?: boolean;
-  /** Control buffer size in bytes; overrides the room computed from maxFds/credentials/segmentSize. */
+  /**
+   * Room for one kernel receive timestamp (with the `timestamp`, `timestampNs` or
+   * `timestamping` option on): the result's `timestamp` then says when the kernel received the
+   * data. Default false.
+   */
+  readonly timestamp?: boolean;
+  /** Control buffer size in bytes; overrides the room computed from maxFds/credentials/segmentSize/timestamp. */
   readonly controlSize?: number;
   /** MSG_* flags (MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL...). MSG_CMSG_CLOEXEC is always added on Linux. */
   readonly flags?: number;
@@ -181,6 +247,11 @@ export interface RecvMsgResult {
    * may be shorter); split it at multiples of it. Absent for an ordinary datagram.
    */
   readonly segmentSize?: number;
+  /**
+   * The kernel's receive timestamp (SCM_TIMESTAMP, SCM_TIMESTAMPNS, or the software stamp of
+   * SCM_TIMESTAMPING), when one came: wall-clock time (CLOCK_REALTIME) the packet arrived.
+   */
+  readonly timestamp?: KernelTimestamp;
   /** Every other control message, copied. */
   readonly control: ControlMessage[];
   /** MSG_TRUNC: the datagram was longer than the buffers (the rest is gone). */
@@ -421,7 +492,7 @@ export class IncomingMessage {
     const room = options.controlSize !== undefined
       ? check.size(fn, "controlSize", options.controlSize)
       : (maxFds ? cmsgSpace(maxFds * INT_SIZE) : 0) + (options.credentials ? cmsgSpace(UCRED!.size) : 0) +
-        (options.segmentSize ? cmsgSpace(INT_SIZE) : 0);
+        (options.segmentSize ? cmsgSpace(INT_SIZE) : 0) + (options.timestamp ? cmsgSpace(TIMESTAMP_ROOM) : 0);
     if (room > 0x7fffffff) throw new RangeError(`${fn}: controlSize ${room} is too large`);
     this.#flags = check.int32(fn, "flags", options.flags ?? 0) | RECV_FLAGS;
 
@@ -483,9 +554,14 @@ export class IncomingMessage {
       if (!RECV_FLAGS) for (const fd of fds) sys.setCloseOnExec(fd);
       let credentials: Credentials | undefined;
       let segmentSize: number | undefined;
+      let timestamp: KernelTimestamp | undefined;
       const control: ControlMessage[] = [];
       for (const m of messages) {
         if (m.level === C.SOL_SOCKET && m.type === C.SCM_RIGHTS) continue;
+        if (timestamp === undefined) {
+          timestamp = decodeTimestamp(m.level, m.type, m.data);
+          if (timestamp !== undefined) continue;
+        }
         if (C.UDP_GRO !== null && m.level === C.SOL_UDP && m.type === C.UDP_GRO && m.data.byteLength >= INT_SIZE && segmentSize === undefined) {
           segmentSize = viewOf(m.data).getInt32(0, LE); // the kernel puts gso_size in an int
           continue;
@@ -530,6 +606,7 @@ export class IncomingMessage {
         ...(nameLen > 0 ? { address: decodeAddress(this.#name, nameLen) } : {}),
         ...(credentials ? { credentials } : {}),
         ...(segmentSize !== undefined ? { segmentSize } : {}),
+        ...(timestamp !== undefined ? { timestamp } : {}),
       };
       return result;
     } catch (e) {

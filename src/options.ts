@@ -471,6 +471,9 @@ const specs = {
   mark: opt("SO_MARK", "SOL_SOCKET", uint(), "both", "fwmark for routing and filtering (needs CAP_NET_ADMIN)"),
   priority: opt("SO_PRIORITY", "SOL_SOCKET", POSITIVE, "both", "queueing priority; above 6 needs CAP_NET_ADMIN"),
   noSigPipe: opt("SO_NOSIGPIPE", "SOL_SOCKET", bool, "both", "writes to a closed peer give EPIPE instead of SIGPIPE (BSD/macOS)"),
+  timestamp: opt("SO_TIMESTAMP", "SOL_SOCKET", bool, "both", "a receive timestamp (struct timeval, µs) with each message: recvMsg({ timestamp: true }).timestamp"),
+  timestampNs: opt("SO_TIMESTAMPNS", "SOL_SOCKET", bool, "both", "a receive timestamp in ns (struct timespec) with each message (Linux)"),
+  timestamping: opt("SO_TIMESTAMPING", "SOL_SOCKET", uint(), "both", "SOF_TIMESTAMPING_* flags: software/hardware stamps (constants.SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE for receive stamps; Linux)"),
   // IPPROTO_IP
   ttl: opt("IP_TTL", "IPPROTO_IP", int(1, 255), "both", "time-to-live of outgoing unicast IPv4 packets"),
   tos: opt("IP_TOS", "IPPROTO_IP", BYTE, "both", "type-of-service / DSCP byte of outgoing IPv4 packets"),

@@ -89,6 +89,12 @@ const roundTrips: AnyRoundTrip[] = [
   { name: "outOfBandInline", make: tcp, values: [true, false] },
   { name: "receiveLowWatermark", make: tcp, values: [10, 1] },
   { name: "passCredentials", make: unix, values: [true, false] },
+  { name: "timestamp", make: udp, values: [true, false] },
+  { name: "timestampNs", make: udp, values: [true, false] },
+  {
+    name: "timestamping", make: udp,
+    values: [table.constants.SOF_TIMESTAMPING_RX_SOFTWARE! | table.constants.SOF_TIMESTAMPING_SOFTWARE!, 0],
+  },
   { name: "priority", make: tcp, values: [3, 0] },
   { name: "ttl", make: udp, values: [17, 255, 1] },
   { name: "tos", make: udp, values: [0x10, 0] },
