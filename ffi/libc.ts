@@ -103,6 +103,18 @@ const linux = {
   recvmmsg: { args: ["i32", "ptr", "u32", "i32", "ptr"], returns: "i32" },
   // ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count);   (Linux's; macOS has another)
   sendfile: { args: ["i32", "i32", "ptr", "u64"], returns: FFIType.i64_fast },
+  // int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset);
+  pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  // int sigemptyset(sigset_t *set);
+  sigemptyset: { args: ["ptr"], returns: "i32" },
+  // int sigaddset(sigset_t *set, int signum);
+  sigaddset: { args: ["ptr", "i32"], returns: "i32" },
+  // int sigismember(const sigset_t *set, int signum);
+  sigismember: { args: ["ptr", "i32"], returns: "i32" },
+  // int sigpending(sigset_t *set);
+  sigpending: { args: ["ptr"], returns: "i32" },
+  // int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout);
+  sigtimedwait: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
 /** macOS-only symbols. */

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { closeSync, openSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
-import { cmsgAlign, cmsgLen, cmsgSpace, CMSG_ALIGNMENT, encodeControl, walkControl } from "../src/msg.ts";
+import { cmsgAlign, cmsgLen, cmsgSpace, CMSG_ALIGNMENT, decodeTimestamp, encodeControl, walkControl } from "../src/msg.ts";
 import * as P from "../src/posix.ts";
 import { Socket } from "../src/socket.ts";
 import { bytesEq, eq, ok, outcome, sameOutcome } from "./check.ts";
@@ -61,7 +61,37 @@ const openFdSet = (): Set<number> => new Set(readdirSync("/proc/self/fd").map(Nu
   try { readlinkSync(`/proc/self/fd/${fd}`); return true; } catch { return false; }
 }));
 
+/** The timestamp message types this platform has (SCM_TIMESTAMP; Linux adds NS and TIMESTAMPING). */
+const stampTypes = [C.SCM_TIMESTAMP, C.SCM_TIMESTAMPNS, C.SCM_TIMESTAMPING].filter((t): t is number => t !== null);
+
 export const msgTargets: Target[] = [
+  {
+    name: "msg.timestamp.decode",
+    doc: "decodeTimestamp on any level/type/bytes: never throws, reads only inside the data (bytes past it change nothing), and a decoded stamp has integer seconds and nanoseconds from the data",
+    kernel: false,
+    make: () => fc.property(
+      fc.oneof(fc.constant(C.SOL_SOCKET), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+      fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...stampTypes) }, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+      fc.uint8Array({ maxLength: 80 }),
+      fc.integer({ min: 0, max: 16 }),
+      (level, type, bytes, slack) => {
+        const a = new Uint8Array(bytes.length + slack);
+        a.set(bytes);
+        const view = a.subarray(0, bytes.length);
+        const b = a.slice();
+        for (let i = bytes.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const ra = outcome(() => decodeTimestamp(level, type, view));
+        const rb = outcome(() => decodeTimestamp(level, type, b.subarray(0, bytes.length)));
+        ok(ra.ok, `decodeTimestamp threw ${ra.ok ? "" : String(ra.error)}`);
+        sameOutcome(ra, rb, "decodeTimestamp read past the data");
+        const t = ra.value;
+        if (t !== undefined) {
+          ok(level === C.SOL_SOCKET && stampTypes.includes(type), `decoded a stamp from level ${level} type ${type}`);
+          ok(Number.isInteger(t.seconds) && Number.isInteger(t.nanoseconds), `non-integer stamp ${JSON.stringify(t)}`);
+        }
+      },
+    ),
+  },
   {
     name: "msg.walkControl.garbage",
     doc: "walkControl on arbitrary or plausible control bytes and any length: never throws, every message's data lies inside [0, len), and bytes past len change nothing",

@@ -31,6 +31,7 @@ import { AddressInfoError } from "./resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "./sockaddr.ts";
 import {
   Socket, WOULD_BLOCK_SIGNAL, enterAsyncMode, tryRecvInto, trySend, type Data, type FromFdOptions, type ListenOptions,
+  type SendFileOptions,
 } from "./socket.ts";
 import { WOULD_BLOCK } from "./sys.ts";
 
@@ -647,6 +648,30 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     }).catch((e: unknown) => {
       if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
       throw e;
+    });
+  }
+
+  /**
+   * sendfile(2) without blocking: `count` bytes (default: to the end) of the open file `file`
+   * from `offset` (default: the file's position), awaiting room between partial sends. Resolves
+   * to the bytes sent (fewer than `count` only at end of file); see Socket.sendFile.
+   */
+  sendFile(file: number, options: SendFileOptions = {}, op?: OperationOptions): Promise<number> {
+    const { offset, count } = options;
+    const sock = this.socket;
+    let sent = 0;
+    return this.#io(WRITE, "sendfile", op, () => {
+      try {
+        sent += sock.sendFile(file, {
+          ...(offset !== undefined ? { offset: offset + sent } : {}),
+          ...(count !== undefined ? { count: count - sent } : {}),
+        });
+        return sent;
+      } catch (e) {
+        if (e === WOULD_BLOCK_SIGNAL) sent += WOULD_BLOCK_SIGNAL.progress;
+        else if (e instanceof SocketError) e.bytesSent = sent + (e.bytesSent ?? 0);
+        throw e;
+      }
     });
   }
 

@@ -19,7 +19,7 @@ import type { Constants, PlatformTable } from "../ffi/table.ts";
 /** The C-shaped layer (also importable as "bsdsock/posix"): C names, -1 and errno. */
 export * as posix from "./posix.ts";
 export {
-  Socket, type ConnectOptions, type Data, type FromFdOptions, type ListenOptions, type SocketOptions,
+  Socket, type ConnectOptions, type Data, type FromFdOptions, type ListenOptions, type SendFileOptions, type SocketOptions,
 } from "./socket.ts";
 export {
   AsyncSocket, type AsyncConnectOptions, type AsyncCreateConnectionOptions, type AsyncRecvIntoOptions,

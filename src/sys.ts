@@ -243,6 +243,58 @@ export function pollOne(fd: number, events: number, timeoutMs: number): number {
   raise("poll", errno);
 }
 
+// --- sendfile -------------------------------------------------------------------------------------
+
+/** Whether this platform has Linux's sendfile(2) wired (macOS's has another signature). */
+export const hasSendfile = libc.sendfile !== undefined && libc.pthread_sigmask !== undefined && libc.sigtimedwait !== undefined;
+
+const sigsetSize = table.sizes.sigset_t;
+const pipeSet = new Uint8Array(sigsetSize);
+const oldSet = new Uint8Array(sigsetSize);
+const pendingSet = new Uint8Array(sigsetSize);
+const zeroTime = new Uint8Array(table.structs.timespec.size);
+let pipeSetReady = false;
+
+/**
+ * `sendfile(2)` from `inFd` to the socket `outFd`: bytes sent (0 at end of file), or
+ * WOULD_BLOCK. `offset` holds an off_t the kernel reads and advances, or is null to use (and
+ * advance) the file's own position. EINTR is retried.
+ *
+ * sendfile takes no MSG_NOSIGNAL, and a dead peer raises SIGPIPE, which kills a process that
+ * restored the default action. So SIGPIPE is blocked in this thread for the call, and a
+ * SIGPIPE the call raised (EPIPE) is consumed with sigtimedwait before unblocking, unless one
+ * was already pending (that one is not ours to take): the technique of libcurl and OpenSSL.
+ */
+export function sendfile(outFd: number, inFd: number, offset: Uint8Array | null, count: number): number {
+  if (!hasSendfile) throw new SocketError("sendfile", E.ENOSYS, { note: `sendfile(2) is Linux's; not wired on ${table.platform}` });
+  if (offset !== null) check.fits("sendfile", "sizeof(off_t)", table.sizes.off_t, check.byteLength("sendfile", "offset", offset));
+  const n = check.size("sendfile", "count", count);
+  if (!pipeSetReady) {
+    libc.sigemptyset!(pipeSet);
+    libc.sigaddset!(pipeSet, C.SIGPIPE!);
+    pipeSetReady = true;
+  }
+  libc.sigpending!(pendingSet);
+  const alreadyPending = libc.sigismember!(pendingSet, C.SIGPIPE!) === 1;
+  if (libc.pthread_sigmask!(C.SIG_BLOCK!, pipeSet, oldSet) !== 0) raise("pthread_sigmask", readErrno());
+  try {
+    for (;;) {
+      const r = libc.sendfile!(outFd, inFd, offset, n);
+      if (r >= 0) return r;
+      const errno = readErrno();
+      if (errno === E.EINTR) continue;
+      if (errno === E.EPIPE && !alreadyPending) {
+        // Take the SIGPIPE this call raised (a zero timeout: it is pending now or never was).
+        while (libc.sigtimedwait!(pipeSet, null, zeroTime) < 0 && readErrno() === E.EINTR) { /* retry */ }
+      }
+      if (wouldBlock(errno)) return WOULD_BLOCK;
+      raise("sendfile", errno);
+    }
+  } finally {
+    libc.pthread_sigmask!(C.SIG_SETMASK!, oldSet, null);
+  }
+}
+
 /** Sets or clears O_NONBLOCK. */
 export function setNonBlocking(fd: number, on: boolean): void {
   const flags = fcntl(fd, C.F_GETFL, 0);

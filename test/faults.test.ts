@@ -202,6 +202,8 @@ describe("SIGPIPE", () => {
     expect(r.send).toMatchObject({ ok: false, name: "SocketError", syscall: "send", code: "EPIPE" });
     expect(r.sendAll).toMatchObject({ ok: false, name: "SocketError", syscall: "send", code: "EPIPE" });
     expect(r.sendMsg).toMatchObject({ ok: false, name: "SocketError", syscall: "sendmsg", code: "EPIPE" });
+    expect(r.sendFile).toMatchObject({ ok: false, name: "SocketError", syscall: "sendfile", code: "EPIPE" });
+    expect(r.maskAfter).toBe("0000000000000000"); // SIGPIPE unblocked again after sendFile
     expect(r.tcp).toMatchObject({ ok: false, name: "SocketError", syscall: "send", code: "EPIPE" });
   });
 

@@ -29,6 +29,7 @@ export const headers: readonly { readonly header: string; readonly guard?: strin
   { header: "netdb.h" },
   { header: "net/if.h" },
   { header: "time.h" },
+  { header: "signal.h" },
   { header: "sys/epoll.h", guard: "defined(__linux__)" },
   { header: "sys/event.h", guard: "defined(__APPLE__)" },
   { header: "linux/version.h", guard: "defined(__linux__)" },
@@ -112,6 +113,8 @@ export const optionalConstants = [
   "SOF_TIMESTAMPING_RX_SOFTWARE", "SOF_TIMESTAMPING_SOFTWARE", "SOF_TIMESTAMPING_OPT_TSONLY",
   // clocks (clock_gettime)
   "CLOCK_REALTIME", "CLOCK_MONOTONIC",
+  // signals (sendfile has no MSG_NOSIGNAL: SIGPIPE is blocked and consumed around it)
+  "SIGPIPE", "SIG_BLOCK", "SIG_SETMASK",
   "POLLRDHUP",
   "EAI_ADDRFAMILY", "EAI_NODATA",
   "EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDHUP", "EPOLLET",
@@ -152,7 +155,7 @@ export const expressions = {
 export const scalars = [
   "char", "short", "int", "long", "long long", "void *", "size_t", "ssize_t",
   "socklen_t", "sa_family_t", "in_port_t", "in_addr_t", "time_t", "suseconds_t",
-  "nfds_t", "pid_t", "uid_t", "gid_t", "off_t",
+  "nfds_t", "pid_t", "uid_t", "gid_t", "off_t", "sigset_t",
 ] as const;
 
 /** A struct field: plain name, or a name present only where `guard` (a C #if expr) holds. */

@@ -228,6 +228,9 @@ const table = {
     "SOF_TIMESTAMPING_OPT_TSONLY": null,
     "CLOCK_REALTIME": 0,
     "CLOCK_MONOTONIC": 6,
+    "SIGPIPE": 13,
+    "SIG_BLOCK": 1,
+    "SIG_SETMASK": 3,
     "POLLRDHUP": null,
     "EAI_ADDRFAMILY": 1,
     "EAI_NODATA": 7,
@@ -282,7 +285,8 @@ const table = {
     "pid_t": 4,
     "uid_t": 4,
     "gid_t": 4,
-    "off_t": 8
+    "off_t": 8,
+    "sigset_t": 4
   },
   "structs": {
     "sockaddr": {

@@ -228,6 +228,9 @@ const table = {
     "SOF_TIMESTAMPING_OPT_TSONLY": 2048,
     "CLOCK_REALTIME": 0,
     "CLOCK_MONOTONIC": 1,
+    "SIGPIPE": 13,
+    "SIG_BLOCK": 0,
+    "SIG_SETMASK": 2,
     "POLLRDHUP": 8192,
     "EAI_ADDRFAMILY": -9,
     "EAI_NODATA": -5,
@@ -282,7 +285,8 @@ const table = {
     "pid_t": 4,
     "uid_t": 4,
     "gid_t": 4,
-    "off_t": 8
+    "off_t": 8,
+    "sigset_t": 128
   },
   "structs": {
     "sockaddr": {
