@@ -40,6 +40,8 @@ export const rowsFor: Record<string, Row[]> = {
   ],
   bulk_64k: bulkRows,
   bulk_1m: bulkRows,
+  file_sendfile: bulkRows,
+  file_readsend: bulkRows,
   udp_64: udpRows,
   udp_1400: udpRows,
   udp_64_sleep: udpRows,
@@ -201,6 +203,25 @@ function asyncTargets(res: BenchResult): string[] {
   return out;
 }
 
+/** Issue 13's speed target (sendFile), checked against this run. */
+function fileTargets(res: BenchResult): string[] {
+  const W = (id: string) => res.workloads.find((w) => w.id === id);
+  const out: string[] = [];
+  const verdict = (r: number | null, ok: (r: number) => boolean) => (r === null ? "not measured" : ok(r) ? "met" : "**missed**");
+  const f = (r: number | null) => (r === null ? "–" : `${r.toFixed(2)}×`);
+  const fs = W("file_sendfile");
+  const fr = W("file_readsend");
+  if (fs) {
+    const vsC = ratio(fs, "gib_per_s", "bsdsock", "c");
+    const mine = figure(fs.results.bsdsock, "gib_per_s");
+    const loops = fr ? [figure(fr.results.bsdsock, "gib_per_s"), figure(fr.results.bun, "gib_per_s")].filter((x): x is number => x !== null) : [];
+    const vsLoop = mine !== null && loops.length ? mine / Math.max(...loops) : null;
+    out.push(`- File to socket: bsdsock sendFile ${f(vsC)} C's sendfile loop (target ≥ 0.95×: ${verdict(vsC, (r) => r >= 0.95)}), ` +
+      `${f(vsLoop)} the faster read+send loop of bsdsock and Bun (target ≥ 1.3×: ${verdict(vsLoop, (r) => r >= 1.3)}).`);
+  }
+  return out;
+}
+
 /** Markdown for the README: machine, table with ratios to C, notes, targets. */
 export function renderMarkdown(res: BenchResult): string {
   const absent = res.contenders.filter((c) => !c.available).map((c) => `${c.label}: ${c.reason}`);
@@ -223,12 +244,16 @@ export function renderMarkdown(res: BenchResult): string {
     "",
     ...asyncTargets(res),
     "",
+    "Target from issue 13 (sendFile), as measured in this run:",
+    "",
+    ...fileTargets(res),
+    "",
   ].join("\n");
 }
 
 /** The same table for a terminal. */
 export function renderText(res: BenchResult): string {
-  return [...header(res), "", ...table(res), "", ...targets(res), ...asyncTargets(res)].join("\n");
+  return [...header(res), "", ...table(res), "", ...targets(res), ...asyncTargets(res), ...fileTargets(res)].join("\n");
 }
 
 // --- SVG -----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
  * Design and fairness rules: bench/README.md. Results: bench/results/.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, hostname, loadavg, release, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { renderMarkdown, renderSvg, renderText } from "./render.ts";
@@ -263,7 +263,7 @@ function contenders(cdir: string | null, cReason: string | null): Contender[] {
 
 // --- workloads -----------------------------------------------------------------------------------
 
-interface Peers { echo: Server; echoUnix: Server; unixPath: string; sink: Server; accept: Server; udp: Server; udpSleep: Server; cdir: string }
+interface Peers { echo: Server; echoUnix: Server; unixPath: string; sink: Server; accept: Server; udp: Server; udpSleep: Server; cdir: string; file: string }
 
 interface Workload {
   id: string;
@@ -353,6 +353,16 @@ function workloads(): Workload[] {
         return out;
       },
     },
+    ...(["sendfile", "readsend"] as const).map((method): Workload => ({
+      id: `file_${method}`,
+      title: `A ${fmtBytes(sizes.bulk)} file to the sink, ${method === "sendfile" ? "sendfile(2)" : "read() + send() of 64 KiB"}`,
+      side: "client", peer: "C sink (1 MiB reads)", primary: "gib_per_s",
+      // Bimodal like the bulk streams (same sender/sink pair): best of 3× the repetitions.
+      repsFactor: 3,
+      unsupported: (c) => (method === "sendfile" && !["c", "bsdsock", "async"].includes(c.id)) ? "n/a (no sendfile)"
+        : (c.id === "posix") ? "n/a (Socket layer only)" : null,
+      run: (c, p) => againstPeer(p.sink, [...c.client!, "file", String(p.sink.port), p.file, String(sizes.bulk), method], `${c.id} file ${method}`),
+    })),
     {
       id: "connrate", title: "Connection rate: connect, accept, close", side: "client", peer: "C accept-and-close server", primary: "conn_per_s",
       run: (c, p) => againstPeer(p.accept, [...c.client!, "connrate", String(p.accept.port), String(sizes.connrate)], `${c.id} connrate`),
@@ -418,7 +428,7 @@ function derive(w: Workload, r: Figures): Figures {
   const cpu = r.cpu_s as number;
   const out = { ...r };
   if (w.id.startsWith("pingpong")) out.cpu_us_per_rtt = (cpu / (r.rtts as number)) * 1e6;
-  if (w.id.startsWith("bulk")) out.cpu_s_per_gib = cpu / ((r.bytes as number) / 2 ** 30);
+  if (w.id.startsWith("bulk") || w.id.startsWith("file_")) out.cpu_s_per_gib = cpu / ((r.bytes as number) / 2 ** 30);
   if (w.id.startsWith("udp")) out.cpu_us_per_dgram = (cpu / (r.sent as number)) * 1e6;
   if (w.id === "connrate") out.cpu_us_per_conn = (cpu / (r.conns as number)) * 1e6;
   return out;
@@ -443,6 +453,14 @@ async function main(): Promise<void> {
   const wls = workloads();
   scratch = mkdtempSync(join(tmpdir(), "bsdsock-bench-"));
   const unixPath = join(scratch, "echo.sock");
+  // The file for the file workloads: written once (so it is in the page cache for every contender).
+  const filePath = join(scratch, "file.bin");
+  if (!only || only.some((id) => id.startsWith("file_"))) {
+    const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 131) & 0xff);
+    const fd = openSync(filePath, "w");
+    for (let off = 0; off < sizes.bulk; off += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, sizes.bulk - off));
+    closeSync(fd);
+  }
 
   console.log(`bsdsock bench (${mode}${reps > 1 ? `, best of ${reps}` : ""}${pinned ? ", contenders on CPU 0, peers on CPU 1" : ", unpinned"}) on ${mach.cpu}, ${mach.cores} cores, ${mach.kernel}, bun ${mach.bun}, node ${mach.node ?? "absent"}, load ${mach.loadavg_start.join(" ")}`);
   const peer = (...a: string[]) => onPeerCpu([join(cdir, "peer"), ...a]);
@@ -455,6 +473,7 @@ async function main(): Promise<void> {
     udp: await startServer(peer("udpsink", "spin"), "C udp sink peer (spin)"),
     udpSleep: await startServer(peer("udpsink", "sleep"), "C udp sink peer (sleep)"),
     cdir,
+    file: filePath,
   };
 
   const results: WorkloadResult[] = wls.map((w) => ({

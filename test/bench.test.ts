@@ -21,6 +21,8 @@ const workloads = [
   "udp_segments_64",
   "udp_segments_1400",
   "echo_workers",
+  "file_sendfile",
+  "file_readsend",
   "connrate",
   "pingpong_unix",
 ];
@@ -31,6 +33,11 @@ const lacking: Record<string, Record<string, string>> = {
   udp_many_64: { posix: "n/a (no batch send)", ffi: floorOnly, node_bun: "n/a (no batch send)", node: "n/a (no batch send)" },
   udp_segments_64: { posix: "n/a (no UDP_SEGMENT)", ffi: floorOnly, bun: "n/a (no UDP_SEGMENT)", node_bun: "n/a (no UDP_SEGMENT)", node: "n/a (no UDP_SEGMENT)" },
   udp_segments_1400: { posix: "n/a (no UDP_SEGMENT)", ffi: floorOnly, bun: "n/a (no UDP_SEGMENT)", node_bun: "n/a (no UDP_SEGMENT)", node: "n/a (no UDP_SEGMENT)" },
+  file_sendfile: {
+    ffi: "n/a (floor for UDP only)",
+    ...Object.fromEntries(["posix", "bun", "node_bun", "node"].map((id) => [id, "n/a (no sendfile)"])),
+  },
+  file_readsend: { ffi: "n/a (floor for UDP only)", posix: "n/a (Socket layer only)" },
   // The worker-process scaling of the async echo server: the async contender only.
   echo_workers: {
     ffi: "n/a (floor for UDP only)",
@@ -61,7 +68,7 @@ test.skipIf(noCompilerReason !== null)("npm run bench -- --smoke writes well-for
     expect(res.contenders.map((c) => c.id)).toEqual(contenders);
     expect(res.contenders.find((c) => c.id === "async")).toMatchObject({ available: true, reason: null });
     expect(res.workloads.map((w) => w.id)).toEqual(workloads);
-    for (const w of res.workloads) expect(w.reps).toBe((w.id.startsWith("bulk") ? 3 : w.id.startsWith("pingpong") ? 2 : 1) * res.reps);
+    for (const w of res.workloads) expect(w.reps).toBe((w.id.startsWith("bulk") || w.id.startsWith("file_") ? 3 : w.id.startsWith("pingpong") ? 2 : 1) * res.reps);
 
     for (const w of res.workloads) {
       for (const c of res.contenders) {

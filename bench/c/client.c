@@ -11,9 +11,14 @@
  *          (segmentation offload), 64 datagrams per sendmsg. <warm-up> datagrams (kind 2,
  *          which the sink ignores) go first, the same way, untimed.
  *   client connrate <port> <count>
+ *   client file <port> <path> <total bytes> <sendfile|readsend>
+ *          the first <total> bytes of a file to the sink: sendfile(2) loop, or read()+send() of
+ *          64 KiB chunks
  */
 #include "common.h"
 #include <netinet/udp.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
 
 static double t0, u0, s0;
 static void begin(void) { cpu_s(&u0, &s0); t0 = now_s(); }
@@ -104,6 +109,47 @@ static void bulk(int port, long long total, size_t wsize) {
   double wall = now_s() - t0;
   end_report(",\"bytes\":%lld,\"gib_per_s\":%.6f", sent, (double)sent / wall / (double)(1 << 30));
   close(fd);
+}
+
+/* A file to the sink: sendfile(2) from the page cache, or read() into a buffer and send() it. */
+static void file(int port, const char *path, long long total, const char *method) {
+  int in = open(path, O_RDONLY);
+  if (in < 0) die("open");
+  int fd = connect_tcp(port);
+  int use_sendfile = !strcmp(method, "sendfile");
+  size_t chunk = 1 << 16;
+  char *buf = malloc(chunk);
+  if (!buf) die("malloc");
+  begin();
+  long long sent = 0;
+  while (sent < total) {
+    if (use_sendfile) {
+      ssize_t w = sendfile(fd, in, NULL, (size_t)(total - sent));
+      if (w > 0) sent += w;
+      else if (w < 0 && errno == EINTR) continue;
+      else die("sendfile");
+      continue;
+    }
+    size_t want = total - sent < (long long)chunk ? (size_t)(total - sent) : chunk;
+    ssize_t r = read(in, buf, want);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) die("read");
+    size_t off = 0;
+    while (off < (size_t)r) {
+      ssize_t w = send(fd, buf + off, (size_t)r - off, MSG_NOSIGNAL);
+      if (w > 0) off += (size_t)w;
+      else if (w < 0 && errno == EINTR) continue;
+      else die("send");
+    }
+    sent += r;
+  }
+  shutdown(fd, SHUT_WR);
+  char tail[16];
+  while (recv(fd, tail, sizeof tail, 0) > 0) {}
+  double wall = now_s() - t0;
+  end_report(",\"bytes\":%lld,\"gib_per_s\":%.6f", sent, (double)sent / wall / (double)(1 << 30));
+  close(fd);
+  close(in);
 }
 
 #ifndef UDP_SEGMENT
@@ -233,6 +279,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(m, "bulk") && argc >= 5) bulk(atoi(argv[2]), atoll(argv[3]), (size_t)atol(argv[4]));
   else if (!strcmp(m, "udp") && argc >= 8) udp(atoi(argv[2]), atol(argv[3]), (size_t)atol(argv[4]), (unsigned)atol(argv[5]), atol(argv[6]), argv[7]);
   else if (!strcmp(m, "connrate") && argc >= 4) connrate(atoi(argv[2]), atol(argv[3]));
+  else if (!strcmp(m, "file") && argc >= 6) file(atoi(argv[2]), argv[3], atoll(argv[4]), argv[5]);
   else { fprintf(stderr, "bad arguments\n"); return 2; }
   return 0;
 }

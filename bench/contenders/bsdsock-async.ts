@@ -7,9 +7,11 @@
  *   ... bulk <port> <total bytes> <write size>
  *   ... udp <port> <count> <size> <run id> <warm-up> <one|many|segments>
  *   ... connrate <port> <count>
+ *   ... file <port> <path> <total> <sendfile|readsend>   AsyncSocket.sendFile, or readSync + sendAll
  *   ... server [workers]   (prints "PORT <n>", serves until killed; workers > 1: that many
  *                           processes on the port with SO_REUSEPORT, this one included)
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import { AsyncSocket } from "../../src/async.ts";
 import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from "./measure.ts";
 
@@ -135,6 +137,30 @@ async function connrate(port: number, count: number): Promise<void> {
   print({ ...f, conns: count, conn_per_s: count / f.wall_s });
 }
 
+async function file(port: number, path: string, total: number, method: string): Promise<void> {
+  const fd = openSync(path, "r");
+  const sock = await AsyncSocket.connect({ family: "inet", host: loopback, port });
+  const tail = new Uint8Array(16);
+  const p = begin();
+  let sent = 0;
+  if (method === "sendfile") sent = await sock.sendFile(fd, { count: total });
+  else {
+    const buf = new Uint8Array(1 << 16);
+    while (sent < total) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, total - sent), null);
+      if (n <= 0) throw new Error("file shorter than expected");
+      await sock.sendAll(n === buf.length ? buf : buf.subarray(0, n));
+      sent += n;
+    }
+  }
+  sock.shutdown("write");
+  while ((await sock.recvInto(tail)) > 0) { /* the sink closes once it has read everything */ }
+  const f = finish(p);
+  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
+  sock.close();
+  closeSync(fd);
+}
+
 /** One connection of the echo server: read, echo, until end of stream. */
 async function serve(conn: AsyncSocket): Promise<void> {
   const buf = new Uint8Array(4096);
@@ -187,6 +213,7 @@ switch (workload) {
   case "bulk": await bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
   case "udp": await udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run"), intArg(args, 4, "warm-up"), args[5] ?? "one"); break;
   case "connrate": await connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
+  case "file": await file(intArg(args, 0, "port"), args[1]!, intArg(args, 2, "total"), args[3] ?? "sendfile"); break;
   case "server": await server(args[0] === undefined ? 1 : intArg(args, 0, "workers"), args[1] === undefined ? 0 : intArg(args, 1, "port")); break;
   default: throw new Error(`unknown workload ${workload}`);
 }

@@ -14,7 +14,10 @@
  *                         the floor: libc.sendto through bun:ffi with nothing around it
  *   ... connrate <port> <count>
  *   ... server            (prints "PORT <n>", serves until killed)
+ *   bun bench/contenders/bsdsock.ts socket file <port> <path> <total> <sendfile|readsend>
+ *                         a file to the sink: Socket.sendFile, or readSync + sendAll (64 KiB)
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import { libc } from "../../ffi/libc.ts";
 import { table } from "../../ffi/platform.ts";
 import * as P from "../../src/posix.ts";
@@ -270,6 +273,31 @@ function connrate(port: number, count: number): void {
   print({ ...f, conns: count, conn_per_s: count / f.wall_s });
 }
 
+function file(port: number, path: string, total: number, method: string): void {
+  if (api !== "socket") throw new Error("the file workload runs on the Socket API");
+  const fd = openSync(path, "r");
+  const sock = Socket.connect({ family: "inet", host: loopback, port });
+  const tail = new Uint8Array(16);
+  const p = begin();
+  let sent = 0;
+  if (method === "sendfile") sent = sock.sendFile(fd, { count: total });
+  else {
+    const buf = new Uint8Array(1 << 16);
+    while (sent < total) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, total - sent), null);
+      if (n <= 0) throw new Error("file shorter than expected");
+      sock.sendAll(n === buf.length ? buf : buf.subarray(0, n));
+      sent += n;
+    }
+  }
+  sock.shutdown("write");
+  while (sock.recvInto(tail) > 0) { /* the sink closes once it has read everything */ }
+  const f = finish(p);
+  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
+  sock.close();
+  closeSync(fd);
+}
+
 /**
  * Echo server for the concurrent echo workload, Socket API: a Poller (epoll on Linux) over the
  * listener and every connection, non-blocking sockets (timeout 0), one reused buffer.
@@ -414,6 +442,7 @@ switch (workload) {
   case "bulk": bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
   case "udp": udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run"), intArg(args, 4, "warm-up"), args[5] ?? "one"); break;
   case "connrate": connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
+  case "file": file(intArg(args, 0, "port"), args[1]!, intArg(args, 2, "total"), args[3] ?? "sendfile"); break;
   case "server": if (api === "socket") socketServer(); else server(); break;
   default: throw new Error(`unknown workload ${workload}`);
 }

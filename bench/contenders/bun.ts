@@ -3,6 +3,7 @@
  * arguments as bench/c/client.c (see bsdsock.ts for the list), driven by Bun's event loop.
  */
 import type { Socket as BunSocket, TCPSocketConnectOptions, UnixSocketOptions } from "bun";
+import { closeSync, openSync, readSync } from "node:fs";
 import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from "./measure.ts";
 
 const [workload, ...args] = process.argv.slice(2);
@@ -47,6 +48,45 @@ async function pingpong(kind: string, where: string, rtts: number, warmup: numbe
   const f = finish(p);
   print({ ...f, ...latencyStats(lat, f.wall_s) });
   sock.end();
+}
+
+/** A file to the sink, read in 64 KiB chunks (readSync) and written with Bun.connect's write + drain. */
+async function file(port: number, path: string, total: number, method: string): Promise<void> {
+  if (method !== "readsend") throw new Error("Bun has no sendfile for sockets");
+  const fd = openSync(path, "r");
+  const buf = new Uint8Array(1 << 16);
+  let sent = 0;
+  let n = 0;
+  let off = 0;
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const pump = (s: BunSocket<undefined>): void => {
+    for (;;) {
+      if (off === n) {
+        if (sent >= total) { s.shutdown(); return; }
+        n = readSync(fd, buf, 0, Math.min(buf.length, total - sent), null);
+        off = 0;
+        if (n <= 0) { reject(new Error("file shorter than expected")); return; }
+        sent += n;
+      }
+      const w = s.write(buf, off, n - off);
+      if (w < 0) { reject(new Error("write failed")); return; }
+      off += w;
+      if (off < n) return; // wait for drain
+    }
+  };
+  let p = begin();
+  await connect(port, {
+    open(s) { p = begin(); pump(s); },
+    drain(s) { pump(s); },
+    data() {},
+    end(s) { s.end(); },
+    close() { if (sent < total || off < n) reject(new Error("closed early")); else resolve(); },
+    error(_s, e) { reject(e); },
+  });
+  await promise;
+  const f = finish(p);
+  closeSync(fd);
+  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
 }
 
 async function bulk(port: number, total: number, wsize: number): Promise<void> {
@@ -175,6 +215,7 @@ switch (workload) {
   case "bulk": await bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
   case "udp": await udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run"), intArg(args, 4, "warm-up"), args[5] ?? "one"); break;
   case "connrate": await connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
+  case "file": await file(intArg(args, 0, "port"), args[1]!, intArg(args, 2, "total"), args[3] ?? "readsend"); break;
   case "server": server(); break;
   default: throw new Error(`unknown workload ${workload}`);
 }

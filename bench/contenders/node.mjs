@@ -2,6 +2,7 @@
 // node. Plain JavaScript so node can run it. Same workloads, arguments and JSON fields as
 // bench/c/client.c (see bsdsock.ts for the list). Measurement helpers mirror measure.ts.
 import * as dgram from "node:dgram";
+import * as fs from "node:fs";
 import * as net from "node:net";
 
 const [workload, ...args] = process.argv.slice(2);
@@ -62,6 +63,34 @@ function pingpong(kind, target, rtts, warmup, size) {
         t = performance.now();
         sock.write(out);
       }
+    });
+    sock.on("error", reject);
+  });
+}
+
+/** A file to the sink, read in 64 KiB chunks (readSync) and written with net.Socket write + drain. */
+function file(port, path, total, method) {
+  if (method !== "readsend") throw new Error("node:net has no sendfile");
+  return new Promise((resolve, reject) => {
+    const fd = fs.openSync(path, "r");
+    let sent = 0, p = begin();
+    const sock = net.connect(where(port), () => { p = begin(); pump(); });
+    function pump() {
+      while (sent < total) {
+        const buf = Buffer.allocUnsafe(Math.min(1 << 16, total - sent)); // write() keeps what it queues
+        const n = fs.readSync(fd, buf, 0, buf.length, null);
+        if (n <= 0) { reject(new Error("file shorter than expected")); return; }
+        sent += n;
+        if (!sock.write(n === buf.length ? buf : buf.subarray(0, n))) { sock.once("drain", pump); return; }
+      }
+      sock.end();
+    }
+    sock.on("data", () => {});
+    sock.on("close", () => {
+      const f = finish(p);
+      fs.closeSync(fd);
+      print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
+      resolve();
     });
     sock.on("error", reject);
   });
@@ -159,6 +188,7 @@ switch (workload) {
   case "bulk": await bulk(int(0), int(1), int(2)); break;
   case "udp": await udp(int(0), int(1), int(2), int(3), int(4), args[5] ?? "one"); break;
   case "connrate": await connrate(int(0), int(1)); break;
+  case "file": await file(int(0), args[1], int(2), args[3] ?? "readsend"); break;
   case "server": server(); break;
   default: throw new Error(`unknown workload ${workload}`);
 }
