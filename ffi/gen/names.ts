@@ -35,6 +35,14 @@ export const headers: readonly { readonly header: string; readonly guard?: strin
   { header: "linux/version.h", guard: "defined(__linux__)" },
   { header: "linux/net_tstamp.h", guard: "defined(__linux__)" },
   { header: "linux/errqueue.h", guard: "defined(__linux__)" },
+  { header: "linux/netlink.h", guard: "defined(__linux__)" },
+  { header: "linux/rtnetlink.h", guard: "defined(__linux__)" },
+  // IF_OPER_*; glibc's <net/if.h> and <linux/if.h> coexist (linux/libc-compat.h), musl's do not.
+  { header: "linux/if.h", guard: "defined(__linux__) && defined(__GLIBC__)" },
+  { header: "linux/if_packet.h", guard: "defined(__linux__)" },
+  { header: "linux/if_ether.h", guard: "defined(__linux__)" },
+  { header: "linux/filter.h", guard: "defined(__linux__)" },
+  { header: "net/if_arp.h", guard: "defined(__linux__)" },
 ];
 
 export const requiredConstants = [
@@ -115,6 +123,21 @@ export const optionalConstants = [
   "CLOCK_REALTIME", "CLOCK_MONOTONIC",
   // signals (sendfile has no MSG_NOSIGNAL: SIGPIPE is blocked and consumed around it)
   "SIGPIPE", "SIG_BLOCK", "SIG_SETMASK",
+  // netlink / rtnetlink, AF_PACKET, classic BPF, interface flags (Linux)
+  "NETLINK_ROUTE", "NLM_F_REQUEST", "NLM_F_MULTI", "NLM_F_ACK", "NLM_F_DUMP", "NLMSG_NOOP",
+  "NLMSG_ERROR", "NLMSG_DONE", "NLMSG_ALIGNTO", "RTA_ALIGNTO", "RTM_NEWLINK", "RTM_DELLINK",
+  "RTM_GETLINK", "RTM_NEWADDR", "RTM_DELADDR", "RTM_GETADDR", "RTMGRP_LINK", "RTMGRP_IPV4_IFADDR",
+  "RTMGRP_IPV6_IFADDR", "SOL_NETLINK", "NETLINK_ADD_MEMBERSHIP", "IFF_UP", "IFF_LOOPBACK",
+  "IFF_RUNNING", "IFF_BROADCAST", "IFF_MULTICAST", "IFF_NOARP", "IFF_POINTOPOINT", "SOL_PACKET",
+  "PACKET_ADD_MEMBERSHIP", "PACKET_DROP_MEMBERSHIP", "PACKET_MR_PROMISC", "PACKET_HOST",
+  "PACKET_BROADCAST", "PACKET_MULTICAST", "PACKET_OTHERHOST", "PACKET_OUTGOING", "ETH_P_ALL",
+  "ETH_P_IP", "ETH_P_IPV6", "ETH_P_ARP", "ETH_HLEN", "ETH_ALEN", "SO_ATTACH_FILTER",
+  "SO_DETACH_FILTER", "BPF_LD", "BPF_LDX", "BPF_JMP", "BPF_RET", "BPF_ALU", "BPF_W", "BPF_H",
+  "BPF_B", "BPF_ABS", "BPF_IND", "BPF_MSH", "BPF_JEQ", "BPF_JGT", "BPF_JSET", "BPF_K", "BPF_X",
+  "BPF_AND", "BPF_MAXINSNS", "ARPHRD_ETHER", "ARPHRD_LOOPBACK", "ARPHRD_NONE", "IFLA_ADDRESS",
+  "IFLA_BROADCAST", "IFLA_IFNAME", "IFLA_MTU", "IFLA_LINK", "IFLA_OPERSTATE", "IFA_ADDRESS",
+  "IFA_LOCAL", "IFA_LABEL", "IFA_BROADCAST", "IF_OPER_UNKNOWN", "IF_OPER_NOTPRESENT",
+  "IF_OPER_DOWN", "IF_OPER_LOWERLAYERDOWN", "IF_OPER_TESTING", "IF_OPER_DORMANT", "IF_OPER_UP",
   "POLLRDHUP",
   "EAI_ADDRFAMILY", "EAI_NODATA",
   "EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDHUP", "EPOLLET",
@@ -134,6 +157,23 @@ export const constantGuards: { readonly [K in (typeof optionalConstants)[number]
   SOF_TIMESTAMPING_RX_SOFTWARE: "defined(__linux__)",
   SOF_TIMESTAMPING_SOFTWARE: "defined(__linux__)",
   SOF_TIMESTAMPING_OPT_TSONLY: "defined(__linux__)",
+  IFLA_ADDRESS: "defined(__linux__)",
+  IFLA_BROADCAST: "defined(__linux__)",
+  IFLA_IFNAME: "defined(__linux__)",
+  IFLA_MTU: "defined(__linux__)",
+  IFLA_LINK: "defined(__linux__)",
+  IFLA_OPERSTATE: "defined(__linux__)",
+  IFA_ADDRESS: "defined(__linux__)",
+  IFA_LOCAL: "defined(__linux__)",
+  IFA_LABEL: "defined(__linux__)",
+  IFA_BROADCAST: "defined(__linux__)",
+  IF_OPER_UNKNOWN: "defined(__linux__) && defined(__GLIBC__)",
+  IF_OPER_NOTPRESENT: "defined(__linux__) && defined(__GLIBC__)",
+  IF_OPER_DOWN: "defined(__linux__) && defined(__GLIBC__)",
+  IF_OPER_LOWERLAYERDOWN: "defined(__linux__) && defined(__GLIBC__)",
+  IF_OPER_TESTING: "defined(__linux__) && defined(__GLIBC__)",
+  IF_OPER_DORMANT: "defined(__linux__) && defined(__GLIBC__)",
+  IF_OPER_UP: "defined(__linux__) && defined(__GLIBC__)",
 };
 
 /** The C #if condition under which constant `name` exists. */
@@ -222,6 +262,36 @@ export const structs = {
   },
   mmsghdr: { type: "struct mmsghdr", fields: ["msg_hdr", "msg_len"], guard: linux },
   scm_timestamping: { type: "struct scm_timestamping", fields: ["ts"], guard: linux },
+  sockaddr_nl: { type: "struct sockaddr_nl", fields: ["nl_family", "nl_pid", "nl_groups"], guard: linux },
+  nlmsghdr: {
+    type: "struct nlmsghdr",
+    fields: ["nlmsg_len", "nlmsg_type", "nlmsg_flags", "nlmsg_seq", "nlmsg_pid"],
+    guard: linux,
+  },
+  nlmsgerr: { type: "struct nlmsgerr", fields: ["error", "msg"], guard: linux },
+  rtattr: { type: "struct rtattr", fields: ["rta_len", "rta_type"], guard: linux },
+  ifinfomsg: {
+    type: "struct ifinfomsg",
+    fields: ["ifi_family", "ifi_type", "ifi_index", "ifi_flags", "ifi_change"],
+    guard: linux,
+  },
+  ifaddrmsg: {
+    type: "struct ifaddrmsg",
+    fields: ["ifa_family", "ifa_prefixlen", "ifa_flags", "ifa_scope", "ifa_index"],
+    guard: linux,
+  },
+  sockaddr_ll: {
+    type: "struct sockaddr_ll",
+    fields: ["sll_family", "sll_protocol", "sll_ifindex", "sll_hatype", "sll_pkttype", "sll_halen", "sll_addr"],
+    guard: linux,
+  },
+  packet_mreq: {
+    type: "struct packet_mreq",
+    fields: ["mr_ifindex", "mr_type", "mr_alen", "mr_address"],
+    guard: linux,
+  },
+  sock_filter: { type: "struct sock_filter", fields: ["code", "jt", "jf", "k"], guard: linux },
+  sock_fprog: { type: "struct sock_fprog", fields: ["len", "filter"], guard: linux },
   epoll_event: { type: "struct epoll_event", fields: ["events", "data"], guard: linux },
   kevent: {
     type: "struct kevent",

@@ -231,6 +231,89 @@ const table = {
     "SIGPIPE": 13,
     "SIG_BLOCK": 0,
     "SIG_SETMASK": 2,
+    "NETLINK_ROUTE": 0,
+    "NLM_F_REQUEST": 1,
+    "NLM_F_MULTI": 2,
+    "NLM_F_ACK": 4,
+    "NLM_F_DUMP": 768,
+    "NLMSG_NOOP": 1,
+    "NLMSG_ERROR": 2,
+    "NLMSG_DONE": 3,
+    "NLMSG_ALIGNTO": 4,
+    "RTA_ALIGNTO": 4,
+    "RTM_NEWLINK": 16,
+    "RTM_DELLINK": 17,
+    "RTM_GETLINK": 18,
+    "RTM_NEWADDR": 20,
+    "RTM_DELADDR": 21,
+    "RTM_GETADDR": 22,
+    "RTMGRP_LINK": 1,
+    "RTMGRP_IPV4_IFADDR": 16,
+    "RTMGRP_IPV6_IFADDR": 256,
+    "SOL_NETLINK": 270,
+    "NETLINK_ADD_MEMBERSHIP": 1,
+    "IFF_UP": 1,
+    "IFF_LOOPBACK": 8,
+    "IFF_RUNNING": 64,
+    "IFF_BROADCAST": 2,
+    "IFF_MULTICAST": 4096,
+    "IFF_NOARP": 128,
+    "IFF_POINTOPOINT": 16,
+    "SOL_PACKET": 263,
+    "PACKET_ADD_MEMBERSHIP": 1,
+    "PACKET_DROP_MEMBERSHIP": 2,
+    "PACKET_MR_PROMISC": 1,
+    "PACKET_HOST": 0,
+    "PACKET_BROADCAST": 1,
+    "PACKET_MULTICAST": 2,
+    "PACKET_OTHERHOST": 3,
+    "PACKET_OUTGOING": 4,
+    "ETH_P_ALL": 3,
+    "ETH_P_IP": 2048,
+    "ETH_P_IPV6": 34525,
+    "ETH_P_ARP": 2054,
+    "ETH_HLEN": 14,
+    "ETH_ALEN": 6,
+    "SO_ATTACH_FILTER": 26,
+    "SO_DETACH_FILTER": 27,
+    "BPF_LD": 0,
+    "BPF_LDX": 1,
+    "BPF_JMP": 5,
+    "BPF_RET": 6,
+    "BPF_ALU": 4,
+    "BPF_W": 0,
+    "BPF_H": 8,
+    "BPF_B": 16,
+    "BPF_ABS": 32,
+    "BPF_IND": 64,
+    "BPF_MSH": 160,
+    "BPF_JEQ": 16,
+    "BPF_JGT": 32,
+    "BPF_JSET": 64,
+    "BPF_K": 0,
+    "BPF_X": 8,
+    "BPF_AND": 80,
+    "BPF_MAXINSNS": 4096,
+    "ARPHRD_ETHER": 1,
+    "ARPHRD_LOOPBACK": 772,
+    "ARPHRD_NONE": 65534,
+    "IFLA_ADDRESS": 1,
+    "IFLA_BROADCAST": 2,
+    "IFLA_IFNAME": 3,
+    "IFLA_MTU": 4,
+    "IFLA_LINK": 5,
+    "IFLA_OPERSTATE": 16,
+    "IFA_ADDRESS": 1,
+    "IFA_LOCAL": 2,
+    "IFA_LABEL": 3,
+    "IFA_BROADCAST": 4,
+    "IF_OPER_UNKNOWN": 0,
+    "IF_OPER_NOTPRESENT": 1,
+    "IF_OPER_DOWN": 2,
+    "IF_OPER_LOWERLAYERDOWN": 3,
+    "IF_OPER_TESTING": 4,
+    "IF_OPER_DORMANT": 5,
+    "IF_OPER_UP": 6,
     "POLLRDHUP": 8192,
     "EAI_ADDRFAMILY": -9,
     "EAI_NODATA": -5,
@@ -644,6 +727,222 @@ const table = {
         "ts": {
           "offset": 0,
           "size": 48
+        }
+      }
+    },
+    "sockaddr_nl": {
+      "size": 12,
+      "align": 4,
+      "fields": {
+        "nl_family": {
+          "offset": 0,
+          "size": 2
+        },
+        "nl_pid": {
+          "offset": 4,
+          "size": 4
+        },
+        "nl_groups": {
+          "offset": 8,
+          "size": 4
+        }
+      }
+    },
+    "nlmsghdr": {
+      "size": 16,
+      "align": 4,
+      "fields": {
+        "nlmsg_len": {
+          "offset": 0,
+          "size": 4
+        },
+        "nlmsg_type": {
+          "offset": 4,
+          "size": 2
+        },
+        "nlmsg_flags": {
+          "offset": 6,
+          "size": 2
+        },
+        "nlmsg_seq": {
+          "offset": 8,
+          "size": 4
+        },
+        "nlmsg_pid": {
+          "offset": 12,
+          "size": 4
+        }
+      }
+    },
+    "nlmsgerr": {
+      "size": 20,
+      "align": 4,
+      "fields": {
+        "error": {
+          "offset": 0,
+          "size": 4
+        },
+        "msg": {
+          "offset": 4,
+          "size": 16
+        }
+      }
+    },
+    "rtattr": {
+      "size": 4,
+      "align": 2,
+      "fields": {
+        "rta_len": {
+          "offset": 0,
+          "size": 2
+        },
+        "rta_type": {
+          "offset": 2,
+          "size": 2
+        }
+      }
+    },
+    "ifinfomsg": {
+      "size": 16,
+      "align": 4,
+      "fields": {
+        "ifi_family": {
+          "offset": 0,
+          "size": 1
+        },
+        "ifi_type": {
+          "offset": 2,
+          "size": 2
+        },
+        "ifi_index": {
+          "offset": 4,
+          "size": 4
+        },
+        "ifi_flags": {
+          "offset": 8,
+          "size": 4
+        },
+        "ifi_change": {
+          "offset": 12,
+          "size": 4
+        }
+      }
+    },
+    "ifaddrmsg": {
+      "size": 8,
+      "align": 4,
+      "fields": {
+        "ifa_family": {
+          "offset": 0,
+          "size": 1
+        },
+        "ifa_prefixlen": {
+          "offset": 1,
+          "size": 1
+        },
+        "ifa_flags": {
+          "offset": 2,
+          "size": 1
+        },
+        "ifa_scope": {
+          "offset": 3,
+          "size": 1
+        },
+        "ifa_index": {
+          "offset": 4,
+          "size": 4
+        }
+      }
+    },
+    "sockaddr_ll": {
+      "size": 20,
+      "align": 4,
+      "fields": {
+        "sll_family": {
+          "offset": 0,
+          "size": 2
+        },
+        "sll_protocol": {
+          "offset": 2,
+          "size": 2
+        },
+        "sll_ifindex": {
+          "offset": 4,
+          "size": 4
+        },
+        "sll_hatype": {
+          "offset": 8,
+          "size": 2
+        },
+        "sll_pkttype": {
+          "offset": 10,
+          "size": 1
+        },
+        "sll_halen": {
+          "offset": 11,
+          "size": 1
+        },
+        "sll_addr": {
+          "offset": 12,
+          "size": 8
+        }
+      }
+    },
+    "packet_mreq": {
+      "size": 16,
+      "align": 4,
+      "fields": {
+        "mr_ifindex": {
+          "offset": 0,
+          "size": 4
+        },
+        "mr_type": {
+          "offset": 4,
+          "size": 2
+        },
+        "mr_alen": {
+          "offset": 6,
+          "size": 2
+        },
+        "mr_address": {
+          "offset": 8,
+          "size": 8
+        }
+      }
+    },
+    "sock_filter": {
+      "size": 8,
+      "align": 4,
+      "fields": {
+        "code": {
+          "offset": 0,
+          "size": 2
+        },
+        "jt": {
+          "offset": 2,
+          "size": 1
+        },
+        "jf": {
+          "offset": 3,
+          "size": 1
+        },
+        "k": {
+          "offset": 4,
+          "size": 4
+        }
+      }
+    },
+    "sock_fprog": {
+      "size": 16,
+      "align": 8,
+      "fields": {
+        "len": {
+          "offset": 0,
+          "size": 2
+        },
+        "filter": {
+          "offset": 8,
+          "size": 8
         }
       }
     },
