@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { AsyncSocket } from "../src/async.ts";
 import { platform } from "../src/index.ts";
-import { decodeTimestamp, timestampMs, type KernelTimestamp } from "../src/msg.ts";
+import { decodeTimestamp, timestampMs, type KernelTimestamp, type RecvMsgResult } from "../src/msg.ts";
 import type { Address } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
 import { bun, expectNoFdLeaks, root, run } from "./helpers.ts";
@@ -66,11 +66,22 @@ describe.skipIf(!linux)("receive timestamps on real UDP sockets", () => {
       rx.bind({ family: "inet", host: "127.0.0.1", port: 0 });
       rx.setOption(c.option, c.value as never);
       using tx = new Socket("inet", "dgram");
-      const before = Date.now();
-      tx.sendTo("stamp me", rx.localAddress as Address);
       rx.timeout = 2000;
-      const m = rx.recvMsg({ size: 64, timestamp: true });
-      const after = Date.now();
+      // The kernel turns receive stamping on asynchronously (a static key flipped from a work
+      // queue): SO_TIMESTAMPING's software stamps, which have no fallback, may miss the first
+      // packets after the option is set. Send until one is stamped (bounded).
+      let m: RecvMsgResult | undefined;
+      let before = 0;
+      let after = 0;
+      for (let i = 0; i < 50; i++) {
+        before = Date.now();
+        tx.sendTo("stamp me", rx.localAddress as Address);
+        m = rx.recvMsg({ size: 64, timestamp: true });
+        after = Date.now();
+        if (m.timestamp !== undefined) break;
+        Bun.sleepSync(2);
+      }
+      if (!m) throw new Error("nothing received");
       expect(new TextDecoder().decode(m.data)).toBe("stamp me");
       const t = m.timestamp as KernelTimestamp;
       expect(t.source).toBe(c.source);
