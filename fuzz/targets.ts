@@ -4,9 +4,10 @@
  */
 import type { Target } from "./context.ts";
 import { msgTargets } from "./msg.ts";
+import { netlinkTargets } from "./netlink.ts";
 import { optionTargets } from "./options.ts";
 import { segmentTargets } from "./segments.ts";
 import { sockaddrTargets } from "./sockaddr.ts";
 
-export const targets: readonly Target[] = [...sockaddrTargets, ...optionTargets, ...msgTargets, ...segmentTargets];
+export const targets: readonly Target[] = [...sockaddrTargets, ...optionTargets, ...msgTargets, ...segmentTargets, ...netlinkTargets];
 export { makeContext, type FuzzContext, type Target } from "./context.ts";

@@ -7,7 +7,7 @@ import { table } from "../ffi/platform.ts";
 const C = table.constants;
 
 /** An address family: a name or the platform's AF_* number. */
-export type Family = "inet" | "inet6" | "unix" | number;
+export type Family = "inet" | "inet6" | "unix" | "netlink" | "packet" | number;
 /** A socket type: a name or the platform's SOCK_* number. */
 export type SocketType = "stream" | "dgram" | "seqpacket" | "raw" | "rdm" | number;
 /** A protocol: a name, or the platform's IPPROTO_* number (0 = the type's default). */
@@ -15,7 +15,7 @@ export type Protocol = "tcp" | "udp" | "icmp" | "icmpv6" | "raw" | "sctp" | "udp
 /** How to shut a connection down: stop reading, writing, or both (or SHUT_* numbers). */
 export type ShutdownHow = "read" | "write" | "both" | number;
 
-const families = { inet: C.AF_INET, inet6: C.AF_INET6, unix: C.AF_UNIX } as const;
+const families = { inet: C.AF_INET, inet6: C.AF_INET6, unix: C.AF_UNIX, netlink: C.AF_NETLINK, packet: C.AF_PACKET } as const;
 const types = { stream: C.SOCK_STREAM, dgram: C.SOCK_DGRAM, seqpacket: C.SOCK_SEQPACKET, raw: C.SOCK_RAW, rdm: C.SOCK_RDM } as const;
 const protocols: Record<string, number | null> = {
   tcp: C.IPPROTO_TCP, udp: C.IPPROTO_UDP, icmp: C.IPPROTO_ICMP, icmpv6: C.IPPROTO_ICMPV6,

@@ -7,6 +7,7 @@
  *   async iterators, WHATWG streams); `stopReactor` releases its readiness thread.
  * - `getaddrinfo`, `getnameinfo`, `createConnection`: name resolution through libc.
  * - `listenFds`: the sockets of systemd socket activation (LISTEN_FDS).
+ * - `Rtnetlink`: interfaces, addresses and their changes over AF_NETLINK (Linux).
  * - `Poller`: wait for readiness on many fds (epoll, kqueue or poll).
  * - `posix`: the C-shaped layer (socket/bind/listen/accept/connect/send/recv/close returning -1
  *   and setting errno, perror, htons, inet_pton, sockaddr_in...), for near-literal C ports.
@@ -35,8 +36,13 @@ export {
   type CreateConnectionOptions, type LookupOptions, type NameInfoOptions,
 } from "./resolve.ts";
 export {
-  formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress, type UnixAddress,
+  formatAddress, type Address, type Inet6Address, type InetAddress, type NetlinkAddress, type PacketAddress, type RawAddress,
+  type UnixAddress,
 } from "./sockaddr.ts";
+export {
+  Rtnetlink, dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, type Attribute, type InterfaceAddress,
+  type LinkInfo, type NetlinkMessage, type RtEvent, type RtnetlinkOptions,
+} from "./netlink.ts";
 export {
   options, type GettableOption, type Linger, type MembershipV4, type MembershipV6, type OptionName,
   type OptionValue, type SettableOption, type TcpInfo, type Ucred,

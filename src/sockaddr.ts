@@ -39,6 +39,35 @@ export type UnixAddress =
   | { readonly family: "unix"; readonly abstract: Uint8Array | string; readonly path?: undefined }
   | { readonly family: "unix"; readonly path?: undefined; readonly abstract?: undefined };
 
+/**
+ * A netlink socket address (Linux, struct sockaddr_nl). `pid` is the port id: 0 is the kernel
+ * as a destination, and "let the kernel choose" when binding. `groups` is the bitmask of
+ * multicast groups to join when binding (RTMGRP_LINK...).
+ */
+export interface NetlinkAddress {
+  readonly family: "netlink";
+  readonly pid?: number;
+  readonly groups?: number;
+}
+
+/**
+ * A link-layer address (Linux AF_PACKET, struct sockaddr_ll): the interface, and as received
+ * (or to send to) the EtherType in host order, ARP hardware type, packet type and hardware
+ * address. Binding needs `ifindex` (0: every interface) and `protocol` (e.g. ETH_P_ALL).
+ */
+export interface PacketAddress {
+  readonly family: "packet";
+  readonly ifindex: number;
+  /** EtherType in host byte order (constants.ETH_P_ALL, ETH_P_IP...); 0 receives nothing. */
+  readonly protocol?: number;
+  /** ARPHRD_* hardware type (as received). */
+  readonly hatype?: number;
+  /** PACKET_HOST, PACKET_BROADCAST, PACKET_OUTGOING... (as received). */
+  readonly pkttype?: number;
+  /** Hardware address, at most 8 bytes. */
+  readonly address?: Uint8Array;
+}
+
 /** An address of a family bsdsock does not decode: the family number and the raw bytes. */
 export interface RawAddress {
   readonly family: number;
@@ -46,7 +75,7 @@ export interface RawAddress {
 }
 
 /** Any socket address bsdsock can send to or receive from. */
-export type Address = InetAddress | Inet6Address | UnixAddress;
+export type Address = InetAddress | Inet6Address | UnixAddress | NetlinkAddress | PacketAddress;
 
 /** Bytes big enough for any sockaddr (sizeof(struct sockaddr_storage)). */
 export const SOCKADDR_MAX = S.sockaddr_storage.size;
@@ -213,9 +242,57 @@ export function encodeAddress(addr: Address, out: Uint8Array): number {
       putFamily(out, view, C.AF_UNIX, L.fields.sun_len, len, L.fields.sun_family);
       return len;
     }
+    case "netlink": {
+      const L = S.sockaddr_nl;
+      if (L === null || C.AF_NETLINK === null) throw new RangeError(`netlink addresses exist only on Linux, not ${table.platform}`);
+      const pid = addr.pid === undefined ? 0 : checkU32("netlink pid", addr.pid);
+      const groups = addr.groups === undefined ? 0 : checkU32("netlink groups", addr.groups);
+      out.fill(0, 0, L.size);
+      putHostField(view, L.fields.nl_family, C.AF_NETLINK);
+      putHostField(view, L.fields.nl_pid, pid);
+      putHostField(view, L.fields.nl_groups, groups);
+      return L.size;
+    }
+    case "packet": {
+      const L = S.sockaddr_ll;
+      if (L === null || C.AF_PACKET === null) throw new RangeError(`packet addresses exist only on Linux, not ${table.platform}`);
+      const F = L.fields;
+      const ifindex = check.int32("packet address", "ifindex", addr.ifindex);
+      if (ifindex < 0) throw new RangeError(`packet address: ifindex must be >= 0, got ${ifindex}`);
+      const protocol = addr.protocol === undefined ? 0 : check.unsigned("packet address", "protocol", addr.protocol, 16);
+      const hatype = addr.hatype === undefined ? 0 : check.unsigned("packet address", "hatype", addr.hatype, 16);
+      const pkttype = addr.pkttype === undefined ? 0 : check.unsigned("packet address", "pkttype", addr.pkttype, 8);
+      const hw = addr.address === undefined ? new Uint8Array(0) : check.freshView("packet address", "address", addr.address);
+      if (hw.length > F.sll_addr.size) throw new RangeError(`packet address: a hardware address has at most ${F.sll_addr.size} bytes, got ${hw.length}`);
+      out.fill(0, 0, L.size);
+      putHostField(view, F.sll_family, C.AF_PACKET);
+      put16(view, F.sll_protocol, protocol, false); // network byte order
+      putHostField(view, F.sll_ifindex, ifindex);
+      putHostField(view, F.sll_hatype, hatype);
+      putHostField(view, F.sll_pkttype, pkttype);
+      putHostField(view, F.sll_halen, hw.length);
+      out.set(hw, F.sll_addr.offset);
+      return L.size;
+    }
     default:
       throw new TypeError(`unknown address family ${JSON.stringify((addr as { family: unknown }).family)}`);
   }
+}
+
+/** Writes a host-order unsigned field of 1, 2 or 4 bytes (sockaddr_nl / sockaddr_ll members). */
+function putHostField(view: DataView, f: FieldLayout, v: number): void {
+  if (f.size === 1) view.setUint8(f.offset, v);
+  else if (f.size === 2) view.setUint16(f.offset, v, LE);
+  else if (f.size === 4) view.setUint32(f.offset, v >>> 0, LE);
+  else throw new Error(`bsdsock: unsupported ${f.size}-byte address field`);
+}
+
+/** Reads a host-order unsigned field of 1, 2 or 4 bytes. */
+function getHostField(view: DataView, f: FieldLayout): number {
+  if (f.size === 1) return view.getUint8(f.offset);
+  if (f.size === 2) return view.getUint16(f.offset, LE);
+  if (f.size === 4) return view.getUint32(f.offset, LE);
+  throw new Error(`bsdsock: unsupported ${f.size}-byte address field`);
 }
 
 /** The interface index of a name like "lo", for IPv6 scope ids. */
@@ -277,6 +354,22 @@ export function decodeAddress(bytes: Uint8Array, len: number, socketFamily?: num
     const nul = path.indexOf(0);
     return { family: "unix", path: decoder.decode(nul < 0 ? path : path.subarray(0, nul)) };
   }
+  if (family === C.AF_NETLINK && S.sockaddr_nl !== null && len >= S.sockaddr_nl.size) {
+    const F = S.sockaddr_nl.fields;
+    return { family: "netlink", pid: getHostField(view, F.nl_pid), groups: getHostField(view, F.nl_groups) };
+  }
+  if (family === C.AF_PACKET && S.sockaddr_ll !== null && len >= S.sockaddr_ll.fields.sll_addr.offset) {
+    const F = S.sockaddr_ll.fields;
+    const halen = Math.min(getHostField(view, F.sll_halen), F.sll_addr.size, Math.max(0, len - F.sll_addr.offset));
+    return {
+      family: "packet",
+      ifindex: view.getInt32(F.sll_ifindex.offset, LE),
+      protocol: view.getUint16(F.sll_protocol.offset, false),
+      hatype: getHostField(view, F.sll_hatype),
+      pkttype: getHostField(view, F.sll_pkttype),
+      address: bytes.slice(F.sll_addr.offset, F.sll_addr.offset + halen),
+    };
+  }
   return { family, bytes: bytes.slice(0, len) };
 }
 
@@ -293,6 +386,12 @@ export function formatAddress(addr: Address | RawAddress): string {
         return `@${name.replaceAll("\0", "@")}`;
       }
       return "(unnamed)";
+    case "netlink":
+      return `netlink:${addr.pid ?? 0}${addr.groups ? `/groups 0x${addr.groups.toString(16)}` : ""}`;
+    case "packet": {
+      const hw = addr.address && addr.address.length ? ` ${[...addr.address].map((b) => b.toString(16).padStart(2, "0")).join(":")}` : "";
+      return `packet:if${addr.ifindex}${addr.protocol ? `/0x${addr.protocol.toString(16).padStart(4, "0")}` : ""}${hw}`;
+    }
   }
 }
 
@@ -302,6 +401,12 @@ export function familyNumber(addr: Address): number {
     case "inet": return C.AF_INET;
     case "inet6": return C.AF_INET6;
     case "unix": return C.AF_UNIX;
+    case "netlink":
+      if (C.AF_NETLINK === null) throw new RangeError(`AF_NETLINK does not exist on ${table.platform}`);
+      return C.AF_NETLINK;
+    case "packet":
+      if (C.AF_PACKET === null) throw new RangeError(`AF_PACKET does not exist on ${table.platform}`);
+      return C.AF_PACKET;
   }
 }
 
@@ -325,6 +430,13 @@ export class AddressEncoder {
 
   /** Encodes `addr` (or reuses the last encoding when nothing changed); returns its length. */
   encode(addr: Address): number {
+    // Netlink and packet addresses are not cached (their fields are not among those compared).
+    if (addr !== null && typeof addr === "object" && (addr.family === "netlink" || addr.family === "packet")) {
+      this.#last = null;
+      const n = encodeAddress(addr, this.bytes);
+      if (!(n >= 0 && n <= this.bytes.length)) throw new RangeError(`encodeAddress: length ${n} exceeds the ${this.bytes.length}-byte buffer`);
+      return n;
+    }
     const a = addr as { family?: unknown; host?: unknown; port?: unknown; flowinfo?: unknown; scopeId?: unknown; path?: unknown; abstract?: unknown };
     if (
       addr === this.#last && a.family === this.#family && a.host === this.#host && a.port === this.#port &&
@@ -373,7 +485,7 @@ export class AddressDecoder {
     }
     const result = Object.freeze(decodeAddress(bytes, len, socketFamily));
     // Results holding bytes (abstract names, raw addresses) are not reused: their arrays are mutable.
-    if ("abstract" in result || "bytes" in result) {
+    if ("abstract" in result || "bytes" in result || "address" in result) {
       this.#result = null;
       return result;
     }

@@ -332,7 +332,7 @@ export class Socket implements Disposable {
     const sock = new Socket(address.family, options.type ?? "stream");
     try {
       const fd = sock.fd;
-      const ip = address.family !== "unix";
+      const ip = address.family === "inet" || address.family === "inet6";
       if (ip && (options.reuseAddress ?? true)) sys.setIntOption(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
       if (options.reusePort) sys.setIntOption(fd, C.SOL_SOCKET, C.SO_REUSEPORT, 1);
       if (address.family === "inet6") sys.setIntOption(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, options.dualStack ? 0 : 1);

@@ -14,7 +14,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
-import type { Address, RawAddress } from "../src/sockaddr.ts";
+import type { Address, Inet6Address, InetAddress, RawAddress } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
 import { expectNoFdLeaks, ownSockets, root, scratchDir, start, type Outcome, type Running } from "./helpers.ts";
 
@@ -222,7 +222,7 @@ describe.skipIf(!!skipReason)("bsdsock server ↔ python client", () => {
       const serverAddr = server.localAddress;
       // Our own address reads back exactly as bound (plus the kernel-chosen port).
       if (bindAddr.family === "unix") expect(plain(serverAddr)).toEqual(plain(bindAddr));
-      else expect(serverAddr).toEqual({ ...bindAddr, port: (serverAddr as { port: number }).port, ...(bindAddr.family === "inet6" ? { flowinfo: 0, scopeId: 0 } : {}) });
+      else expect(serverAddr).toEqual({ ...(bindAddr as InetAddress | Inet6Address), port: (serverAddr as { port: number }).port, ...(bindAddr.family === "inet6" ? { flowinfo: 0, scopeId: 0 } : {}) });
 
       const clientBind = c.client();
       const peerProc = runPython(PY_CLIENT, {

@@ -42,7 +42,7 @@ describe("fuzz targets (fast-check)", () => {
     for (const area of ["inet.", "inet6.", "ipv4.parse", "ipv6.parse", "unix.path", "unix.abstract", "unix.unnamed", "decode.garbage",
       "decoder.cache", "encoder.cache", "options.bool", "options.int", "options.linger", "options.timeval", "options.ucred",
       "options.string", "options.inAddr", "options.membershipV4", "options.membershipV6", "options.tcpInfo", "decode.poison",
-      "walkControl", "encodeControl", "msg.fds", "scatter-gather", "msg.timestamp.decode"]) {
+      "walkControl", "encodeControl", "msg.fds", "scatter-gather", "msg.timestamp.decode", "netlink.parseMessages", "netlink.parseAttributes", "netlink.decode"]) {
       expect(names).toContain(area);
     }
   });

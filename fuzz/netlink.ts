@@ -1,0 +1,99 @@
+/**
+ * Fuzz targets for the rtnetlink parsers (src/netlink.ts): the message walk, the attribute walk
+ * and the link/address decoders on arbitrary and plausible bytes. Linux only (the layouts are
+ * Linux's); elsewhere each target checks that the parsers refuse cleanly.
+ */
+import fc from "fast-check";
+import { table } from "../ffi/platform.ts";
+import { parseAddress, parseAttributes, parseLink, parseMessages, type NetlinkMessage } from "../src/netlink.ts";
+import { bytesEq, ok, outcome, sameOutcome } from "./check.ts";
+import type { Target } from "./context.ts";
+
+const C = table.constants;
+const LE = table.expressions.LITTLE_ENDIAN === 1;
+const H = table.structs.nlmsghdr;
+const linux = H !== null;
+
+/** Plausible streams: headers with small (sometimes wrong) lengths around random payloads. */
+const plausibleStream = fc.array(
+  fc.record({
+    type: fc.constantFrom(C.RTM_NEWLINK ?? 16, C.RTM_NEWADDR ?? 20, C.NLMSG_DONE ?? 3, C.NLMSG_ERROR ?? 2, 0, 0xffff),
+    body: fc.uint8Array({ maxLength: 120 }),
+    lie: fc.integer({ min: -8, max: 8 }),
+  }),
+  { maxLength: 6 },
+).map((msgs) => {
+  if (!H) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  for (const m of msgs) {
+    const len = H.size + m.body.length;
+    const b = new Uint8Array((len + 3) & ~3);
+    const v = new DataView(b.buffer);
+    v.setUint32(H.fields.nlmsg_len.offset, Math.max(0, len + m.lie), LE);
+    v.setUint16(H.fields.nlmsg_type.offset, m.type, LE);
+    b.set(m.body, H.size);
+    parts.push(b);
+  }
+  return new Uint8Array(Buffer.concat(parts));
+});
+
+export const netlinkTargets: Target[] = [
+  {
+    name: "netlink.parseMessages.garbage",
+    doc: "parseMessages on arbitrary or plausible bytes and any length: never throws, every payload lies inside [0, len), bytes past len change nothing, input untouched",
+    kernel: false,
+    make: () => fc.property(
+      fc.oneof(plausibleStream, fc.uint8Array({ maxLength: 400 })),
+      fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 0, max: 420 }) }, fc.constantFrom(-1, Number.NaN, 2 ** 32)),
+      (bytes, len) => {
+        if (!linux) { ok(!outcome(() => parseMessages(bytes, len)).ok, "parseMessages ran without netlink"); return; }
+        const cut = len > 0 ? Math.min(Math.floor(len), bytes.length) : 0;
+        const poisoned = bytes.slice();
+        for (let i = cut; i < poisoned.length; i++) poisoned[i] = ~poisoned[i]! & 255;
+        const before = bytes.slice();
+        const a = outcome(() => parseMessages(bytes, len).map((m) => ({ ...m, off: m.payload.byteOffset, payload: [...m.payload] })));
+        const b = outcome(() => parseMessages(poisoned, len).map((m) => ({ ...m, off: m.payload.byteOffset, payload: [...m.payload] })));
+        ok(a.ok, `parseMessages threw ${a.ok ? "" : String(a.error)}`);
+        sameOutcome(a, b, `parseMessages read past length ${len}`);
+        bytesEq(bytes, before, "parseMessages mutated its input");
+        for (const m of a.value) ok(m.off + m.payload.length <= cut, `payload ends at ${m.off + m.payload.length} > ${cut}`);
+      },
+    ),
+  },
+  {
+    name: "netlink.parseAttributes.garbage",
+    doc: "parseAttributes on arbitrary bytes: never throws, every attribute's data lies inside the bytes, bytes past them change nothing",
+    kernel: false,
+    make: () => fc.property(fc.uint8Array({ maxLength: 200 }), fc.integer({ min: 0, max: 16 }), (bytes, slack) => {
+      if (!linux) return;
+      const big = new Uint8Array(bytes.length + slack);
+      big.set(bytes);
+      const view = big.subarray(0, bytes.length);
+      const poisoned = big.slice();
+      for (let i = bytes.length; i < poisoned.length; i++) poisoned[i] = ~poisoned[i]! & 255;
+      const a = outcome(() => parseAttributes(view).map((x) => ({ type: x.type, data: [...x.data], end: x.data.byteOffset + x.data.length })));
+      const b = outcome(() => parseAttributes(poisoned.subarray(0, bytes.length)).map((x) => ({ type: x.type, data: [...x.data], end: x.data.byteOffset + x.data.length })));
+      ok(a.ok, `parseAttributes threw ${a.ok ? "" : String(a.error)}`);
+      sameOutcome(a, b, "parseAttributes read past the bytes");
+      for (const x of a.value) ok(x.end <= bytes.length, `attribute ends at ${x.end} > ${bytes.length}`);
+    }),
+  },
+  {
+    name: "netlink.decode.any",
+    doc: "parseLink / parseAddress on any message type and payload: never throw; a decoded link or address comes only from its own message types",
+    kernel: false,
+    make: () => fc.property(
+      fc.constantFrom(C.RTM_NEWLINK ?? 16, C.RTM_DELLINK ?? 17, C.RTM_NEWADDR ?? 20, C.RTM_DELADDR ?? 21, 0, 99),
+      fc.uint8Array({ maxLength: 160 }),
+      (type, payload) => {
+        if (!linux) return;
+        const m: NetlinkMessage = { type, flags: 0, seq: 0, pid: 0, payload };
+        const l = outcome(() => parseLink(m));
+        const a = outcome(() => parseAddress(m));
+        ok(l.ok && a.ok, "a decoder threw");
+        if (l.value !== null) ok(type === C.RTM_NEWLINK || type === C.RTM_DELLINK, `a link from type ${type}`);
+        if (a.value !== null) ok(type === C.RTM_NEWADDR || type === C.RTM_DELADDR, `an address from type ${type}`);
+      },
+    ),
+  },
+];

@@ -1,0 +1,350 @@
+/**
+ * rtnetlink (Linux AF_NETLINK, NETLINK_ROUTE): the kernel's interface and address tables as
+ * `ip` reads them. The message stream is parsed here in TS, every read bounds-checked against
+ * the bytes received: `parseMessages` walks struct nlmsghdr records (NLMSG_ALIGN), and
+ * `parseAttributes` walks struct rtattr lists (RTA_ALIGN); malformed lengths end the walk,
+ * never read outside the buffer. Layouts and numbers come from the generated tables.
+ *
+ * `Rtnetlink` is the high-level face, on AsyncSocket: `links()` (RTM_GETLINK dump),
+ * `addresses()` (RTM_GETADDR dump), and `events()` for the RTMGRP_* multicast groups.
+ */
+import { table } from "../ffi/platform.ts";
+import type { FieldLayout, StructLayout } from "../ffi/table.ts";
+import { AsyncSocket, type OperationOptions } from "./async.ts";
+import { SocketError } from "./errors.ts";
+import { formatIP } from "./sockaddr.ts";
+import { readIntField } from "./structs.ts";
+
+const C = table.constants;
+const S = table.structs;
+const LE = table.expressions.LITTLE_ENDIAN === 1;
+
+function need<T>(what: string, v: T | null | undefined): T {
+  if (v === null || v === undefined) throw new RangeError(`rtnetlink: ${what} does not exist on ${table.platform} (netlink is Linux's)`);
+  return v;
+}
+
+/** One netlink message: its header fields and payload (a view into the received bytes). */
+export interface NetlinkMessage {
+  /** nlmsg_type: RTM_NEWLINK, NLMSG_DONE, NLMSG_ERROR... */
+  readonly type: number;
+  /** nlmsg_flags (NLM_F_MULTI...). */
+  readonly flags: number;
+  /** nlmsg_seq: the request's sequence number (0 for multicast events). */
+  readonly seq: number;
+  /** nlmsg_pid: the sender's port id (0: the kernel). */
+  readonly pid: number;
+  /** The bytes after the header, up to nlmsg_len. */
+  readonly payload: Uint8Array;
+}
+
+/** One attribute (struct rtattr): its type and data (a view). */
+export interface Attribute {
+  readonly type: number;
+  readonly data: Uint8Array;
+}
+
+const align4 = (n: number, to: number): number => (n + to - 1) & ~(to - 1);
+const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+const field = (v: DataView, f: FieldLayout, base = 0): number => readIntField(v, { offset: base + f.offset, size: f.size }, false);
+
+/**
+ * The netlink messages in the first `len` bytes of `buf`. Stops at the first header that does
+ * not fit (nlmsg_len shorter than the header or past `len`): a truncated or corrupt datagram
+ * yields the messages before it. Never reads outside [0, len).
+ */
+export function parseMessages(buf: Uint8Array, len: number): NetlinkMessage[] {
+  const H = need("struct nlmsghdr", S.nlmsghdr);
+  const alignTo = need("NLMSG_ALIGNTO", C.NLMSG_ALIGNTO);
+  const end = len > 0 ? Math.min(Math.floor(len), buf.byteLength) : 0;
+  const v = viewOf(buf);
+  const out: NetlinkMessage[] = [];
+  let off = 0;
+  while (off + H.size <= end) {
+    const mlen = field(v, H.fields.nlmsg_len, off);
+    if (mlen < H.size || off + mlen > end) break;
+    out.push({
+      type: field(v, H.fields.nlmsg_type, off),
+      flags: field(v, H.fields.nlmsg_flags, off),
+      seq: field(v, H.fields.nlmsg_seq, off),
+      pid: field(v, H.fields.nlmsg_pid, off),
+      payload: buf.subarray(off + align4(H.size, alignTo), off + mlen),
+    });
+    off += align4(mlen, alignTo);
+  }
+  return out;
+}
+
+/** The attributes (struct rtattr, RTA_ALIGN) in `bytes`; stops at the first that does not fit. */
+export function parseAttributes(bytes: Uint8Array): Attribute[] {
+  const R = need("struct rtattr", S.rtattr);
+  const alignTo = need("RTA_ALIGNTO", C.RTA_ALIGNTO);
+  const v = viewOf(bytes);
+  const out: Attribute[] = [];
+  let off = 0;
+  while (off + R.size <= bytes.byteLength) {
+    const alen = field(v, R.fields.rta_len, off);
+    if (alen < R.size || off + alen > bytes.byteLength) break;
+    out.push({ type: field(v, R.fields.rta_type, off), data: bytes.subarray(off + align4(R.size, alignTo), off + alen) });
+    off += align4(alen, alignTo);
+  }
+  return out;
+}
+
+/** A network interface, from RTM_NEWLINK / RTM_DELLINK. */
+export interface LinkInfo {
+  /** ifi_index. */
+  readonly index: number;
+  /** IFLA_IFNAME. */
+  readonly name: string;
+  /** ifi_flags: IFF_UP, IFF_LOOPBACK, IFF_RUNNING... */
+  readonly flags: number;
+  /** ARPHRD_* hardware type (ifi_type). */
+  readonly hwType: number;
+  /** IFLA_OPERSTATE as its RFC 2863 name ("UP", "DOWN", "UNKNOWN"...), or the number where unnamed. */
+  readonly operstate: string;
+  /** IFLA_MTU. */
+  readonly mtu?: number;
+  /** IFLA_ADDRESS: the hardware address. */
+  readonly address?: Uint8Array;
+  /** IFLA_LINK: the index of the link this one is stacked on (veth peer, VLAN parent...). */
+  readonly link?: number;
+}
+
+/** An interface address, from RTM_NEWADDR / RTM_DELADDR. */
+export interface InterfaceAddress {
+  /** ifa_index: the interface. */
+  readonly index: number;
+  /** "inet" / "inet6" (or the AF_* number). */
+  readonly family: "inet" | "inet6" | number;
+  /** ifa_prefixlen. */
+  readonly prefixLength: number;
+  /** The address as text: IFA_LOCAL where given (the local end of a point-to-point link), else IFA_ADDRESS. */
+  readonly address: string;
+  /** IFA_ADDRESS when it differs from IFA_LOCAL (the peer of a point-to-point link). */
+  readonly peer?: string;
+  /** IFA_LABEL (IPv4 labels like "eth0:1"). */
+  readonly label?: string;
+  /** ifa_scope (RT_SCOPE_*: 0 universe, 253 link, 254 host). */
+  readonly scope: number;
+  /** ifa_flags. */
+  readonly flags: number;
+}
+
+const decoder = new TextDecoder();
+const cString = (b: Uint8Array): string => decoder.decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)));
+
+/** IF_OPER_* value → name, from the table (absent where the headers lack them). */
+const operNames = new Map<number, string>(
+  (["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"] as const)
+    .map((n) => [C[`IF_OPER_${n}`], n] as const)
+    .filter((e): e is readonly [number, typeof e[1]] => e[0] !== null),
+);
+
+function u32(data: Uint8Array): number | undefined {
+  return data.byteLength >= 4 ? viewOf(data).getUint32(0, LE) : undefined;
+}
+
+/** Decodes an RTM_NEWLINK/RTM_DELLINK message, or null when it is not one or too short. */
+export function parseLink(m: NetlinkMessage): LinkInfo | null {
+  const I = need("struct ifinfomsg", S.ifinfomsg);
+  if (m.type !== C.RTM_NEWLINK && m.type !== C.RTM_DELLINK) return null;
+  if (m.payload.byteLength < I.size) return null;
+  const v = viewOf(m.payload);
+  const alignTo = need("NLMSG_ALIGNTO", C.NLMSG_ALIGNTO);
+  let name = "";
+  let operstate = "UNKNOWN";
+  let mtu: number | undefined;
+  let address: Uint8Array | undefined;
+  let link: number | undefined;
+  for (const a of parseAttributes(m.payload.subarray(align4(I.size, alignTo)))) {
+    if (a.type === C.IFLA_IFNAME) name = cString(a.data);
+    else if (a.type === C.IFLA_OPERSTATE && a.data.byteLength >= 1) operstate = operNames.get(a.data[0]!) ?? String(a.data[0]);
+    else if (a.type === C.IFLA_MTU) mtu = u32(a.data);
+    else if (a.type === C.IFLA_ADDRESS) address = a.data.slice();
+    else if (a.type === C.IFLA_LINK) link = u32(a.data);
+  }
+  return {
+    index: readIntField(v, I.fields.ifi_index, true),
+    name,
+    flags: field(v, I.fields.ifi_flags),
+    hwType: field(v, I.fields.ifi_type),
+    operstate,
+    ...(mtu !== undefined ? { mtu } : {}),
+    ...(address !== undefined ? { address } : {}),
+    ...(link !== undefined ? { link } : {}),
+  };
+}
+
+/** Decodes an RTM_NEWADDR/RTM_DELADDR message, or null when it is not one or has no address. */
+export function parseAddress(m: NetlinkMessage): InterfaceAddress | null {
+  const A = need("struct ifaddrmsg", S.ifaddrmsg);
+  if (m.type !== C.RTM_NEWADDR && m.type !== C.RTM_DELADDR) return null;
+  if (m.payload.byteLength < A.size) return null;
+  const v = viewOf(m.payload);
+  const fam = field(v, A.fields.ifa_family);
+  const alen = fam === C.AF_INET ? 4 : fam === C.AF_INET6 ? 16 : 0;
+  const alignTo = need("NLMSG_ALIGNTO", C.NLMSG_ALIGNTO);
+  let local: string | undefined;
+  let addr: string | undefined;
+  let label: string | undefined;
+  for (const a of parseAttributes(m.payload.subarray(align4(A.size, alignTo)))) {
+    if ((a.type === C.IFA_LOCAL || a.type === C.IFA_ADDRESS) && alen && a.data.byteLength >= alen) {
+      const text = formatIP(a.data.subarray(0, alen));
+      if (a.type === C.IFA_LOCAL) local = text;
+      else addr = text;
+    } else if (a.type === C.IFA_LABEL) label = cString(a.data);
+  }
+  const address = local ?? addr;
+  if (address === undefined) return null;
+  return {
+    index: field(v, A.fields.ifa_index),
+    family: fam === C.AF_INET ? "inet" : fam === C.AF_INET6 ? "inet6" : fam,
+    prefixLength: field(v, A.fields.ifa_prefixlen),
+    address,
+    ...(local !== undefined && addr !== undefined && addr !== local ? { peer: addr } : {}),
+    ...(label !== undefined ? { label } : {}),
+    scope: field(v, A.fields.ifa_scope),
+    flags: field(v, A.fields.ifa_flags),
+  };
+}
+
+/** Writes an unsigned host-order field. */
+function put(v: DataView, f: FieldLayout, value: number, base = 0): void {
+  const off = base + f.offset;
+  if (f.size === 1) v.setUint8(off, value);
+  else if (f.size === 2) v.setUint16(off, value, LE);
+  else if (f.size === 4) v.setUint32(off, value >>> 0, LE);
+  else throw new Error(`bsdsock: unsupported ${f.size}-byte netlink field`);
+}
+
+/**
+ * A dump request: nlmsghdr (NLM_F_REQUEST | NLM_F_DUMP) + the family header of `type`
+ * (ifinfomsg for RTM_GETLINK, ifaddrmsg for RTM_GETADDR), zeroed but for the family.
+ */
+export function dumpRequest(type: number, seq: number, family = C.AF_UNSPEC): Uint8Array {
+  const H = need("struct nlmsghdr", S.nlmsghdr);
+  const body: StructLayout = type === C.RTM_GETADDR ? need("struct ifaddrmsg", S.ifaddrmsg) : need("struct ifinfomsg", S.ifinfomsg);
+  const alignTo = need("NLMSG_ALIGNTO", C.NLMSG_ALIGNTO);
+  const hdr = align4(H.size, alignTo);
+  const len = hdr + body.size;
+  const b = new Uint8Array(align4(len, alignTo));
+  const v = viewOf(b);
+  put(v, H.fields.nlmsg_len!, len);
+  put(v, H.fields.nlmsg_type!, type);
+  put(v, H.fields.nlmsg_flags!, need("NLM_F_REQUEST", C.NLM_F_REQUEST) | need("NLM_F_DUMP", C.NLM_F_DUMP));
+  put(v, H.fields.nlmsg_seq!, seq >>> 0);
+  put(v, H.fields.nlmsg_pid!, 0);
+  const famField = type === C.RTM_GETADDR ? S.ifaddrmsg!.fields.ifa_family : S.ifinfomsg!.fields.ifi_family;
+  put(v, famField, family, hdr);
+  return b;
+}
+
+/** A change the kernel announced to a group member (Rtnetlink.events()). */
+export type RtEvent =
+  | { readonly kind: "link"; readonly action: "new" | "del"; readonly link: LinkInfo }
+  | { readonly kind: "address"; readonly action: "new" | "del"; readonly address: InterfaceAddress };
+
+/** Options for Rtnetlink.open(). */
+export interface RtnetlinkOptions {
+  /** RTMGRP_* multicast groups to join (bitmask) for events(); default none. */
+  readonly groups?: number;
+}
+
+/**
+ * An rtnetlink socket on the async API: dumps of the interface and address tables, and the
+ * kernel's change notifications. `using` / close() release it.
+ *
+ * ```ts
+ * using rt = Rtnetlink.open();
+ * for (const l of await rt.links()) console.log(l.index, l.name, l.operstate);
+ * ```
+ */
+export class Rtnetlink implements Disposable {
+  /** The netlink socket (AF_NETLINK, SOCK_RAW, NETLINK_ROUTE), bound with the groups asked for. */
+  readonly socket: AsyncSocket;
+  readonly #buf = new Uint8Array(1 << 16);
+  #seq = Math.floor(Math.random() * 0x7fffffff);
+
+  private constructor(socket: AsyncSocket) {
+    this.socket = socket;
+  }
+
+  /** Opens a NETLINK_ROUTE socket, joined to `groups` (RTMGRP_LINK | RTMGRP_IPV4_IFADDR...). */
+  static open(options: RtnetlinkOptions = {}): Rtnetlink {
+    const sock = new AsyncSocket(need("AF_NETLINK", C.AF_NETLINK), C.SOCK_RAW, need("NETLINK_ROUTE", C.NETLINK_ROUTE));
+    try {
+      sock.bind({ family: "netlink", pid: 0, groups: options.groups ?? 0 });
+      return new Rtnetlink(sock);
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+  }
+
+  /** Sends a dump request and collects every message of the answer, up to NLMSG_DONE. */
+  async dump(type: number, family = C.AF_UNSPEC, op?: OperationOptions): Promise<NetlinkMessage[]> {
+    const seq = (this.#seq = (this.#seq + 1) >>> 0);
+    await this.socket.sendTo(dumpRequest(type, seq, family), { family: "netlink", pid: 0 }, op);
+    const out: NetlinkMessage[] = [];
+    for (;;) {
+      const [n] = await this.socket.recvFromInto(this.#buf, op);
+      for (const m of parseMessages(this.#buf, n)) {
+        if (m.seq !== seq) continue; // a multicast event or another request's answer
+        if (m.type === C.NLMSG_DONE) return out;
+        if (m.type === C.NLMSG_ERROR) {
+          const err = m.payload.byteLength >= 4 ? viewOf(m.payload).getInt32(0, LE) : 0;
+          if (err !== 0) throw new SocketError("netlink", -err, { note: `dump of type ${type}` });
+          return out;
+        }
+        // Copy: the receive buffer is reused by the next recv.
+        out.push({ ...m, payload: m.payload.slice() });
+      }
+    }
+  }
+
+  /** Every interface (RTM_GETLINK dump), in the kernel's order (by index). */
+  async links(op?: OperationOptions): Promise<LinkInfo[]> {
+    const msgs = await this.dump(need("RTM_GETLINK", C.RTM_GETLINK), C.AF_UNSPEC, op);
+    return msgs.map(parseLink).filter((l): l is LinkInfo => l !== null);
+  }
+
+  /** Every interface address (RTM_GETADDR dump): IPv4 first, then IPv6, as the kernel lists them. */
+  async addresses(op?: OperationOptions): Promise<InterfaceAddress[]> {
+    const msgs = await this.dump(need("RTM_GETADDR", C.RTM_GETADDR), C.AF_UNSPEC, op);
+    return msgs.map(parseAddress).filter((a): a is InterfaceAddress => a !== null);
+  }
+
+  /**
+   * The changes announced to the groups this socket joined, as they happen (until the signal
+   * aborts or the socket closes).
+   */
+  async *events(op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<RtEvent, void, undefined> {
+    for (;;) {
+      let n: number;
+      try {
+        [n] = await this.socket.recvFromInto(this.#buf, op.signal ? { signal: op.signal } : undefined);
+      } catch (e) {
+        if (this.socket.closed || op.signal?.aborted) return;
+        throw e;
+      }
+      for (const m of parseMessages(this.#buf, n)) {
+        const action = m.type === C.RTM_DELLINK || m.type === C.RTM_DELADDR ? "del" : "new";
+        const link = parseLink(m);
+        if (link) { yield { kind: "link", action, link }; continue; }
+        const address = parseAddress(m);
+        if (address) yield { kind: "address", action, address };
+      }
+    }
+  }
+
+  /** Closes the socket. Idempotent. */
+  close(): void {
+    this.socket.close();
+  }
+
+  /** `using rt = Rtnetlink.open()` closes it. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

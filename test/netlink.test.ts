@@ -1,0 +1,149 @@
+/**
+ * rtnetlink against the kernel: the message parsers on messages built from the table's
+ * layouts (and cut short), Rtnetlink dumps against what the kernel and `ip` report,
+ * examples/ip-addr.ts byte for byte against `ip -brief addr`, and --watch in a network
+ * namespace of its own (root and unshare(1) needed; skipped with the reason otherwise).
+ */
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { platform } from "../src/index.ts";
+import { dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, Rtnetlink, type NetlinkMessage } from "../src/netlink.ts";
+import { interfaceIndex } from "../src/sockaddr.ts";
+import { Socket } from "../src/socket.ts";
+import { bun, expectNoFdLeaks, root, run } from "./helpers.ts";
+
+expectNoFdLeaks();
+
+const linux = platform.key.startsWith("linux-");
+const T = platform.table;
+const C = T.constants;
+const LE = T.expressions.LITTLE_ENDIAN === 1;
+const ipTool = Bun.which("ip");
+const unshare = Bun.which("unshare");
+const isRoot = process.getuid?.() === 0;
+
+/** An rtattr: rta_len, rta_type, data, padded to 4. */
+function attr(type: number, data: Uint8Array): Uint8Array {
+  const R = T.structs.rtattr!;
+  const len = R.size + data.length;
+  const b = new Uint8Array((len + 3) & ~3);
+  const v = new DataView(b.buffer);
+  v.setUint16(R.fields.rta_len.offset, len, LE);
+  v.setUint16(R.fields.rta_type.offset, type, LE);
+  b.set(data, R.size);
+  return b;
+}
+
+/** A netlink message of `type` around `body`. */
+function message(type: number, body: Uint8Array, seq = 7): Uint8Array {
+  const H = T.structs.nlmsghdr!;
+  const len = H.size + body.length;
+  const b = new Uint8Array((len + 3) & ~3);
+  const v = new DataView(b.buffer);
+  v.setUint32(H.fields.nlmsg_len.offset, len, LE);
+  v.setUint16(H.fields.nlmsg_type.offset, type, LE);
+  v.setUint32(H.fields.nlmsg_seq.offset, seq, LE);
+  b.set(body, H.size);
+  return b;
+}
+
+const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
+
+describe.skipIf(!linux)("parsers (messages built from the table's layouts)", () => {
+  const I = T.structs.ifinfomsg!;
+  function linkMessage(index: number, name: string, oper: number): Uint8Array {
+    const info = new Uint8Array(I.size);
+    new DataView(info.buffer).setInt32(I.fields.ifi_index.offset, index, LE);
+    return message(C.RTM_NEWLINK!, concat(info, attr(C.IFLA_IFNAME!, new TextEncoder().encode(`${name}\0`)), attr(C.IFLA_OPERSTATE!, Uint8Array.of(oper))));
+  }
+
+  test("a stream of two links and NLMSG_DONE parses into three messages; the links decode", () => {
+    const stream = concat(linkMessage(1, "lo", C.IF_OPER_UNKNOWN ?? 0), linkMessage(7, "eth7", C.IF_OPER_UP ?? 6), message(C.NLMSG_DONE!, new Uint8Array(4)));
+    const msgs = parseMessages(stream, stream.length);
+    expect(msgs.map((m) => m.type)).toEqual([C.RTM_NEWLINK!, C.RTM_NEWLINK!, C.NLMSG_DONE!]);
+    expect(parseLink(msgs[0]!)).toMatchObject({ index: 1, name: "lo", operstate: "UNKNOWN" });
+    expect(parseLink(msgs[1]!)).toMatchObject({ index: 7, name: "eth7", operstate: "UP" });
+    expect(parseLink(msgs[2]!)).toBeNull();
+  });
+
+  test("a cut stream yields only the whole messages; a length past the data stops the walk", () => {
+    const one = linkMessage(1, "lo", 0);
+    const stream = concat(one, one);
+    expect(parseMessages(stream, stream.length - 1).length).toBe(1);
+    expect(parseMessages(stream, 3).length).toBe(0);
+    expect(parseMessages(stream, -5).length).toBe(0);
+    const bad = one.slice();
+    new DataView(bad.buffer).setUint32(T.structs.nlmsghdr!.fields.nlmsg_len.offset, 9999, LE);
+    expect(parseMessages(bad, bad.length)).toEqual([]);
+    expect(parseAttributes(Uint8Array.of(200, 0, 1, 0))).toEqual([]); // rta_len 200 > 4 bytes
+  });
+
+  test("an address message: IFA_LOCAL is the address, a different IFA_ADDRESS the peer", () => {
+    const A = T.structs.ifaddrmsg!;
+    const head = new Uint8Array(A.size);
+    head[A.fields.ifa_family.offset] = C.AF_INET;
+    head[A.fields.ifa_prefixlen.offset] = 24;
+    new DataView(head.buffer).setUint32(A.fields.ifa_index.offset, 3, LE);
+    const m = parseMessages(message(C.RTM_NEWADDR!, concat(head, attr(C.IFA_ADDRESS!, Uint8Array.of(10, 0, 0, 2)), attr(C.IFA_LOCAL!, Uint8Array.of(10, 0, 0, 1)))), 1000)[0] as NetlinkMessage;
+    expect(parseAddress(m)).toMatchObject({ index: 3, family: "inet", prefixLength: 24, address: "10.0.0.1", peer: "10.0.0.2" });
+  });
+
+  test("dumpRequest: NLM_F_REQUEST | NLM_F_DUMP, the type and sequence, a zeroed family header", () => {
+    const r = dumpRequest(C.RTM_GETLINK!, 42);
+    const [m] = parseMessages(r, r.length);
+    expect(m).toMatchObject({ type: C.RTM_GETLINK, flags: C.NLM_F_REQUEST! | C.NLM_F_DUMP!, seq: 42, pid: 0 });
+    expect(m!.payload.length).toBe(T.structs.ifinfomsg!.size);
+  });
+});
+
+describe.skipIf(!linux)("Rtnetlink against the kernel", () => {
+  test("links() has lo at its if_nametoindex index, IFF_LOOPBACK set; addresses() has 127.0.0.1/8 on it", async () => {
+    using rt = Rtnetlink.open();
+    const links = await rt.links({ timeout: 5000 });
+    const lo = links.find((l) => l.name === "lo");
+    expect(lo?.index).toBe(interfaceIndex("lo"));
+    expect(lo!.flags & C.IFF_LOOPBACK!).toBe(C.IFF_LOOPBACK!);
+    const addrs = await rt.addresses({ timeout: 5000 });
+    expect(addrs).toContainEqual(expect.objectContaining({ index: lo!.index, family: "inet", address: "127.0.0.1", prefixLength: 8 }));
+  });
+
+  test("a netlink socket's address: bound with pid 0, the kernel assigns a port id", () => {
+    using s = new Socket("netlink", "raw", C.NETLINK_ROUTE!);
+    s.bind({ family: "netlink", pid: 0, groups: C.RTMGRP_LINK! });
+    const a = s.localAddress;
+    expect(a).toMatchObject({ family: "netlink", groups: C.RTMGRP_LINK! });
+    expect((a as { pid: number }).pid).toBeGreaterThan(0);
+  });
+
+  test.skipIf(!ipTool)("examples/ip-addr.ts prints exactly what `ip -brief addr` prints", async () => {
+    const ours = await run([bun, join(root, "examples", "ip-addr.ts")], {}, 10_000);
+    const theirs = await run([ipTool!, "-brief", "addr"], {}, 10_000);
+    expect(ours.code).toBe(0);
+    expect(ours.stdout).toBe(theirs.stdout);
+  });
+
+  const noNetns = !isRoot ? "not root: cannot create a network namespace" : !unshare || !ipTool ? "unshare(1) or ip(8) missing" : null;
+  if (noNetns) console.warn(`SKIP ip-addr.ts --watch: ${noNetns}`);
+  test.skipIf(noNetns !== null)("--watch in a new network namespace reports lo coming up and addresses added and removed", async () => {
+    const script = [
+      `${JSON.stringify(bun)} ${JSON.stringify(join(root, "examples", "ip-addr.ts"))} --watch & pid=$!`,
+      "sleep 2", // the watcher has joined its groups and printed the table
+      "ip link set lo up",
+      "ip addr add 127.0.0.5/8 dev lo",
+      "sleep 0.3",
+      "ip addr del 127.0.0.5/8 dev lo",
+      "sleep 0.5",
+      "kill -INT $pid",
+      "wait $pid",
+    ].join("\n");
+    const o = await run([unshare!, "-n", "sh", "-c", script], {}, 20_000);
+    expect(o.code).toBe(0);
+    const lines = o.stdout.split("\n");
+    expect(lines[0]).toMatch(/^lo +DOWN +$/); // the table: a fresh namespace has lo, down
+    expect(lines).toContain("link lo UNKNOWN");
+    expect(lines).toContain("addr add 127.0.0.1/8 dev lo");
+    expect(lines).toContain("addr add 127.0.0.5/8 dev lo");
+    expect(lines).toContain("addr del 127.0.0.5/8 dev lo");
+    expect(o.stderr).toContain("watching link and address changes");
+  });
+});
