@@ -8,6 +8,7 @@
  * - `getaddrinfo`, `getnameinfo`, `createConnection`: name resolution through libc.
  * - `listenFds`: the sockets of systemd socket activation (LISTEN_FDS).
  * - `Rtnetlink`: interfaces, addresses and their changes over AF_NETLINK (Linux).
+ * - `attachFilter`, `setPromiscuous`: packet capture on AF_PACKET sockets (Linux).
  * - `Poller`: wait for readiness on many fds (epoll, kqueue or poll).
  * - `posix`: the C-shaped layer (socket/bind/listen/accept/connect/send/recv/close returning -1
  *   and setting errno, perror, htons, inet_pton, sockaddr_in...), for near-literal C ports.
@@ -39,6 +40,7 @@ export {
   formatAddress, type Address, type Inet6Address, type InetAddress, type NetlinkAddress, type PacketAddress, type RawAddress,
   type UnixAddress,
 } from "./sockaddr.ts";
+export { attachFilter, bpf, detachFilter, htons16, setPromiscuous, udpPortFilter, type BpfInstruction } from "./packet.ts";
 export {
   Rtnetlink, dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, type Attribute, type InterfaceAddress,
   type LinkInfo, type NetlinkMessage, type RtEvent, type RtnetlinkOptions,
