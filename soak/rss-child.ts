@@ -2,12 +2,17 @@
  * RSS leak check child (run by soak/rss.ts): a long loop over bsdsock's hot paths — send/recv
  * on a socketpair (fresh and reused buffers), socket create/close (socketpair, UDP, TCP), and
  * sendTo/recvFrom on loopback UDP with a fresh address object each time, plus sendMsg/recvMsg
- * with scatter lists. One warm-up pass at full size, then the measured full pass; RSS (from
- * /proc/self/statm) after a full GC at both points. Prints one JSON line.
+ * with scatter lists; and the async API (AsyncSocket): one tenth as many round trips whose
+ * receive waits in the reactor (with a timeout, sometimes an AbortSignal), and pairs closed
+ * while a receive waits. One warm-up pass at full size, then the measured full pass; RSS (from
+ * /proc/self/statm) after a full GC at both points, and the reactor's registrations (they must
+ * come back to the same count). Prints one JSON line.
  *
  *   bun soak/rss-child.ts <sendRecv> <createClose> <sendToRecvFrom>
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { AsyncSocket } from "../src/async.ts";
+import { reactor } from "../src/reactor.ts";
 import { Socket } from "../src/socket.ts";
 
 const [sendRecv, createClose, sendToRecvFrom] = process.argv.slice(2, 5).map(Number) as [number, number, number];
@@ -66,12 +71,44 @@ function pass(scale: number): void {
   }
 }
 
+const [x, y] = AsyncSocket.pair("unix", "stream");
+const abuf = new Uint8Array(1024);
+
+/** Async round trips whose receive waits in the reactor, and pairs closed under a waiting receive. */
+async function asyncPass(rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    const n = 1 + (i % 500);
+    const ac = i % 8 === 0 ? new AbortController() : null;
+    const pending = y.recvInto(abuf, ac ? { signal: ac.signal, timeout: 10_000 } : { timeout: 10_000 });
+    await x.send(abuf.subarray(0, n));
+    let got = await pending;
+    while (got < n) got += await y.recvInto(abuf.subarray(got), { timeout: 10_000 });
+    checksum = (checksum + got) | 0;
+    if (i % 64 === 0) {
+      const [c, d] = AsyncSocket.pair("unix", "dgram");
+      const waiting = d.recv(16).catch((e: unknown) => e);
+      await Bun.sleep(0);
+      d.close();
+      c.close();
+      await waiting;
+    }
+  }
+}
+
+const asyncRounds = Math.floor(sendRecv / 10);
 pass(1); // warm-up: the JIT, the heap and the allocator reach their working size
+await asyncPass(asyncRounds);
 const fdsWarm = fds();
+const watchesWarm = reactor().size;
 const warm = await settle();
 const t0 = performance.now();
 pass(1);
+await asyncPass(asyncRounds);
 const end = await settle();
 const fdsEnd = fds();
+const watchesEnd = reactor().size;
+x.close();
+y.close();
 for (const s of [a, b, u1, u2]) s.close();
-console.log(JSON.stringify({ warm, end, growth: (end - warm) / warm, fdsWarm, fdsEnd, seconds: (performance.now() - t0) / 1000, checksum }));
+console.log(JSON.stringify({ warm, end, growth: (end - warm) / warm, fdsWarm, fdsEnd, watchesWarm, watchesEnd, asyncRounds, seconds: (performance.now() - t0) / 1000, checksum }));
+process.exit(0); // the reactor's Worker is unreferenced, but end now

@@ -23,6 +23,8 @@ export interface RssResult {
   readonly growth: number;
   readonly fdsWarm: number;
   readonly fdsEnd: number;
+  readonly watchesWarm: number;
+  readonly watchesEnd: number;
   readonly seconds: number;
   readonly summary: string;
 }
@@ -37,15 +39,15 @@ export async function runRssCheck(o: RssOptions): Promise<RssResult> {
   await proc.exited;
   clearTimeout(timer);
   const line = out.trim().split("\n").pop() ?? "";
-  let r: { warm: number; end: number; growth: number; fdsWarm: number; fdsEnd: number; seconds: number };
+  let r: { warm: number; end: number; growth: number; fdsWarm: number; fdsEnd: number; watchesWarm: number; watchesEnd: number; asyncRounds: number; seconds: number };
   try {
     r = JSON.parse(line);
   } catch {
     throw new Error(`rss child failed (exit ${proc.exitCode}): ${out}\n${err}`);
   }
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  const ok = proc.exitCode === 0 && r.growth <= maxGrowth && r.fdsEnd === r.fdsWarm;
-  const summary = `${ok ? "PASS" : "FAIL"} RSS: ${o.sendRecv.toLocaleString("en")} send/recv + ${o.createClose.toLocaleString("en")} create/close + ${o.sendToRecvFrom.toLocaleString("en")} sendTo/recvFrom in ${r.seconds.toFixed(1)} s: ${mib(r.warm)} after warm-up → ${mib(r.end)} at the end (${(r.growth * 100).toFixed(2)} %, limit ${(maxGrowth * 100).toFixed(0)} %); fds ${r.fdsWarm} → ${r.fdsEnd}`;
+  const ok = proc.exitCode === 0 && r.growth <= maxGrowth && r.fdsEnd === r.fdsWarm && r.watchesEnd === r.watchesWarm;
+  const summary = `${ok ? "PASS" : "FAIL"} RSS: ${o.sendRecv.toLocaleString("en")} send/recv + ${o.createClose.toLocaleString("en")} create/close + ${o.sendToRecvFrom.toLocaleString("en")} sendTo/recvFrom + ${r.asyncRounds.toLocaleString("en")} async round trips in ${r.seconds.toFixed(1)} s: ${mib(r.warm)} after warm-up → ${mib(r.end)} at the end (${(r.growth * 100).toFixed(2)} %, limit ${(maxGrowth * 100).toFixed(0)} %); fds ${r.fdsWarm} → ${r.fdsEnd}; reactor registrations ${r.watchesWarm} → ${r.watchesEnd}`;
   o.log?.(summary);
-  return { ok, warmBytes: r.warm, endBytes: r.end, growth: r.growth, fdsWarm: r.fdsWarm, fdsEnd: r.fdsEnd, seconds: r.seconds, summary };
+  return { ok, warmBytes: r.warm, endBytes: r.end, growth: r.growth, fdsWarm: r.fdsWarm, fdsEnd: r.fdsEnd, watchesWarm: r.watchesWarm, watchesEnd: r.watchesEnd, seconds: r.seconds, summary };
 }

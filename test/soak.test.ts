@@ -25,10 +25,11 @@ describe("soak (CI size)", () => {
     expect(r.ok).toBe(true);
   }, 30_000);
 
-  test("RSS after 200k send/recv + 20k create/close + 20k sendTo/recvFrom grows ≤ 5 % after warm-up; fds unchanged", async () => {
+  test("RSS after 200k send/recv + 20k create/close + 20k sendTo/recvFrom + 20k async round trips grows ≤ 5 % after warm-up; fds and reactor registrations unchanged", async () => {
     const r = await runRssCheck({ sendRecv: 200_000, createClose: 20_000, sendToRecvFrom: 20_000, timeLimitMs: 25_000 });
     console.log(r.summary);
     expect(r.fdsEnd).toBe(r.fdsWarm);
+    expect(r.watchesEnd).toBe(r.watchesWarm); // every closed AsyncSocket left the reactor
     expect(r.growth).toBeLessThanOrEqual(0.05);
     expect(r.ok).toBe(true);
   }, 30_000);
