@@ -16,7 +16,8 @@
  *
  * Concurrency rule: operations queue per direction. At most one read-side operation (recv*,
  * accept) and one write-side operation (send*, connect) run at a time on one socket; others
- * wait their turn in call order. A reader and a writer proceed independently.
+ * wait their turn in call order, their timeout and AbortSignal counting while they wait. A
+ * reader and a writer proceed independently.
  */
 import { lookup } from "node:dns/promises";
 import { table } from "../ffi/platform.ts";
@@ -91,26 +92,58 @@ export type Datagram = [data: Uint8Array, from: Address | RawAddress];
 /** FIFO turn-taking for one direction of one socket (see the concurrency rule). */
 class Turn {
   #busy = false;
-  readonly #queue: Array<() => void> = [];
+  /** Waiting operations in call order; a cancelled one (aborted, timed out) is skipped. */
+  readonly #queue: Array<{ grant: () => void; cancelled: boolean }> = [];
 
   /** Whether an operation holds the turn (others would queue). */
   get busy(): boolean {
     return this.#busy;
   }
 
-  /** Undefined when the turn is ours now; else a promise resolved when it is. */
-  acquire(): Promise<void> | undefined {
+  /**
+   * Undefined when the turn is ours now; else a promise resolved when it is. While queued the
+   * operation's own limits still hold: the promise rejects with `signal.reason` on abort and
+   * with SocketTimeoutError at `deadline`, and the place in the queue is given up.
+   */
+  acquire(syscall: string, signal: AbortSignal | null, deadline: number, timeoutMs: number): Promise<void> | undefined {
     if (!this.#busy) {
       this.#busy = true;
       return undefined;
     }
-    return new Promise<void>((resolve) => this.#queue.push(resolve));
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      const done = (): void => {
+        if (timer !== null) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const entry = { grant: (): void => { done(); resolve(); }, cancelled: false };
+      const cancel = (reason: unknown): void => {
+        if (entry.cancelled) return;
+        entry.cancelled = true;
+        done();
+        reject(reason);
+      };
+      const onAbort = (): void => cancel(signal!.reason);
+      if (deadline !== Infinity) {
+        timer = setTimeout(() => cancel(new SocketTimeoutError(syscall, timeoutMs)), Math.max(0, Math.ceil(deadline - performance.now())));
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(entry);
+    });
   }
 
   release(): void {
-    const next = this.#queue.shift();
-    if (next) next();
-    else this.#busy = false;
+    for (;;) {
+      const next = this.#queue.shift();
+      if (!next) {
+        this.#busy = false;
+        return;
+      }
+      if (!next.cancelled) {
+        next.grant();
+        return;
+      }
+    }
   }
 }
 
@@ -368,13 +401,14 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    */
   async #io<T>(dir: number, syscall: string, op: OperationOptions | undefined, attempt: () => T, waitFirst = false): Promise<T> {
     const turn = dir === READ ? this.#reads : this.#writes;
-    const queued = turn.acquire();
+    // The limits count from the call, queued or not.
+    const signal = op === undefined ? null : signalOf(syscall, op.signal);
+    if (signal?.aborted) throw signal.reason;
+    const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf(syscall, op.timeout);
+    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    const queued = turn.acquire(syscall, signal, deadline, timeout ?? 0);
     if (queued) await queued;
     try {
-      const signal = op === undefined ? null : signalOf(syscall, op.signal);
-      if (signal?.aborted) throw signal.reason;
-      const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf(syscall, op.timeout);
-      const deadline = timeout === null ? Infinity : performance.now() + timeout;
       for (let first = true; ; first = false) {
         if (!(first && waitFirst)) {
           // Any read but recvInto's leaves the queue's state unknown (#recvAttempt re-sets it).
@@ -440,12 +474,13 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   async connect(address: Address, op?: OperationOptions): Promise<void> {
     const sock = this.socket;
     const turn = this.#writes;
-    const queued = turn.acquire();
+    const signal = op === undefined ? null : signalOf("connect", op.signal);
+    if (signal?.aborted) throw signal.reason;
+    const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf("connect", op.timeout);
+    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    const queued = turn.acquire("connect", signal, deadline, timeout ?? 0);
     if (queued) await queued;
     try {
-      const signal = op === undefined ? null : signalOf("connect", op.signal);
-      const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf("connect", op.timeout);
-      const deadline = timeout === null ? Infinity : performance.now() + timeout;
       let backoff = 1;
       for (;;) {
         if (signal?.aborted) throw signal.reason;

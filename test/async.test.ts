@@ -418,6 +418,26 @@ describe("concurrency and backpressure", () => {
     expect((await Promise.all(readers)).map(text)).toEqual(["1", "2", "3"]);
   });
 
+  test("a queued operation's timeout and AbortSignal count while it waits for its turn; cancelled ones give their place up", async () => {
+    const [a, b] = AsyncSocket.pair("unix", "dgram");
+    own(a);
+    own(b);
+    const first = b.recv(16); // holds the read turn, waiting for data
+    const t0 = performance.now();
+    const timedOut = b.recv(16, { timeout: 60 }).catch((e: unknown) => e);
+    const ac = new AbortController();
+    const aborted = b.recv(16, { signal: ac.signal }).catch((e: unknown) => e);
+    const third = b.recv(16, { timeout: 5000 });
+    setTimeout(() => ac.abort(), 20);
+    expect(await timedOut).toBeInstanceOf(SocketTimeoutError);
+    expect(performance.now() - t0).toBeLessThan(2000); // not stuck behind the first
+    expect(((await aborted) as Error).name).toBe("AbortError");
+    await a.send("one");
+    await a.send("two");
+    expect(text(await first)).toBe("one");
+    expect(text(await third)).toBe("two"); // the cancelled ones took nothing
+  });
+
   test("concurrent sendAll calls on one stream never interleave their bytes", async () => {
     const [client, conn] = await tcpPair();
     const parts = [pattern(300_000, 1), pattern(300_000, 2), pattern(300_000, 3)];
