@@ -525,20 +525,20 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** send(): bytes sent (may be fewer than given on a stream: see sendAll). */
   send(data: Data, op?: AsyncSendOptions): Promise<number> {
-    const flags = op?.flags ?? 0;
-    let waitFirst = false;
-    if (op === undefined && !this.#writes.busy) {
-      // Fast path: nothing queued, no options: one attempt now, no async machinery.
-      let r: number;
-      try {
-        r = trySend(this.socket, data, 0);
-      } catch (e) {
-        return Promise.reject(e);
+    try {
+      const flags = op?.flags ?? 0;
+      let waitFirst = false;
+      if (op === undefined && !this.#writes.busy) {
+        // Fast path: nothing queued, no options: one attempt now, no async machinery.
+        const r = trySend(this.socket, data, 0);
+        if (r !== WOULD_BLOCK) return Promise.resolve(r);
+        waitFirst = true;
       }
-      if (r !== WOULD_BLOCK) return Promise.resolve(r);
-      waitFirst = true;
+      return this.#io(WRITE, "send", op, () => this.socket.send(data, flags), waitFirst);
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
     }
-    return this.#io(WRITE, "send", op, () => this.socket.send(data, flags), waitFirst);
   }
 
   /**
@@ -556,7 +556,12 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     } catch (e) {
       return Promise.reject(e);
     }
-    const flags = op?.flags ?? 0;
+    let flags: number;
+    try {
+      flags = op?.flags ?? 0;
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const sock = this.socket;
     let off = 0;
     let waitFirst = false;
@@ -597,30 +602,40 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** recv() into `buffer` (its first `nbytes`); the count, 0 at end of stream. */
   recvInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<number> {
-    const flags = op?.flags ?? 0;
-    const nbytes = op?.nbytes;
-    // Skip the attempt after a drained read, unless a hangup was seen: EOF or an error may
-    // then be pending with no further edge to announce it.
-    let waitFirst = this.#readDrained && flags === 0 && !(this.#watch?.hangup ?? true);
-    if (op === undefined && !this.#reads.busy && !waitFirst) {
-      // Fast path: nothing queued, no options: one attempt now, no async machinery.
-      let r: number;
-      try {
-        r = this.#recvAttempt(buffer, undefined, 0);
-      } catch (e) {
-        if (e !== WOULD_BLOCK_SIGNAL) return Promise.reject(e);
-        r = WOULD_BLOCK;
+    try {
+      const flags = op?.flags ?? 0;
+      const nbytes = op?.nbytes;
+      // Skip the attempt after a drained read, unless a hangup was seen: EOF or an error may
+      // then be pending with no further edge to announce it.
+      let waitFirst = this.#readDrained && flags === 0 && !(this.#watch?.hangup ?? true);
+      if (op === undefined && !this.#reads.busy && !waitFirst) {
+        // Fast path: nothing queued, no options: one attempt now, no async machinery.
+        let r: number;
+        try {
+          r = this.#recvAttempt(buffer, undefined, 0);
+        } catch (e) {
+          if (e !== WOULD_BLOCK_SIGNAL) return Promise.reject(e);
+          r = WOULD_BLOCK;
+        }
+        if (r !== WOULD_BLOCK) return Promise.resolve(r);
+        waitFirst = true;
       }
-      if (r !== WOULD_BLOCK) return Promise.resolve(r);
-      waitFirst = true;
+      return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, nbytes, flags), waitFirst);
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
     }
-    return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, nbytes, flags), waitFirst);
   }
 
   /** sendto(): one datagram to `address`; bytes sent. */
   sendTo(data: Data, address: Address, op?: AsyncSendOptions): Promise<number> {
-    const flags = op?.flags ?? 0;
-    return this.#io(WRITE, "sendto", op, () => this.socket.sendTo(data, address, flags));
+    try {
+      const flags = op?.flags ?? 0;
+      return this.#io(WRITE, "sendto", op, () => this.socket.sendTo(data, address, flags));
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
+    }
   }
 
   /** recvfrom(): the data (up to maxBytes) and the sender. */
@@ -632,31 +647,56 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** recvfrom() into `buffer`: the count and the sender (with MSG_TRUNC: the real length). */
   recvFromInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<[number, Address | RawAddress]> {
-    const flags = op?.flags ?? 0;
-    const nbytes = op?.nbytes;
-    return this.#io(READ, "recvfrom", op, () => this.socket.recvFromInto(buffer, nbytes, flags));
+    try {
+      const flags = op?.flags ?? 0;
+      const nbytes = op?.nbytes;
+      return this.#io(READ, "recvfrom", op, () => this.socket.recvFromInto(buffer, nbytes, flags));
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
+    }
   }
 
   /** sendmsg(): gather, destination, fds (SCM_RIGHTS), credentials; see Socket.sendMsg. */
   sendMsg(message: SendMsgOptions, op?: OperationOptions): Promise<number> {
-    return this.#io(WRITE, "sendmsg", op, () => this.socket.sendMsg(message));
+    try {
+      return this.#io(WRITE, "sendmsg", op, () => this.socket.sendMsg(message));
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
+    }
   }
 
   /** recvmsg(): data, sender, fds (yours to close), credentials; see Socket.recvMsg. */
   recvMsg(message: RecvMsgOptions = {}, op?: OperationOptions): Promise<RecvMsgResult> {
-    return this.#io(READ, "recvmsg", op, () => this.socket.recvMsg(message));
+    try {
+      return this.#io(READ, "recvmsg", op, () => this.socket.recvMsg(message));
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
+    }
   }
 
   /** sendmmsg(): datagrams in one call; how many went (see Socket.sendMany). */
   sendMany(datagrams: readonly Uint8Array[], address?: Address, op?: AsyncSendOptions): Promise<number> {
-    const flags = op?.flags ?? 0;
-    return this.#io(WRITE, "sendmmsg", op, () => this.socket.sendMany(datagrams, address, flags));
+    try {
+      const flags = op?.flags ?? 0;
+      return this.#io(WRITE, "sendmmsg", op, () => this.socket.sendMany(datagrams, address, flags));
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
+    }
   }
 
   /** recvmmsg(): waits for the first datagram, then takes what is queued (see Socket.recvMany). */
   recvMany(buffers: readonly Uint8Array[], op?: AsyncRecvOptions): Promise<ReceivedDatagram[]> {
-    const flags = op?.flags ?? 0;
-    return this.#io(READ, "recvmmsg", op, () => this.socket.recvMany(buffers, flags));
+    try {
+      const flags = op?.flags ?? 0;
+      return this.#io(READ, "recvmmsg", op, () => this.socket.recvMany(buffers, flags));
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -665,25 +705,30 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * count; on error `SocketError.bytesSent` says how many bytes (whole datagrams) went out.
    */
   sendSegments(data: Data, segmentSize: number, address?: Address, op?: AsyncSendOptions): Promise<number> {
-    const buf = bytesOf("sendSegments", data);
-    const total = check.byteLength("sendSegments", "data", buf);
-    const flags = op?.flags ?? 0;
-    const sock = this.socket;
-    let off = 0;
-    return this.#io(WRITE, "sendmsg", op, () => {
-      try {
-        sock.sendSegments(off === 0 ? buf : buf.subarray(off), segmentSize, address, flags);
-        off = total;
-        return total;
-      } catch (e) {
-        if (e === WOULD_BLOCK_SIGNAL) off += WOULD_BLOCK_SIGNAL.progress;
-        else if (e instanceof SocketError) e.bytesSent = off + (e.bytesSent ?? 0);
+    try {
+      const buf = bytesOf("sendSegments", data);
+      const total = check.byteLength("sendSegments", "data", buf);
+      const flags = op?.flags ?? 0;
+      const sock = this.socket;
+      let off = 0;
+      return this.#io(WRITE, "sendmsg", op, () => {
+        try {
+          sock.sendSegments(off === 0 ? buf : buf.subarray(off), segmentSize, address, flags);
+          off = total;
+          return total;
+        } catch (e) {
+          if (e === WOULD_BLOCK_SIGNAL) off += WOULD_BLOCK_SIGNAL.progress;
+          else if (e instanceof SocketError) e.bytesSent = off + (e.bytesSent ?? 0);
+          throw e;
+        }
+      }).catch((e: unknown) => {
+        if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
         throw e;
-      }
-    }).catch((e: unknown) => {
-      if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
-      throw e;
-    });
+      });
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -692,22 +737,27 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * to the bytes sent (fewer than `count` only at end of file); see Socket.sendFile.
    */
   sendFile(file: number, options: SendFileOptions = {}, op?: OperationOptions): Promise<number> {
-    const { offset, count } = options;
-    const sock = this.socket;
-    let sent = 0;
-    return this.#io(WRITE, "sendfile", op, () => {
-      try {
-        sent += sock.sendFile(file, {
-          ...(offset !== undefined ? { offset: offset + sent } : {}),
-          ...(count !== undefined ? { count: count - sent } : {}),
-        });
-        return sent;
-      } catch (e) {
-        if (e === WOULD_BLOCK_SIGNAL) sent += WOULD_BLOCK_SIGNAL.progress;
-        else if (e instanceof SocketError) e.bytesSent = sent + (e.bytesSent ?? 0);
-        throw e;
-      }
-    });
+    try {
+      const { offset, count } = options;
+      const sock = this.socket;
+      let sent = 0;
+      return this.#io(WRITE, "sendfile", op, () => {
+        try {
+          sent += sock.sendFile(file, {
+            ...(offset !== undefined ? { offset: offset + sent } : {}),
+            ...(count !== undefined ? { count: count - sent } : {}),
+          });
+          return sent;
+        } catch (e) {
+          if (e === WOULD_BLOCK_SIGNAL) sent += WOULD_BLOCK_SIGNAL.progress;
+          else if (e instanceof SocketError) e.bytesSent = sent + (e.bytesSent ?? 0);
+          throw e;
+        }
+      });
+    } catch (e) {
+      // A throwing option getter or argument: a rejection, as for every other failure.
+      return Promise.reject(e);
+    }
   }
 
   // --- iteration and streams ---------------------------------------------------------------------

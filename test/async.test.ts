@@ -735,6 +735,24 @@ describe("interop", () => {
 });
 
 describe("hostile input while an operation waits", () => {
+  test("a throwing option getter or a bad argument rejects the promise; nothing throws synchronously", async () => {
+    const [a] = AsyncSocket.pair("unix", "dgram");
+    own(a);
+    const evil = { get flags(): number { throw new Error("getter"); }, get timeout(): number { throw new Error("getter"); } };
+    const calls: Array<() => Promise<unknown>> = [
+      () => a.send("x", evil), () => a.sendAll("x", evil), () => a.recvInto(new Uint8Array(4), evil), () => a.recv(4, evil),
+      () => a.sendTo("x", { family: "unix", path: "/nonexistent" }, evil), () => a.recvFromInto(new Uint8Array(4), evil),
+      () => a.sendMsg({ data: "x" }, evil), () => a.recvMsg({ size: 4 }, evil), () => a.sendMany([new Uint8Array(1)], undefined, evil),
+      () => a.recvMany([new Uint8Array(1)], evil), () => a.sendSegments("xx", 1, undefined, evil), () => a.sendFile(-1),
+      () => a.send(42 as unknown as string), () => a.recvInto(null as unknown as Uint8Array), () => a.accept(evil), () => a.connect({ family: "unix", path: "/x" }, evil),
+    ];
+    for (const call of calls) {
+      let p: Promise<unknown> | undefined;
+      expect(() => { p = call(); }).not.toThrow();
+      await expect(p!).rejects.toBeInstanceOf(Error);
+    }
+  });
+
   test("a pending recvInto whose buffer is transferred (detached) meanwhile rejects; nothing is written anywhere", async () => {
     const [a, b] = AsyncSocket.pair("unix", "stream");
     own(a);
