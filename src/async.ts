@@ -27,7 +27,7 @@ import { SocketError, SocketTimeoutError } from "./errors.ts";
 import type { ReceivedDatagram } from "./mmsg.ts";
 import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "./msg.ts";
 import type { GettableOption, OptionValue, SettableOption } from "./options.ts";
-import { READ, WRITE, reactor, type Watch } from "./reactor.ts";
+import { READ, WRITE, reactor, type Parked, type Watch } from "./reactor.ts";
 import { AddressInfoError } from "./resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "./sockaddr.ts";
 import {
@@ -150,6 +150,10 @@ class Turn {
 /** Set by AsyncSocket.#wrap for the constructor call it makes. */
 let wrapping: Socket | null = null;
 
+const NO_BYTES = new Uint8Array(0);
+/** Set in AsyncSocket's static block (it needs the class's private fields). */
+let makeParkedRecv: (sock: AsyncSocket) => Parked & { start(buffer: Uint8Array): Promise<number> };
+
 function bytesOf(fn: string, data: Data): Uint8Array {
   if (typeof data === "string") return encoder.encode(data);
   return check.bytes(fn, "data", data);
@@ -236,6 +240,50 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     }
     this.socket = sock;
     this.#stream = sock.type === C.SOCK_STREAM;
+  }
+
+  /** The parked form of this socket's recvInto (one reader at a time: one object, reused). */
+  #parkedRecv: (Parked & { start(buffer: Uint8Array): Promise<number> }) | null = null;
+
+  static {
+    /**
+     * recvInto waiting in the reactor with no options: the reactor runs the recv itself when the
+     * fd is ready and this settles the caller's promise, without wait()'s promise and the
+     * async-function resume of #io. Holds the read turn while parked.
+     */
+    makeParkedRecv = (sock: AsyncSocket) => {
+      let buffer: Uint8Array = new Uint8Array(0);
+      let resolve: (n: number) => void = () => {};
+      let reject: (e: unknown) => void = () => {};
+      return {
+        start(b: Uint8Array): Promise<number> {
+          buffer = b;
+          const p = new Promise<number>((res, rej) => {
+            resolve = res;
+            reject = rej;
+          });
+          return p;
+        },
+        ready(): boolean {
+          let r: number;
+          try {
+            r = sock.#recvAttempt(buffer, undefined, 0);
+          } catch (e) {
+            if (e === WOULD_BLOCK_SIGNAL) return false;
+            throw e;
+          }
+          buffer = NO_BYTES;
+          sock.#reads.release();
+          resolve(r);
+          return true;
+        },
+        fail(error: unknown): void {
+          buffer = NO_BYTES;
+          sock.#reads.release();
+          reject(error);
+        },
+      };
+    };
   }
 
   static #wrap(sock: Socket): AsyncSocket {
@@ -619,6 +667,16 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         }
         if (r !== WOULD_BLOCK) return Promise.resolve(r);
         waitFirst = true;
+      }
+      if (op === undefined && this.#timeout === null && !this.#reads.busy) {
+        // Park: the reactor runs the recv when the fd is ready (no options, nothing queued).
+        if (!(buffer instanceof Uint8Array)) throw new TypeError("recvInto: buffer must be a Uint8Array");
+        const w = this.#watched();
+        this.#reads.acquire("recv", null, Infinity, 0); // free: taken at once, released by ready/fail
+        const parked = (this.#parkedRecv ??= makeParkedRecv(this));
+        const promise = parked.start(buffer);
+        w.reactor.park(w, READ, "recv", parked);
+        return promise;
       }
       return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, nbytes, flags), waitFirst);
     } catch (e) {
