@@ -824,47 +824,40 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * The connections of a listening socket, as they arrive. Ends (without error) when the
    * listener is closed or `signal` aborts; other errors (EMFILE...) are thrown.
    */
-  async *connections(op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<AsyncSocket, void, undefined> {
-    for (;;) {
-      let conn: AsyncSocket;
-      try {
-        [conn] = await this.accept(op.signal ? { signal: op.signal } : undefined);
-      } catch (e) {
-        if (this.closed || op.signal?.aborted) return;
-        throw e;
-      }
-      yield conn;
-    }
+  connections(op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<AsyncSocket, void, undefined> {
+    const wait = op.signal ? { signal: op.signal } : undefined;
+    return this.#iterate(op, async () => (await this.accept(wait))[0]);
   }
 
   /** The datagrams of a datagram (or raw, or seqpacket) socket, each with its sender. Ends on close or abort. */
-  async *datagrams(maxBytes = 65536, op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Datagram, void, undefined> {
+  datagrams(maxBytes = 65536, op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Datagram, void, undefined> {
     check.size("datagrams", "maxBytes", maxBytes);
-    for (;;) {
-      let d: Datagram;
-      try {
-        d = await this.recvFrom(maxBytes, op.signal ? { signal: op.signal } : undefined);
-      } catch (e) {
-        if (this.closed || op.signal?.aborted) return;
-        throw e;
-      }
-      yield d;
-    }
+    const wait = op.signal ? { signal: op.signal } : undefined;
+    return this.#iterate(op, () => this.recvFrom(maxBytes, wait));
   }
 
   /** The bytes of a stream socket as they arrive (chunks of up to `maxBytes`), until end of stream. */
-  async *chunks(maxBytes = 65536, op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array, void, undefined> {
+  chunks(maxBytes = 65536, op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array, void, undefined> {
     check.size("chunks", "maxBytes", maxBytes);
+    const wait = op.signal ? { signal: op.signal } : undefined;
+    return this.#iterate(op, () => this.recv(maxBytes, wait), (chunk) => chunk.length === 0);
+  }
+
+  /**
+   * Yields `next()`'s results until `end(result)` says so, the socket is closed or the signal
+   * aborts (both end the iteration quietly); any other error is thrown.
+   */
+  async *#iterate<T>(op: { readonly signal?: AbortSignal }, next: () => Promise<T>, end?: (v: T) => boolean): AsyncGenerator<T, void, undefined> {
     for (;;) {
-      let chunk: Uint8Array;
+      let v: T;
       try {
-        chunk = await this.recv(maxBytes, op.signal ? { signal: op.signal } : undefined);
+        v = await next();
       } catch (e) {
         if (this.closed || op.signal?.aborted) return;
         throw e;
       }
-      if (chunk.length === 0) return;
-      yield chunk;
+      if (end?.(v)) return;
+      yield v;
     }
   }
 

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
-import { bun, expectNoFdLeaks, root, run, scratchDir } from "./helpers.ts";
+import { asNobody, bun, expectNoFdLeaks, nobodyCannotRun, root, run, scratchDir } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -256,23 +256,10 @@ for i in range(2):
 
 const isRoot = process.getuid?.() === 0;
 const hasV6Loopback = existsSync("/proc/net/if_inet6") && /^0{31}1 /m.test(readFileSync("/proc/net/if_inet6", "utf8"));
-const setpriv = Bun.which("setpriv");
 const unshare = Bun.which("unshare");
 const ipTool = Bun.which("ip");
-const dropPrivileges = setpriv ? [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"] : [];
-
-/**
- * Can uid 65534 run this bun on this checkout? Both the binary and the project's sources must be
- * reachable through searchable directories (a checkout under a private 0700 temp dir is not).
- */
-const unprivilegedReason: string | null = (() => {
-  if (!linux) return "Linux only";
-  if (!isRoot) return "not root: cannot drop privileges";
-  if (!setpriv) return "no setpriv on PATH";
-  const probe = `require("node:fs").readFileSync(${JSON.stringify(ping)}); require(${JSON.stringify(join(root, "src", "socket.ts"))});`;
-  const r = Bun.spawnSync([...dropPrivileges, bun, "-e", probe], { stdio: ["ignore", "pipe", "pipe"] });
-  return r.exitCode === 0 ? null : `uid 65534 cannot run ${bun} on ${root}: ${r.stderr.toString().trim().split("\n")[0]}`;
-})();
+const dropPrivileges = asNobody;
+const unprivilegedReason: string | null = !linux ? "Linux only" : nobodyCannotRun(ping);
 if (unprivilegedReason) console.warn(`SKIP unprivileged ping: ${unprivilegedReason}`);
 
 /** Whether gid 65534 lies in the ping_group_range text "lo hi". */

@@ -15,7 +15,10 @@ import { errnoNumbers, SocketError, SocketTimeoutError } from "../src/errors.ts"
 import { constants as C } from "../src/index.ts";
 import { cmsgSpace } from "../src/msg.ts";
 import { Socket } from "../src/socket.ts";
-import { bun, expectNoFdLeaks, root, run, scratchDir, start, type Outcome, ownSockets } from "./helpers.ts";
+import {
+  asNobody as nobodyPrefix, bun, expectNoFdLeaks, nobodyCannotRun as whyNobodyCannotRun, ownSockets, root, run, scratchDir, start,
+  type Outcome,
+} from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -727,16 +730,8 @@ describe("state errors", () => {
 
 describe("security", () => {
   /** Runs a command as nobody (uid/gid 65534, no capabilities, no groups). */
-  const setpriv = Bun.which("setpriv");
-  const asNobody = (cmd: string[]): string[] => [setpriv!, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", ...cmd];
-  const nobodyCannotRun: string | null = (() => {
-    if (!setpriv) return "no setpriv on PATH";
-    if (process.getuid?.() !== 0) return "not root: cannot drop to another user";
-    // nobody must reach the binary AND this checkout (a clone under a 0700 temp dir is out of reach).
-    const probe = `require("node:fs").readFileSync(${JSON.stringify(fixture)}); require(${JSON.stringify(join(root, "src", "socket.ts"))});`;
-    const r = Bun.spawnSync(asNobody([bun, "-e", probe]), { cwd: root, timeout: 10_000, stdout: "ignore", stderr: "pipe" });
-    return r.exitCode === 0 ? null : `nobody cannot run ${bun} on ${root}: ${r.stderr.toString().trim().split("\n")[0]}`;
-  })();
+  const asNobody = (cmd: string[]): string[] => [...nobodyPrefix, ...cmd];
+  const nobodyCannotRun: string | null = whyNobodyCannotRun(fixture);
   if (nobodyCannotRun) console.warn(`SKIP privilege-drop tests: ${nobodyCannotRun}`);
 
   test.skipIf(nobodyCannotRun !== null)("raw sockets without CAP_NET_RAW: SocketError EPERM from socket(), nothing leaks", async () => {

@@ -102,6 +102,27 @@ export function run(cmd: string[], env: Record<string, string> = {}, timeoutMs =
 /** The bun executable running the tests (the pinned one from node_modules under npm test). */
 export const bun = process.execPath;
 
+const setprivBin = Bun.which("setpriv");
+
+/** The command prefix that runs a program as nobody: uid/gid 65534, no groups, no capabilities. */
+export const asNobody: readonly string[] = setprivBin
+  ? [setprivBin, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+  : [];
+
+/**
+ * Why nobody cannot run this bun on `file` (and the project's sources) here, or null when it
+ * can: not Linux, not root, no setpriv(1), or a checkout under a directory nobody cannot search
+ * (a clone in a private 0700 temp dir, as CI makes).
+ */
+export function nobodyCannotRun(file: string): string | null {
+  if (process.platform !== "linux") return "Linux only";
+  if (process.getuid?.() !== 0) return "not root: cannot drop privileges";
+  if (!setprivBin) return "no setpriv on PATH";
+  const probe = `require("node:fs").readFileSync(${JSON.stringify(file)}); require(${JSON.stringify(join(root, "src", "socket.ts"))});`;
+  const r = Bun.spawnSync([...asNobody, bun, "-e", probe], { cwd: root, timeout: 10_000, stdio: ["ignore", "ignore", "pipe"] });
+  return r.exitCode === 0 ? null : `nobody cannot run ${bun} on ${root}: ${r.stderr.toString().trim().split("\n")[0]}`;
+}
+
 /** A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed). */
 export function freePort(): number {
   const fd = P.socket(P.AF_INET, P.SOCK_STREAM, 0);

@@ -10,7 +10,7 @@ import { platform } from "../src/index.ts";
 import { attachFilter, bpf, htons16, udpPortFilter } from "../src/packet.ts";
 import type { InetAddress } from "../src/sockaddr.ts";
 import { Socket } from "../src/socket.ts";
-import { bun, expectNoFdLeaks, root, run, start } from "./helpers.ts";
+import { asNobody, bun, expectNoFdLeaks, nobodyCannotRun, root, run, start } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -18,7 +18,6 @@ const linux = platform.key.startsWith("linux-");
 const C = platform.table.constants;
 const isRoot = process.getuid?.() === 0;
 const tcpdump = Bun.which("tcpdump");
-const setpriv = Bun.which("setpriv");
 const sniff = join(root, "examples", "sniff.ts");
 const reason = !linux ? "Linux only" : !isRoot ? "not root: no CAP_NET_RAW for AF_PACKET" : null;
 if (reason) console.warn(`SKIP packet capture tests: ${reason}`);
@@ -102,20 +101,11 @@ describe.skipIf(reason !== null)("examples/sniff.ts and the BPF filter", () => {
   });
 });
 
-const dropPrivileges = setpriv ? [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"] : [];
-/** Why uid 65534 cannot run sniff.ts here (not root, no setpriv, or a checkout it cannot read), or null. */
-const dropReason: string | null = (() => {
-  if (!linux) return "Linux only";
-  if (!isRoot) return "not root: cannot drop privileges";
-  if (!setpriv) return "no setpriv on PATH";
-  const probe = `require("node:fs").readFileSync(${JSON.stringify(sniff)}); require(${JSON.stringify(join(root, "src", "packet.ts"))});`;
-  const r = Bun.spawnSync([...dropPrivileges, bun, "-e", probe], { stdio: ["ignore", "pipe", "pipe"] });
-  return r.exitCode === 0 ? null : `uid 65534 cannot run ${bun} on ${root}: ${r.stderr.toString().trim().split("\n")[0]}`;
-})();
+const dropReason = nobodyCannotRun(sniff);
 if (dropReason) console.warn(`SKIP sniff.ts without CAP_NET_RAW: ${dropReason}`);
 
 test.skipIf(dropReason !== null)("without CAP_NET_RAW: a clear message naming the capability, exit code 2, no stack trace", async () => {
-  const o = await run([...dropPrivileges, bun, sniff, "-c", "1"], {}, 10_000);
+  const o = await run([...asNobody, bun, sniff, "-c", "1"], {}, 10_000);
   expect(o.code).toBe(2);
   expect(o.stdout).toBe("");
   expect(o.stderr).toMatch(/^sniff: capturing needs CAP_NET_RAW/);
