@@ -627,6 +627,35 @@ describe("process lifetime and idle cost", () => {
     expect(text(await pending)).toBe("done");
   });
 
+  test("inside a Worker thread too: each thread has its own reactor", async () => {
+    const src = `
+      import { AsyncSocket } from ${JSON.stringify(join(root, "src", "async.ts"))};
+      import { stopReactor } from ${JSON.stringify(join(root, "src", "reactor.ts"))};
+      self.onmessage = async () => {
+        const [a, b] = AsyncSocket.pair("unix", "seqpacket");
+        const p = b.recv(64, { timeout: 5000 });
+        await a.send("from a worker thread");
+        const got = new TextDecoder().decode(await p);
+        a.close();
+        b.close();
+        await stopReactor();
+        self.postMessage(got);
+      };`;
+    const url = URL.createObjectURL(new Blob([src], { type: "application/typescript" }));
+    const worker = new Worker(url);
+    try {
+      const got = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no answer from the worker within 10 s")), 10_000);
+        worker.onmessage = (e: MessageEvent<string>) => { clearTimeout(timer); resolve(e.data); };
+        worker.postMessage(0);
+      });
+      expect(got).toBe("from a worker thread");
+    } finally {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    }
+  });
+
   test("stopReactor() releases the reactor's fds and Worker; the next async call starts a new one", async () => {
     const [a, b] = AsyncSocket.pair("unix", "dgram");
     own(a);
