@@ -31,7 +31,7 @@ import { READ, WRITE, reactor, type Parked, type Watch } from "./reactor.ts";
 import { AddressInfoError } from "./resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "./sockaddr.ts";
 import {
-  Socket, WOULD_BLOCK_SIGNAL, enterAsyncMode, tryRecvInto, trySend, type Data, type FromFdOptions, type ListenOptions,
+  Socket, WOULD_BLOCK_SIGNAL, enterAsyncMode, newNonBlockingSocket, tryRecvInto, trySend, type Data, type FromFdOptions, type ListenOptions,
   type SendFileOptions,
 } from "./socket.ts";
 import { WOULD_BLOCK } from "./sys.ts";
@@ -231,7 +231,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   constructor(family: Family, type: SocketType, protocol: Protocol = 0) {
     const adopt = wrapping;
     wrapping = null;
-    const sock = adopt ?? new Socket(familyValue(family), typeValue(type), protocolValue(protocol));
+    const sock = adopt ?? newNonBlockingSocket(familyValue(family), typeValue(type), protocolValue(protocol));
     try {
       enterAsyncMode(sock);
     } catch (e) {

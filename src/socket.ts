@@ -115,6 +115,12 @@ export let enterAsyncMode: (sock: Socket) => void;
  * checks of Socket.send/recvInto, returning WOULD_BLOCK (-1) instead of waiting or throwing.
  */
 export let trySend: (sock: Socket, data: Data, flags: number) => number;
+/** A new Socket created non-blocking (SOCK_NONBLOCK: no fcntl), timeout 0 (src/async.ts only). */
+export let newNonBlockingSocket: (family: number, type: number, protocol: number) => Socket;
+
+/** Set by newNonBlockingSocket for the constructor call it makes. */
+let creatingNonBlocking = false;
+
 /** See trySend. */
 export let tryRecvInto: (sock: Socket, buffer: Uint8Array, nbytes: number | undefined, flags: number) => number;
 
@@ -187,6 +193,14 @@ export class Socket implements Disposable {
       sock.#async = true;
     };
     trySend = (sock, data, flags) => sock.#sendOnce(data, flags);
+    newNonBlockingSocket = (family, type, protocol) => {
+      creatingNonBlocking = true;
+      try {
+        return new Socket(family, type, protocol);
+      } finally {
+        creatingNonBlocking = false;
+      }
+    };
     tryRecvInto = (sock, buffer, nbytes, flags) => sock.#recvOnce(buffer, nbytes, flags);
   }
   /** AF_* number. */
@@ -215,8 +229,11 @@ export class Socket implements Disposable {
     const f = familyValue(family);
     const t = typeValue(type);
     const p = protocolValue(protocol);
-    const fd = sys.socket(f, t | CLOEXEC, p);
+    const nonBlocking = creatingNonBlocking ? (C.SOCK_NONBLOCK ?? 0) : 0;
+    creatingNonBlocking = false;
+    const fd = sys.socket(f, t | CLOEXEC | nonBlocking, p);
     this.#fd = fd;
+    if (nonBlocking) this.#timeout = 0;
     this.family = f;
     this.type = t;
     this.protocol = p;
