@@ -111,6 +111,40 @@ const ipv6Spelling = fc.record({
 
 export const sockaddrTargets: Target[] = [
   {
+    name: "sockaddr.netlink.roundtrip",
+    doc: "any netlink pid and groups: encode → decode gives them back (host order, sockaddr_nl); Linux only, a RangeError elsewhere",
+    kernel: false,
+    make: () => fc.property(u32, u32, (pid, groups) => {
+      if (S.sockaddr_nl === null) {
+        ok(!outcome(() => encodeChecked({ family: "netlink", pid, groups })).ok, "netlink encoded without sockaddr_nl");
+        return;
+      }
+      const { bytes, len } = encodeChecked({ family: "netlink", pid, groups });
+      ok(len === S.sockaddr_nl.size, `netlink length ${len}`);
+      eq(decodeAddress(bytes, len), { family: "netlink", pid, groups }, "netlink decode(encode(x))");
+    }),
+  },
+  {
+    name: "sockaddr.packet.roundtrip",
+    doc: "any interface index, EtherType, hardware type, packet type and ≤ 8-byte hardware address: encode → decode gives them back (protocol big-endian in sll_protocol); longer addresses a RangeError",
+    kernel: false,
+    make: () => fc.property(
+      fc.integer({ min: 0, max: 0x7fffffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }),
+      fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 10 }),
+      (ifindex, protocol, hatype, pkttype, address) => {
+        const a = { family: "packet", ifindex, protocol, hatype, pkttype, address } as const;
+        if (S.sockaddr_ll === null || address.length > S.sockaddr_ll.fields.sll_addr.size) {
+          ok(!outcome(() => encodeChecked(a)).ok, "an impossible packet address was encoded");
+          return;
+        }
+        const { bytes, len } = encodeChecked(a);
+        ok(len === S.sockaddr_ll.size, `packet length ${len}`);
+        ok(new DataView(bytes.buffer).getUint16(S.sockaddr_ll.fields.sll_protocol.offset, false) === protocol, "sll_protocol not big-endian");
+        eq(decodeAddress(bytes, len), { ...a, address: Uint8Array.from(address) }, "packet decode(encode(x))");
+      },
+    ),
+  },
+  {
     name: "sockaddr.inet.roundtrip",
     doc: "any IPv4 address and port: encode → decode gives it back; the bytes are sockaddr_in (family, port BE, address); nothing written past the length",
     kernel: false,
