@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { AsyncSocket } from "../src/async.ts";
 import { SocketError } from "../src/errors.ts";
 import { constants, interfaceName, platform } from "../src/index.ts";
-import { attachFilter, htons16, setPromiscuous, udpPortFilter } from "../src/packet.ts";
+import { attachFilter, setPromiscuous, udpPortFilter } from "../src/packet.ts";
 import { formatIP, interfaceIndex, type PacketAddress } from "../src/sockaddr.ts";
 
 const C = constants;
@@ -58,7 +58,9 @@ if (values.interface !== undefined) {
 
 let sock: AsyncSocket;
 try {
-  sock = new AsyncSocket("packet", "raw", htons16(C.ETH_P_ALL!));
+  // Protocol 0: the socket receives nothing until bind() names the protocol, so no frame is
+  // queued before the filter is attached (with ETH_P_ALL here, it would capture at once).
+  sock = new AsyncSocket("packet", "raw", 0);
 } catch (e) {
   if (e instanceof SocketError && (e.code === "EPERM" || e.code === "EACCES")) {
     fail(`capturing needs CAP_NET_RAW (socket(AF_PACKET, SOCK_RAW): ${e.message.replace(/^socket: /, "")}); run as root or grant the capability (setcap cap_net_raw+ep on the bun binary)`);
@@ -67,7 +69,7 @@ try {
 }
 
 try {
-  // Filter first, then bind: no unfiltered frame slips in between.
+  // Filter first, then bind (which starts the capture): no unfiltered frame slips in.
   if (udpPort !== undefined) attachFilter(sock, udpPortFilter(udpPort));
   sock.bind({ family: "packet", ifindex, protocol: C.ETH_P_ALL! });
   if (ifindex !== 0) setPromiscuous(sock, ifindex);

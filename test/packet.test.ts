@@ -22,11 +22,26 @@ const sniff = join(root, "examples", "sniff.ts");
 const reason = !linux ? "Linux only" : !isRoot ? "not root: no CAP_NET_RAW for AF_PACKET" : null;
 if (reason) console.warn(`SKIP packet capture tests: ${reason}`);
 
-/** A UDP port nothing listens on (the datagrams draw ICMP errors, which the filter must drop). */
-function quietPort(): number {
-  using s = new Socket("inet", "dgram");
-  s.bind({ family: "inet", host: "127.0.0.1", port: 0 });
-  return (s.localAddress as InetAddress).port;
+/**
+ * A UDP port held on 127.0.0.1 and ::1 for the test (the datagrams sent to it are delivered and
+ * dropped unread): while it is held, no other socket can get it as its ephemeral source port,
+ * so no unrelated datagram can match the port filter.
+ */
+function holdPort(): { port: number } & Disposable {
+  for (let i = 0; i < 20; i++) {
+    const v4 = new Socket("inet", "dgram");
+    v4.bind({ family: "inet", host: "127.0.0.1", port: 0 });
+    const { port } = v4.localAddress as InetAddress;
+    const v6 = new Socket("inet6", "dgram");
+    try {
+      v6.bind({ family: "inet6", host: "::1", port });
+      return { port, [Symbol.dispose]: () => { v4.close(); v6.close(); } };
+    } catch {
+      v4.close();
+      v6.close();
+    }
+  }
+  throw new Error("no UDP port free on both 127.0.0.1 and ::1");
 }
 
 /** Sends `n` datagrams to `port` over IPv4 and IPv6 loopback (alternating), and others elsewhere. */
@@ -42,7 +57,8 @@ function sendTraffic(port: number, n: number): void {
 
 describe.skipIf(reason !== null)("examples/sniff.ts and the BPF filter", () => {
   test("-i lo --udp-port P: every datagram to P, each once, with addresses and ports; no other frame", async () => {
-    const port = quietPort();
+    using held = holdPort();
+    const { port } = held;
     const n = 10;
     const capture = start([bun, sniff, "-i", "lo", "-c", String(n), "--udp-port", String(port)], {}, 20_000);
     const td = tcpdump ? start([tcpdump, "-i", "lo", "-n", "-c", String(n), "udp", "port", String(port)], {}, 20_000) : null;
@@ -69,8 +85,9 @@ describe.skipIf(reason !== null)("examples/sniff.ts and the BPF filter", () => {
   });
 
   test("udpPortFilter in the kernel: a filtered socket receives only its port's UDP frames", () => {
-    const port = quietPort();
-    using s = new Socket("packet", "raw", htons16(C.ETH_P_ALL!));
+    using held = holdPort();
+    const { port } = held;
+    using s = new Socket("packet", "raw", 0); // captures nothing until bound
     attachFilter(s, udpPortFilter(port));
     s.bind({ family: "packet", ifindex: 1, protocol: C.ETH_P_ALL! }); // lo is index 1 on Linux
     sendTraffic(port, 4);
