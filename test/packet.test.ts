@@ -5,6 +5,7 @@
  * really carries; and without CAP_NET_RAW a clear message and exit code 2, no stack trace.
  */
 import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
 import { attachFilter, bpf, htons16, udpPortFilter } from "../src/packet.ts";
@@ -62,7 +63,19 @@ describe.skipIf(reason !== null)("examples/sniff.ts and the BPF filter", () => {
     const n = 10;
     const capture = start([bun, sniff, "-i", "lo", "-c", String(n), "--udp-port", String(port)], {}, 20_000);
     const td = tcpdump ? start([tcpdump, "-i", "lo", "-n", "-c", String(n), "udp", "port", String(port)], {}, 20_000) : null;
-    await Bun.sleep(1500); // both have their sockets bound
+    // Both capture from the moment they say so on stderr (sniff: "capturing on", tcpdump:
+    // "listening on"); the helper reads stderr only at exit, so wait by /proc instead: until
+    // each has an AF_PACKET socket open (bounded).
+    const hasPacketSocket = (pid: number): boolean => {
+      try {
+        const inodes = new Set(readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`)).filter((l) => l.startsWith("socket:")).map((l) => l.slice(8, -1)));
+        return readFileSync("/proc/net/packet", "utf8").split("\n").slice(1).some((row) => inodes.has(row.trim().split(/\s+/)[8] ?? ""));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 200 && !(hasPacketSocket(capture.proc.pid) && (!td || hasPacketSocket(td.proc.pid))); i++) await Bun.sleep(25);
+    await Bun.sleep(200); // bound and filtered a moment after the socket exists
     sendTraffic(port, n);
     const o = await capture.done;
     expect(o.code).toBe(0);
