@@ -265,13 +265,9 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
           return p;
         },
         ready(): boolean {
-          let r: number;
-          try {
-            r = sock.#recvAttempt(buffer, undefined, 0);
-          } catch (e) {
-            if (e === WOULD_BLOCK_SIGNAL) return false;
-            throw e;
-          }
+          const r = tryRecvInto(sock.socket, buffer, undefined, 0);
+          if (r === WOULD_BLOCK) return false; // a stale edge: stay parked
+          sock.#noteRead(r, buffer.length, 0);
           buffer = NO_BYTES;
           sock.#reads.release();
           resolve(r);
@@ -447,13 +443,12 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * Runs `attempt` (a synchronous Socket call in async mode) until it does not would-block,
    * awaiting readiness in `dir` in between; one operation per direction at a time.
    */
-  async #io<T>(dir: number, syscall: string, op: OperationOptions | undefined, attempt: () => T, waitFirst = false): Promise<T> {
+  async #io<T>(dir: number, syscall: string, op: AsyncRecvOptions | undefined, attempt: (flags: number) => T, waitFirst: boolean | "ifDrained" = false): Promise<T> {
+    // Inside this async function, a throwing option getter rejects like any other failure.
+    const flags = op?.flags ?? 0;
+    if (waitFirst === "ifDrained") waitFirst = this.#drainedSkip(flags);
+    const { signal, timeout, deadline } = this.#limits(syscall, op);
     const turn = dir === READ ? this.#reads : this.#writes;
-    // The limits count from the call, queued or not.
-    const signal = op === undefined ? null : signalOf(syscall, op.signal);
-    if (signal?.aborted) throw signal.reason;
-    const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf(syscall, op.timeout);
-    const deadline = timeout === null ? Infinity : performance.now() + timeout;
     const queued = turn.acquire(syscall, signal, deadline, timeout ?? 0);
     if (queued) await queued;
     try {
@@ -462,7 +457,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
           // Any read but recvInto's leaves the queue's state unknown (#recvAttempt re-sets it).
           if (dir === READ) this.#readDrained = false;
           try {
-            return attempt();
+            return attempt(flags);
           } catch (e) {
             if (e !== WOULD_BLOCK_SIGNAL) throw e;
           }
@@ -475,12 +470,33 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     }
   }
 
+  /** An operation's signal, timeout (its own or the socket's) and deadline, counted from now. */
+  #limits(syscall: string, op: OperationOptions | undefined): { signal: AbortSignal | null; timeout: number | null; deadline: number } {
+    const signal = op === undefined ? null : signalOf(syscall, op.signal);
+    if (signal?.aborted) throw signal.reason;
+    const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf(syscall, op.timeout);
+    return { signal, timeout, deadline: timeout === null ? Infinity : performance.now() + timeout };
+  }
+
   /** recv attempt for recvInto: the count, noting whether the queue was drained; throws the signal to wait. */
   #recvAttempt(buffer: Uint8Array, nbytes: number | undefined, flags: number): number {
     const r = tryRecvInto(this.socket, buffer, nbytes, flags);
     if (r === WOULD_BLOCK) throw WOULD_BLOCK_SIGNAL;
-    this.#readDrained = this.#stream && flags === 0 && r > 0 && r < (nbytes ?? buffer.length);
+    this.#noteRead(r, nbytes ?? buffer.length, flags);
     return r;
+  }
+
+  /**
+   * Whether a recv may skip its first attempt: the last one drained the stream's queue, and no
+   * hangup was seen (after one, EOF or an error may be pending with no further edge).
+   */
+  #drainedSkip(flags: number): boolean {
+    return this.#readDrained && flags === 0 && !(this.#watch?.hangup ?? true);
+  }
+
+  /** After a recv of `r` of `asked` bytes: whether the stream's receive queue was drained. */
+  #noteRead(r: number, asked: number, flags: number): void {
+    this.#readDrained = this.#stream && flags === 0 && r > 0 && r < asked;
   }
 
   // --- connection setup --------------------------------------------------------------------------
@@ -522,10 +538,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   async connect(address: Address, op?: OperationOptions): Promise<void> {
     const sock = this.socket;
     const turn = this.#writes;
-    const signal = op === undefined ? null : signalOf("connect", op.signal);
-    if (signal?.aborted) throw signal.reason;
-    const timeout = op === undefined || op.timeout === undefined ? this.#timeout : timeoutOf("connect", op.timeout);
-    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    const { signal, timeout, deadline } = this.#limits("connect", op);
     const queued = turn.acquire("connect", signal, deadline, timeout ?? 0);
     if (queued) await queued;
     try {
@@ -573,20 +586,19 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** send(): bytes sent (may be fewer than given on a stream: see sendAll). */
   send(data: Data, op?: AsyncSendOptions): Promise<number> {
-    try {
-      const flags = op?.flags ?? 0;
-      let waitFirst = false;
-      if (op === undefined && !this.#writes.busy) {
-        // Fast path: nothing queued, no options: one attempt now, no async machinery.
-        const r = trySend(this.socket, data, 0);
-        if (r !== WOULD_BLOCK) return Promise.resolve(r);
-        waitFirst = true;
+    let waitFirst = false;
+    if (op === undefined && !this.#writes.busy) {
+      // Fast path: nothing queued, no options: one attempt now, no async machinery.
+      let r: number;
+      try {
+        r = trySend(this.socket, data, 0);
+      } catch (e) {
+        return Promise.reject(e);
       }
-      return this.#io(WRITE, "send", op, () => this.socket.send(data, flags), waitFirst);
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
+      if (r !== WOULD_BLOCK) return Promise.resolve(r);
+      waitFirst = true;
     }
+    return this.#io(WRITE, "send", op, (flags) => this.socket.send(data, flags), waitFirst);
   }
 
   /**
@@ -596,49 +608,38 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * says how much went out.
    */
   sendAll(data: Data, op?: AsyncSendOptions): Promise<void> {
+    const sock = this.socket;
     let buf: Uint8Array;
     let total: number;
+    let off = 0;
+    /** Sends what the kernel takes now; true when everything went. */
+    const pump = (flags: number): boolean => {
+      while (off < total) {
+        const r = trySend(sock, off === 0 ? buf : buf.subarray(off), flags);
+        if (r === WOULD_BLOCK) return false;
+        off += r;
+      }
+      return true;
+    };
+    const progress = (e: unknown): never => {
+      if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
+      throw e;
+    };
+    let waitFirst = false;
     try {
       buf = bytesOf("sendAll", data);
       total = check.byteLength("sendAll", "data", buf);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    let flags: number;
-    try {
-      flags = op?.flags ?? 0;
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const sock = this.socket;
-    let off = 0;
-    let waitFirst = false;
-    if (op === undefined && !this.#writes.busy) {
-      // Fast path: as much as the send buffer takes now; the promise machinery only for the rest.
-      try {
-        while (off < total) {
-          const r = trySend(sock, off === 0 ? buf : buf.subarray(off), 0);
-          if (r === WOULD_BLOCK) break;
-          off += r;
-        }
-      } catch (e) {
-        if (e instanceof SocketError) e.bytesSent = off;
-        return Promise.reject(e);
+      if (op === undefined && !this.#writes.busy) {
+        // Fast path: as much as the send buffer takes now; the promise machinery only for the rest.
+        if (pump(0)) return RESOLVED;
+        waitFirst = true;
       }
-      if (off === total) return RESOLVED;
-      waitFirst = true;
+    } catch (e) {
+      return Promise.reject(e).catch(progress);
     }
-    return this.#io(WRITE, "send", op, () => {
-      try {
-        while (off < total) off += sock.send(off === 0 ? buf : buf.subarray(off), flags);
-      } catch (e) {
-        if (e instanceof SocketError) e.bytesSent = off;
-        throw e;
-      }
-    }, waitFirst).catch((e: unknown) => {
-      if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
-      throw e;
-    });
+    return this.#io(WRITE, "send", op, (flags) => {
+      if (!pump(flags)) throw WOULD_BLOCK_SIGNAL;
+    }, waitFirst).catch(progress);
   }
 
   /** recv(): up to `maxBytes` bytes; an empty array at end of stream. */
@@ -650,50 +651,40 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** recv() into `buffer` (its first `nbytes`); the count, 0 at end of stream. */
   recvInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<number> {
-    try {
-      const flags = op?.flags ?? 0;
-      const nbytes = op?.nbytes;
-      // Skip the attempt after a drained read, unless a hangup was seen: EOF or an error may
-      // then be pending with no further edge to announce it.
-      let waitFirst = this.#readDrained && flags === 0 && !(this.#watch?.hangup ?? true);
-      if (op === undefined && !this.#reads.busy && !waitFirst) {
-        // Fast path: nothing queued, no options: one attempt now, no async machinery.
-        let r: number;
+    if (op === undefined) {
+      const waitFirst = this.#drainedSkip(0);
+      if (!this.#reads.busy) {
         try {
-          r = this.#recvAttempt(buffer, undefined, 0);
+          if (!waitFirst) {
+            // Fast path: nothing queued, no options: one attempt now, no async machinery.
+            const r = tryRecvInto(this.socket, buffer, undefined, 0);
+            if (r !== WOULD_BLOCK) {
+              this.#noteRead(r, buffer.length, 0);
+              return Promise.resolve(r);
+            }
+          }
+          if (this.#timeout === null) {
+            // Park: the reactor runs the recv when the fd is ready.
+            const w = this.#watched();
+            this.#reads.acquire("recv", null, Infinity, 0); // free: taken at once, released by ready/fail
+            const parked = (this.#parkedRecv ??= makeParkedRecv(this));
+            const promise = parked.start(buffer);
+            w.reactor.park(w, READ, "recv", parked);
+            return promise;
+          }
         } catch (e) {
-          if (e !== WOULD_BLOCK_SIGNAL) return Promise.reject(e);
-          r = WOULD_BLOCK;
+          return Promise.reject(e);
         }
-        if (r !== WOULD_BLOCK) return Promise.resolve(r);
-        waitFirst = true;
+        return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, undefined, 0), true);
       }
-      if (op === undefined && this.#timeout === null && !this.#reads.busy) {
-        // Park: the reactor runs the recv when the fd is ready (no options, nothing queued).
-        if (!(buffer instanceof Uint8Array)) throw new TypeError("recvInto: buffer must be a Uint8Array");
-        const w = this.#watched();
-        this.#reads.acquire("recv", null, Infinity, 0); // free: taken at once, released by ready/fail
-        const parked = (this.#parkedRecv ??= makeParkedRecv(this));
-        const promise = parked.start(buffer);
-        w.reactor.park(w, READ, "recv", parked);
-        return promise;
-      }
-      return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, nbytes, flags), waitFirst);
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
+      return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, undefined, 0), waitFirst);
     }
+    return this.#io(READ, "recv", op, (flags) => this.#recvAttempt(buffer, op.nbytes, flags), "ifDrained");
   }
 
   /** sendto(): one datagram to `address`; bytes sent. */
   sendTo(data: Data, address: Address, op?: AsyncSendOptions): Promise<number> {
-    try {
-      const flags = op?.flags ?? 0;
-      return this.#io(WRITE, "sendto", op, () => this.socket.sendTo(data, address, flags));
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
-    }
+    return this.#io(WRITE, "sendto", op, (flags) => this.socket.sendTo(data, address, flags));
   }
 
   /** recvfrom(): the data (up to maxBytes) and the sender. */
@@ -705,56 +696,27 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** recvfrom() into `buffer`: the count and the sender (with MSG_TRUNC: the real length). */
   recvFromInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<[number, Address | RawAddress]> {
-    try {
-      const flags = op?.flags ?? 0;
-      const nbytes = op?.nbytes;
-      return this.#io(READ, "recvfrom", op, () => this.socket.recvFromInto(buffer, nbytes, flags));
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
-    }
+    return this.#io(READ, "recvfrom", op, (flags) => this.socket.recvFromInto(buffer, op?.nbytes, flags));
   }
 
   /** sendmsg(): gather, destination, fds (SCM_RIGHTS), credentials; see Socket.sendMsg. */
   sendMsg(message: SendMsgOptions, op?: OperationOptions): Promise<number> {
-    try {
-      return this.#io(WRITE, "sendmsg", op, () => this.socket.sendMsg(message));
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
-    }
+    return this.#io(WRITE, "sendmsg", op, () => this.socket.sendMsg(message));
   }
 
   /** recvmsg(): data, sender, fds (yours to close), credentials; see Socket.recvMsg. */
   recvMsg(message: RecvMsgOptions = {}, op?: OperationOptions): Promise<RecvMsgResult> {
-    try {
-      return this.#io(READ, "recvmsg", op, () => this.socket.recvMsg(message));
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
-    }
+    return this.#io(READ, "recvmsg", op, () => this.socket.recvMsg(message));
   }
 
   /** sendmmsg(): datagrams in one call; how many went (see Socket.sendMany). */
   sendMany(datagrams: readonly Uint8Array[], address?: Address, op?: AsyncSendOptions): Promise<number> {
-    try {
-      const flags = op?.flags ?? 0;
-      return this.#io(WRITE, "sendmmsg", op, () => this.socket.sendMany(datagrams, address, flags));
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
-    }
+    return this.#io(WRITE, "sendmmsg", op, (flags) => this.socket.sendMany(datagrams, address, flags));
   }
 
   /** recvmmsg(): waits for the first datagram, then takes what is queued (see Socket.recvMany). */
   recvMany(buffers: readonly Uint8Array[], op?: AsyncRecvOptions): Promise<ReceivedDatagram[]> {
-    try {
-      const flags = op?.flags ?? 0;
-      return this.#io(READ, "recvmmsg", op, () => this.socket.recvMany(buffers, flags));
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
-    }
+    return this.#io(READ, "recvmmsg", op, (flags) => this.socket.recvMany(buffers, flags));
   }
 
   /**
@@ -762,31 +724,14 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * kernel has it; see Socket.sendSegments), awaiting room between calls. Resolves to the byte
    * count; on error `SocketError.bytesSent` says how many bytes (whole datagrams) went out.
    */
-  sendSegments(data: Data, segmentSize: number, address?: Address, op?: AsyncSendOptions): Promise<number> {
-    try {
-      const buf = bytesOf("sendSegments", data);
-      const total = check.byteLength("sendSegments", "data", buf);
-      const flags = op?.flags ?? 0;
-      const sock = this.socket;
-      let off = 0;
-      return this.#io(WRITE, "sendmsg", op, () => {
-        try {
-          sock.sendSegments(off === 0 ? buf : buf.subarray(off), segmentSize, address, flags);
-          off = total;
-          return total;
-        } catch (e) {
-          if (e === WOULD_BLOCK_SIGNAL) off += WOULD_BLOCK_SIGNAL.progress;
-          else if (e instanceof SocketError) e.bytesSent = off + (e.bytesSent ?? 0);
-          throw e;
-        }
-      }).catch((e: unknown) => {
-        if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
-        throw e;
-      });
-    } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
-    }
+  async sendSegments(data: Data, segmentSize: number, address?: Address, op?: AsyncSendOptions): Promise<number> {
+    const buf = bytesOf("sendSegments", data);
+    const total = check.byteLength("sendSegments", "data", buf);
+    const sock = this.socket;
+    return this.#resumable("sendmsg", op, (done, flags) => {
+      sock.sendSegments(done === 0 ? buf : buf.subarray(done), segmentSize, address, flags);
+      return total - done;
+    });
   }
 
   /**
@@ -794,27 +739,37 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * from `offset` (default: the file's position), awaiting room between partial sends. Resolves
    * to the bytes sent (fewer than `count` only at end of file); see Socket.sendFile.
    */
-  sendFile(file: number, options: SendFileOptions = {}, op?: OperationOptions): Promise<number> {
+  async sendFile(file: number, options: SendFileOptions = {}, op?: OperationOptions): Promise<number> {
+    const { offset, count } = options;
+    const sock = this.socket;
+    return this.#resumable("sendfile", op, (done) => sock.sendFile(file, {
+      ...(offset !== undefined ? { offset: offset + done } : {}),
+      ...(count !== undefined ? { count: count - done } : {}),
+    }));
+  }
+
+  /**
+   * A write that a Socket call in async mode makes in several syscalls (sendSegments,
+   * sendFile): `step(done, flags)` continues from `done` bytes and returns what it added; where
+   * it would block, the bytes it sent before (WOULD_BLOCK_SIGNAL.progress) count as done.
+   * Resolves to the total; a SocketError carries the bytes sent overall in `bytesSent`.
+   */
+  async #resumable(syscall: string, op: AsyncSendOptions | undefined, step: (done: number, flags: number) => number): Promise<number> {
+    let done = 0;
     try {
-      const { offset, count } = options;
-      const sock = this.socket;
-      let sent = 0;
-      return this.#io(WRITE, "sendfile", op, () => {
+      return await this.#io(WRITE, syscall, op, (flags) => {
         try {
-          sent += sock.sendFile(file, {
-            ...(offset !== undefined ? { offset: offset + sent } : {}),
-            ...(count !== undefined ? { count: count - sent } : {}),
-          });
-          return sent;
+          done += step(done, flags);
+          return done;
         } catch (e) {
-          if (e === WOULD_BLOCK_SIGNAL) sent += WOULD_BLOCK_SIGNAL.progress;
-          else if (e instanceof SocketError) e.bytesSent = sent + (e.bytesSent ?? 0);
+          if (e === WOULD_BLOCK_SIGNAL) done += WOULD_BLOCK_SIGNAL.progress;
+          else if (e instanceof SocketError) e.bytesSent = done + (e.bytesSent ?? 0);
           throw e;
         }
       });
     } catch (e) {
-      // A throwing option getter or argument: a rejection, as for every other failure.
-      return Promise.reject(e);
+      if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = done;
+      throw e;
     }
   }
 
