@@ -152,8 +152,8 @@ export class Reactor {
       this.#watches.delete(w.fd);
       try { this.#poller.remove(w.fd); } catch { /* ENOENT/EBADF: already gone from the kernel */ }
     }
-    if (w.reader) this.#settle(w, READ, closedWhileWaiting(w.reader.syscall));
-    if (w.writer) this.#settle(w, WRITE, closedWhileWaiting(w.writer.syscall));
+    if (w.reader) this.#reject(w, READ, closedWhileWaiting(w.reader.syscall));
+    if (w.writer) this.#reject(w, WRITE, closedWhileWaiting(w.writer.syscall));
   }
 
   /**
@@ -174,23 +174,19 @@ export class Reactor {
       remaining = deadline - performance.now();
       if (remaining <= 0) return Promise.reject(new SocketTimeoutError(syscall, timeoutMs));
     }
-    if ((dir === READ ? w.reader : w.writer) !== null) {
-      return Promise.reject(new Error(`bsdsock: two waiters for ${dir === READ ? "read" : "write"} on fd ${w.fd}`));
-    }
     const waiter = new Waiter(syscall);
     const promise = new Promise<void>((resolve, reject) => {
       waiter.resolve = resolve;
       waiter.reject = reject;
     });
-    if (dir === READ) w.reader = waiter;
-    else w.writer = waiter;
-    if (this.#waiting++ === 0) this.#worker.ref();
+    const taken = this.#enqueue(w, dir, waiter);
+    if (taken) return Promise.reject(taken);
     if (remaining !== Infinity) {
-      waiter.timer = setTimeout(() => this.#settle(w, dir, new SocketTimeoutError(syscall, timeoutMs)), Math.ceil(remaining));
+      waiter.timer = setTimeout(() => this.#reject(w, dir, new SocketTimeoutError(syscall, timeoutMs)), Math.ceil(remaining));
     }
     if (signal) {
       waiter.signal = signal;
-      waiter.onAbort = (): void => this.#settle(w, dir, signal.reason);
+      waiter.onAbort = (): void => this.#reject(w, dir, signal.reason);
       signal.addEventListener("abort", waiter.onAbort, { once: true });
     }
     return promise;
@@ -214,50 +210,65 @@ export class Reactor {
       }
       if (done) return;
     }
-    if ((dir === READ ? w.reader : w.writer) !== null) {
-      return op.fail(new Error(`bsdsock: two waiters for ${dir === READ ? "read" : "write"} on fd ${w.fd}`));
-    }
     const waiter = new Waiter(syscall);
     waiter.parked = op;
+    const taken = this.#enqueue(w, dir, waiter);
+    if (taken) op.fail(taken);
+  }
+
+  /**
+   * Puts `waiter` in `w`'s slot for `dir` and refs the Worker; an Error (nothing changed) if
+   * the slot is taken — AsyncSocket's per-direction turn makes that a bug, not a state.
+   */
+  #enqueue(w: Watch, dir: number, waiter: Waiter): Error | null {
+    if ((dir === READ ? w.reader : w.writer) !== null) {
+      return new Error(`bsdsock: two waiters for ${dir === READ ? "read" : "write"} on fd ${w.fd}`);
+    }
     if (dir === READ) w.reader = waiter;
     else w.writer = waiter;
     if (this.#waiting++ === 0) this.#worker.ref();
+    return null;
   }
 
-  /** Ends the wait of `w` in `dir` (if any): resolves, or rejects with `error`. */
-  #settle(w: Watch, dir: number, error?: unknown): void {
+  /** Takes the waiter of `w` in `dir` out of its slot (unrefs, clears its timer and listener). */
+  #take(w: Watch, dir: number): Waiter | null {
     const waiter = dir === READ ? w.reader : w.writer;
-    if (!waiter) return;
+    if (!waiter) return null;
     if (dir === READ) w.reader = null;
     else w.writer = null;
     if (--this.#waiting === 0) this.#worker.unref();
     if (waiter.timer !== null) clearTimeout(waiter.timer);
     if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
-    const failed = arguments.length > 2;
-    if (waiter.parked) {
-      if (failed) waiter.parked.fail(error); // (a finished parked op settled itself)
-    } else if (failed) waiter.reject(error);
-    else waiter.resolve();
+    return waiter;
   }
 
+  /** Ends the wait of `w` in `dir` (if any) with `error`. */
+  #reject(w: Watch, dir: number, error: unknown): void {
+    const waiter = this.#take(w, dir);
+    if (waiter?.parked) waiter.parked.fail(error);
+    else waiter?.reject(error);
+  }
+
+  /** `w` is ready for `dir`: wake its waiter, run its parked operation, or keep the edge. */
   #ready(w: Watch, dir: number): void {
     const waiter = dir === READ ? w.reader : w.writer;
     if (waiter === null) {
       w.ready |= dir;
       return;
     }
-    if (waiter.parked) {
-      let done: boolean;
-      try {
-        done = waiter.parked.ready();
-      } catch (e) {
-        this.#settle(w, dir, e);
-        return;
-      }
-      if (done) this.#settle(w, dir); // finished; else it would block again and stays parked
+    if (!waiter.parked) {
+      this.#take(w, dir);
+      waiter.resolve();
       return;
     }
-    this.#settle(w, dir);
+    let done: boolean;
+    try {
+      done = waiter.parked.ready();
+    } catch (e) {
+      this.#reject(w, dir, e);
+      return;
+    }
+    if (done) this.#take(w, dir); // it settled itself; else it would block again and stays parked
   }
 
   /** Picks up the Worker's batches for the life of the reactor. */
@@ -317,8 +328,8 @@ export class Reactor {
     if (this.#failure) return;
     this.#failure = error;
     for (const w of this.#watches.values()) {
-      if (w.reader) this.#settle(w, READ, error);
-      if (w.writer) this.#settle(w, WRITE, error);
+      if (w.reader) this.#reject(w, READ, error);
+      if (w.writer) this.#reject(w, WRITE, error);
     }
   }
 
