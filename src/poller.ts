@@ -193,8 +193,11 @@ interface Backend {
   add(fd: number, bits: number): void;
   modify(fd: number, bits: number, old: number): void;
   remove(fd: number, old: number): void;
-  /** Appends at most `max` records to `out`; EINTR appends none. */
-  wait(timeoutMs: number, out: Readiness[]): void;
+  /**
+   * Writes one `[fd, READY_* bits]` pair per ready fd into `out` (room for `max` pairs is the
+   * caller's to provide) and returns how many; EINTR gives 0.
+   */
+  wait(timeoutMs: number, out: Int32Array): number;
   /** Releases the backend's resources (called once). */
   close(): void;
 }
@@ -263,16 +266,17 @@ class EpollBackend implements Backend {
   modify(fd: number, bits: number): void { this.#ctlCall(this.#MOD, fd, bits); }
   remove(fd: number): void { this.#ctlCall(this.#DEL, fd, 0); }
 
-  wait(timeoutMs: number, out: Readiness[]): void {
+  wait(timeoutMs: number, out: Int32Array): number {
     check.fits("epoll_wait", "maxevents × sizeof(struct epoll_event)", this.#max * this.#size, check.byteLength("epoll_wait", "events", this.#out));
     const n = libc.epoll_wait!(this.fd, this.#out, this.#max, timeoutMs);
     if (n < 0) {
       const errno = readErrno();
-      if (errno === E.EINTR) return;
+      if (errno === E.EINTR) return 0;
       throw new SocketError("epoll_wait", errno);
     }
     if (n > this.#max) throw new Error(`bsdsock: epoll_wait returned ${n} events for a buffer of ${this.#max}`);
     const v = this.#outView;
+    let pairs = 0;
     for (let i = 0; i < n; i++) {
       const base = i * this.#size;
       const ev = v.getUint32(base + this.#events.offset, LE);
@@ -285,14 +289,12 @@ class EpollBackend implements Backend {
       // An fd removed after close() can stay in the kernel's set while a dup of it lives
       // (epoll watches the open file, not the number): not ours any more, skip it.
       if (!this.#has(fd)) continue;
-      out.push({
-        fd,
-        readable: (ev & this.#IN) !== 0,
-        writable: (ev & this.#OUT) !== 0,
-        hangup: (ev & (this.#HUP | this.#RDHUP)) !== 0,
-        error: (ev & this.#ERR) !== 0,
-      });
+      out[2 * pairs] = fd;
+      out[2 * pairs + 1] = (ev & this.#IN ? READY_READ : 0) | (ev & this.#OUT ? READY_WRITE : 0) |
+        (ev & (this.#HUP | this.#RDHUP) ? READY_HANGUP : 0) | (ev & this.#ERR ? READY_ERROR : 0);
+      pairs++;
     }
+    return pairs;
   }
 
   close(): void { sys.close(this.fd); }
@@ -388,7 +390,7 @@ class KqueueBackend implements Backend {
     this.#apply();
   }
 
-  wait(timeoutMs: number, out: Readiness[]): void {
+  wait(timeoutMs: number, out: Int32Array): number {
     let ts: Uint8Array | null = null;
     if (timeoutMs >= 0) {
       const t = layoutOf("timespec", table.structs.timespec).fields;
@@ -401,34 +403,38 @@ class KqueueBackend implements Backend {
     const n = libc.kevent!(this.fd, null, 0, this.#out, this.#max, ts);
     if (n < 0) {
       const errno = readErrno();
-      if (errno === E.EINTR) return;
+      if (errno === E.EINTR) return 0;
       throw new SocketError("kevent", errno);
     }
     if (n > this.#max) throw new Error(`bsdsock: kevent returned ${n} events for a buffer of ${this.#max}`);
     const v = this.#outView;
     const f = this.#k.fields;
-    const byFd = new Map<number, { fd: number; readable: boolean; writable: boolean; hangup: boolean; error: boolean }>();
+    // The read and write filters of one fd arrive as two events: one pair, bits merged.
+    const pairOf = new Map<number, number>();
     for (let i = 0; i < n; i++) {
       const base = i * this.#k.size;
       const fd = getWord(v, base, f.ident);
       const filter = v.getInt16(base + f.filter.offset, LE);
       const flags = v.getUint16(base + f.flags.offset, LE);
       const fflags = v.getUint32(base + f.fflags.offset, LE);
-      let r = byFd.get(fd);
-      if (!r) {
-        r = { fd, readable: false, writable: false, hangup: false, error: false };
-        byFd.set(fd, r);
-        out.push(r);
+      let p = pairOf.get(fd);
+      if (p === undefined) {
+        p = pairOf.size;
+        pairOf.set(fd, p);
+        out[2 * p] = fd;
+        out[2 * p + 1] = 0;
       }
-      if (flags & this.#ERROR) { r.error = true; continue; }
-      if (filter === this.#READ) r.readable = true;
-      else if (filter === this.#WRITE) r.writable = true;
-      // EV_EOF: the peer shut down; fflags then holds a pending socket error, if any.
-      if (flags & this.#EOF) {
-        r.hangup = true;
-        if (fflags !== 0) r.error = true;
+      let bits = 0;
+      if (flags & this.#ERROR) bits = READY_ERROR;
+      else {
+        if (filter === this.#READ) bits |= READY_READ;
+        else if (filter === this.#WRITE) bits |= READY_WRITE;
+        // EV_EOF: the peer shut down; fflags then holds a pending socket error, if any.
+        if (flags & this.#EOF) bits |= READY_HANGUP | (fflags !== 0 ? READY_ERROR : 0);
       }
+      out[2 * p + 1] = out[2 * p + 1]! | bits;
     }
+    return pairOf.size;
   }
 
   close(): void { sys.close(this.fd); }
@@ -498,33 +504,32 @@ class PollBackend implements Backend {
     this.#dirty = false;
   }
 
-  wait(timeoutMs: number, out: Readiness[]): void {
+  wait(timeoutMs: number, out: Int32Array): number {
     if (this.#dirty) this.#rebuild();
     const n = this.#fds.length;
     check.fits("poll", "nfds × sizeof(struct pollfd)", n * this.#p.size, check.byteLength("poll", "fds", this.#buf));
     const r = libc.poll(this.#buf, n, timeoutMs);
     if (r < 0) {
       const errno = readErrno();
-      if (errno === E.EINTR) return;
+      if (errno === E.EINTR) return 0;
       throw new SocketError("poll", errno);
     }
-    if (r === 0) return;
+    if (r === 0) return 0;
     const f = this.#p.fields;
     const v = this.#view;
     const start = this.#start < n ? this.#start : 0;
-    for (let k = 0; k < n && out.length < this.#max; k++) {
+    let pairs = 0;
+    for (let k = 0; k < n && pairs < this.#max; k++) {
       const i = (start + k) % n;
       const re = v.getInt16(i * this.#p.size + f.revents.offset, LE);
       if (re === 0) continue;
-      out.push({
-        fd: this.#fds[i]!,
-        readable: (re & this.#IN) !== 0,
-        writable: (re & this.#OUT) !== 0,
-        hangup: (re & (C.POLLHUP | this.#RDHUP)) !== 0,
-        error: (re & (C.POLLERR | C.POLLNVAL)) !== 0,
-      });
+      out[2 * pairs] = this.#fds[i]!;
+      out[2 * pairs + 1] = (re & this.#IN ? READY_READ : 0) | (re & this.#OUT ? READY_WRITE : 0) |
+        (re & (C.POLLHUP | this.#RDHUP) ? READY_HANGUP : 0) | (re & (C.POLLERR | C.POLLNVAL) ? READY_ERROR : 0);
+      pairs++;
       this.#start = (i + 1) % n;
     }
+    return pairs;
   }
 
   close(): void {
@@ -584,8 +589,8 @@ export class Poller implements Disposable {
   readonly #interest = new Map<number, number>();
   /** A wait-only view of another Poller's kernel object (Poller.attach): owns nothing. */
   readonly #attached: boolean;
-  /** waitInto's records. */
-  readonly #scratch: Readiness[] = [];
+  /** wait()'s pairs, turned into records. */
+  readonly #pairs: Int32Array;
 
   /** Creates an empty set; with epoll/kqueue this opens one fd, released by close(). */
   constructor(options: PollerOptions = {}) {
@@ -609,6 +614,7 @@ export class Poller implements Disposable {
     this.backend = backend;
     this.maxEvents = max;
     this.edgeTriggered = edge;
+    this.#pairs = new Int32Array(2 * max);
     // An attached view cannot know the owner's set: it reports every event the kernel gives.
     const has = attach ? (): boolean => true : (fd: number): boolean => this.#interest.has(fd);
     const existing = attach ? attach.fd : null;
@@ -716,8 +722,19 @@ export class Poller implements Disposable {
   wait(timeoutMs: number): Readiness[] {
     const ms = timeoutValue(timeoutMs);
     const impl = this.#open("Poller.wait");
+    const pairs = this.#pairs;
+    const n = impl.wait(ms, pairs);
     const out: Readiness[] = [];
-    impl.wait(ms, out);
+    for (let i = 0; i < n; i++) {
+      const bits = pairs[2 * i + 1]!;
+      out.push({
+        fd: pairs[2 * i]!,
+        readable: (bits & READY_READ) !== 0,
+        writable: (bits & READY_WRITE) !== 0,
+        hangup: (bits & READY_HANGUP) !== 0,
+        error: (bits & READY_ERROR) !== 0,
+      });
+    }
     return out;
   }
 
@@ -732,19 +749,7 @@ export class Poller implements Disposable {
     const room = Math.floor(out.length / 2);
     if (room < this.maxEvents) throw new RangeError(`Poller.waitInto: out holds ${room} pairs, maxEvents is ${this.maxEvents}`);
     const ms = timeoutValue(timeoutMs);
-    const impl = this.#open("Poller.waitInto");
-    const got = this.#scratch;
-    got.length = 0;
-    impl.wait(ms, got);
-    const n = got.length;
-    for (let i = 0; i < n; i++) {
-      const r = got[i]!;
-      out[2 * i] = r.fd;
-      out[2 * i + 1] = (r.readable ? READY_READ : 0) | (r.writable ? READY_WRITE : 0) |
-        (r.hangup ? READY_HANGUP : 0) | (r.error ? READY_ERROR : 0);
-    }
-    got.length = 0;
-    return n;
+    return this.#open("Poller.waitInto").wait(ms, out);
   }
 
   /** Releases the backend (closes the epoll/kqueue fd) and forgets every fd. Idempotent. */
