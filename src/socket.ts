@@ -115,14 +115,14 @@ export let enterAsyncMode: (sock: Socket) => void;
  * checks of Socket.send/recvInto, returning WOULD_BLOCK (-1) instead of waiting or throwing.
  */
 export let trySend: (sock: Socket, data: Data, flags: number) => number;
+/** See trySend. */
+export let tryRecvInto: (sock: Socket, buffer: Uint8Array, nbytes: number | undefined, flags: number) => number;
+
 /** A new Socket created non-blocking (SOCK_NONBLOCK: no fcntl), timeout 0 (src/async.ts only). */
 export let newNonBlockingSocket: (family: number, type: number, protocol: number) => Socket;
 
 /** Set by newNonBlockingSocket for the constructor call it makes. */
 let creatingNonBlocking = false;
-
-/** See trySend. */
-export let tryRecvInto: (sock: Socket, buffer: Uint8Array, nbytes: number | undefined, flags: number) => number;
 
 /** Set by Socket.#adopt for the constructor call it makes (synchronous, so never seen twice). */
 let adopting: { fd: number; family: number; type: number; protocol: number } | null = null;
@@ -193,6 +193,7 @@ export class Socket implements Disposable {
       sock.#async = true;
     };
     trySend = (sock, data, flags) => sock.#sendOnce(data, flags);
+    tryRecvInto = (sock, buffer, nbytes, flags) => sock.#recvOnce(buffer, nbytes, flags);
     newNonBlockingSocket = (family, type, protocol) => {
       creatingNonBlocking = true;
       try {
@@ -201,7 +202,6 @@ export class Socket implements Disposable {
         creatingNonBlocking = false;
       }
     };
-    tryRecvInto = (sock, buffer, nbytes, flags) => sock.#recvOnce(buffer, nbytes, flags);
   }
   /** AF_* number. */
   readonly family: number;

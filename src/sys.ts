@@ -276,7 +276,9 @@ export function sendfile(outFd: number, inFd: number, offset: Uint8Array | null,
   }
   libc.sigpending!(pendingSet);
   const alreadyPending = libc.sigismember!(pendingSet, C.SIGPIPE!) === 1;
-  if (libc.pthread_sigmask!(C.SIG_BLOCK!, pipeSet, oldSet) !== 0) raise("pthread_sigmask", readErrno());
+  // pthread_sigmask returns its error number (it does not set errno).
+  const err = libc.pthread_sigmask!(C.SIG_BLOCK!, pipeSet, oldSet);
+  if (err !== 0) raise("pthread_sigmask", err);
   try {
     for (;;) {
       const r = libc.sendfile!(outFd, inFd, offset, n);
