@@ -34,6 +34,15 @@ function lookup(kind: string, names: Record<string, number | null>, v: string | 
   return n;
 }
 
+/**
+ * A platform fact a feature needs (a constant, a struct layout), or a RangeError naming the
+ * feature and the platform when the table has none (netlink and AF_PACKET on macOS...).
+ */
+export function present<T>(feature: string, what: string, v: T | null | undefined): T {
+  if (v === null || v === undefined) throw new RangeError(`${feature}: ${what} does not exist on ${table.platform}`);
+  return v;
+}
+
 /** AF_* number of a family. */
 export const familyValue = (f: Family): number => lookup("family", families, f);
 /** SOCK_* number of a socket type. */

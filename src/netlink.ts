@@ -13,16 +13,15 @@ import type { FieldLayout, StructLayout } from "../ffi/table.ts";
 import { AsyncSocket, type OperationOptions } from "./async.ts";
 import { SocketError } from "./errors.ts";
 import { formatIP } from "./sockaddr.ts";
-import { readIntField } from "./structs.ts";
+import { present } from "./constants.ts";
+import { readIntField, writeIntField } from "./structs.ts";
 
 const C = table.constants;
 const S = table.structs;
 const LE = table.expressions.LITTLE_ENDIAN === 1;
 
-function need<T>(what: string, v: T | null | undefined): T {
-  if (v === null || v === undefined) throw new RangeError(`rtnetlink: ${what} does not exist on ${table.platform} (netlink is Linux's)`);
-  return v;
-}
+/** A netlink fact from the table (RangeError on platforms without netlink). */
+const need = <T>(what: string, v: T | null | undefined): T => present("rtnetlink", what, v);
 
 /** One netlink message: its header fields and payload (a view into the received bytes). */
 export interface NetlinkMessage {
@@ -46,7 +45,9 @@ export interface Attribute {
 
 const align4 = (n: number, to: number): number => (n + to - 1) & ~(to - 1);
 const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
-const field = (v: DataView, f: FieldLayout, base = 0): number => readIntField(v, { offset: base + f.offset, size: f.size }, false);
+/** Field `f` of a struct that starts `base` bytes into a view. */
+const at = (f: FieldLayout, base: number): FieldLayout => ({ offset: base + f.offset, size: f.size });
+const field = (v: DataView, f: FieldLayout, base = 0): number => readIntField(v, at(f, base), false);
 
 /**
  * The netlink messages in the first `len` bytes of `buf`. Stops at the first header that does
@@ -209,15 +210,6 @@ export function parseAddress(m: NetlinkMessage): InterfaceAddress | null {
   };
 }
 
-/** Writes an unsigned host-order field. */
-function put(v: DataView, f: FieldLayout, value: number, base = 0): void {
-  const off = base + f.offset;
-  if (f.size === 1) v.setUint8(off, value);
-  else if (f.size === 2) v.setUint16(off, value, LE);
-  else if (f.size === 4) v.setUint32(off, value >>> 0, LE);
-  else throw new Error(`bsdsock: unsupported ${f.size}-byte netlink field`);
-}
-
 /**
  * A dump request: nlmsghdr (NLM_F_REQUEST | NLM_F_DUMP) + the family header of `type`
  * (ifinfomsg for RTM_GETLINK, ifaddrmsg for RTM_GETADDR), zeroed but for the family.
@@ -230,13 +222,13 @@ export function dumpRequest(type: number, seq: number, family = C.AF_UNSPEC): Ui
   const len = hdr + body.size;
   const b = new Uint8Array(align4(len, alignTo));
   const v = viewOf(b);
-  put(v, H.fields.nlmsg_len!, len);
-  put(v, H.fields.nlmsg_type!, type);
-  put(v, H.fields.nlmsg_flags!, need("NLM_F_REQUEST", C.NLM_F_REQUEST) | need("NLM_F_DUMP", C.NLM_F_DUMP));
-  put(v, H.fields.nlmsg_seq!, seq >>> 0);
-  put(v, H.fields.nlmsg_pid!, 0);
+  writeIntField(v, H.fields.nlmsg_len, len);
+  writeIntField(v, H.fields.nlmsg_type, type);
+  writeIntField(v, H.fields.nlmsg_flags, need("NLM_F_REQUEST", C.NLM_F_REQUEST) | need("NLM_F_DUMP", C.NLM_F_DUMP));
+  writeIntField(v, H.fields.nlmsg_seq, seq >>> 0);
+  writeIntField(v, H.fields.nlmsg_pid, 0);
   const famField = type === C.RTM_GETADDR ? S.ifaddrmsg!.fields.ifa_family : S.ifinfomsg!.fields.ifi_family;
-  put(v, famField, family, hdr);
+  writeIntField(v, at(famField, hdr), family);
   return b;
 }
 

@@ -9,6 +9,7 @@
 import { table } from "../ffi/platform.ts";
 import type { AsyncSocket } from "./async.ts";
 import * as check from "./check.ts";
+import { present } from "./constants.ts";
 import { addressOf, bytes, putUint } from "./pointers.ts";
 import type { Socket } from "./socket.ts";
 import { writeIntField } from "./structs.ts";
@@ -17,10 +18,8 @@ import * as sys from "./sys.ts";
 const C = table.constants;
 const S = table.structs;
 
-function need<T>(what: string, v: T | null | undefined): T {
-  if (v === null || v === undefined) throw new RangeError(`packet capture: ${what} does not exist on ${table.platform} (AF_PACKET is Linux's)`);
-  return v;
-}
+/** An AF_PACKET/BPF fact from the table (RangeError on platforms without AF_PACKET). */
+const need = <T>(what: string, v: T | null | undefined): T => present("packet capture", what, v);
 
 /** One classic BPF instruction (struct sock_filter). */
 export interface BpfInstruction {

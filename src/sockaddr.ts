@@ -7,6 +7,7 @@ import { libc } from "../ffi/libc.ts";
 import { table } from "../ffi/platform.ts";
 import type { FieldLayout } from "../ffi/table.ts";
 import * as check from "./check.ts";
+import { readIntField, writeIntField } from "./structs.ts";
 
 const S = table.structs;
 const C = table.constants;
@@ -248,9 +249,9 @@ export function encodeAddress(addr: Address, out: Uint8Array): number {
       const pid = addr.pid === undefined ? 0 : checkU32("netlink pid", addr.pid);
       const groups = addr.groups === undefined ? 0 : checkU32("netlink groups", addr.groups);
       out.fill(0, 0, L.size);
-      putHostField(view, L.fields.nl_family, C.AF_NETLINK);
-      putHostField(view, L.fields.nl_pid, pid);
-      putHostField(view, L.fields.nl_groups, groups);
+      writeIntField(view, L.fields.nl_family, C.AF_NETLINK);
+      writeIntField(view, L.fields.nl_pid, pid);
+      writeIntField(view, L.fields.nl_groups, groups);
       return L.size;
     }
     case "packet": {
@@ -265,34 +266,18 @@ export function encodeAddress(addr: Address, out: Uint8Array): number {
       const hw = addr.address === undefined ? new Uint8Array(0) : check.freshView("packet address", "address", addr.address);
       if (hw.length > F.sll_addr.size) throw new RangeError(`packet address: a hardware address has at most ${F.sll_addr.size} bytes, got ${hw.length}`);
       out.fill(0, 0, L.size);
-      putHostField(view, F.sll_family, C.AF_PACKET);
+      writeIntField(view, F.sll_family, C.AF_PACKET);
       put16(view, F.sll_protocol, protocol, false); // network byte order
-      putHostField(view, F.sll_ifindex, ifindex);
-      putHostField(view, F.sll_hatype, hatype);
-      putHostField(view, F.sll_pkttype, pkttype);
-      putHostField(view, F.sll_halen, hw.length);
+      writeIntField(view, F.sll_ifindex, ifindex);
+      writeIntField(view, F.sll_hatype, hatype);
+      writeIntField(view, F.sll_pkttype, pkttype);
+      writeIntField(view, F.sll_halen, hw.length);
       out.set(hw, F.sll_addr.offset);
       return L.size;
     }
     default:
       throw new TypeError(`unknown address family ${JSON.stringify((addr as { family: unknown }).family)}`);
   }
-}
-
-/** Writes a host-order unsigned field of 1, 2 or 4 bytes (sockaddr_nl / sockaddr_ll members). */
-function putHostField(view: DataView, f: FieldLayout, v: number): void {
-  if (f.size === 1) view.setUint8(f.offset, v);
-  else if (f.size === 2) view.setUint16(f.offset, v, LE);
-  else if (f.size === 4) view.setUint32(f.offset, v >>> 0, LE);
-  else throw new Error(`bsdsock: unsupported ${f.size}-byte address field`);
-}
-
-/** Reads a host-order unsigned field of 1, 2 or 4 bytes. */
-function getHostField(view: DataView, f: FieldLayout): number {
-  if (f.size === 1) return view.getUint8(f.offset);
-  if (f.size === 2) return view.getUint16(f.offset, LE);
-  if (f.size === 4) return view.getUint32(f.offset, LE);
-  throw new Error(`bsdsock: unsupported ${f.size}-byte address field`);
 }
 
 /** The interface index of a name like "lo", for IPv6 scope ids. */
@@ -356,17 +341,17 @@ export function decodeAddress(bytes: Uint8Array, len: number, socketFamily?: num
   }
   if (family === C.AF_NETLINK && S.sockaddr_nl !== null && len >= S.sockaddr_nl.size) {
     const F = S.sockaddr_nl.fields;
-    return { family: "netlink", pid: getHostField(view, F.nl_pid), groups: getHostField(view, F.nl_groups) };
+    return { family: "netlink", pid: readIntField(view, F.nl_pid, false), groups: readIntField(view, F.nl_groups, false) };
   }
   if (family === C.AF_PACKET && S.sockaddr_ll !== null && len >= S.sockaddr_ll.fields.sll_addr.offset) {
     const F = S.sockaddr_ll.fields;
-    const halen = Math.min(getHostField(view, F.sll_halen), F.sll_addr.size, Math.max(0, len - F.sll_addr.offset));
+    const halen = Math.min(readIntField(view, F.sll_halen, false), F.sll_addr.size, Math.max(0, len - F.sll_addr.offset));
     return {
       family: "packet",
       ifindex: view.getInt32(F.sll_ifindex.offset, LE),
       protocol: view.getUint16(F.sll_protocol.offset, false),
-      hatype: getHostField(view, F.sll_hatype),
-      pkttype: getHostField(view, F.sll_pkttype),
+      hatype: readIntField(view, F.sll_hatype, false),
+      pkttype: readIntField(view, F.sll_pkttype, false),
       address: bytes.slice(F.sll_addr.offset, F.sll_addr.offset + halen),
     };
   }
