@@ -214,7 +214,7 @@ async function server(): Promise<number> {
   const address = addressOf();
   const workers = integer("workers", values.workers, 1, 1, 64);
   if (workers > 1 && family === "unix") usage("--workers needs inet or inet6 (SO_REUSEPORT shares a port)");
-  const reusePort = workers > 1 || values.workers !== undefined && process.env.ECHO_WORKER_CHILD === "1";
+  const reusePort = workers > 1 || process.env.ECHO_WORKER_CHILD === "1"; // a worker process shares its port
   const listener = kind === "dgram" ? new AsyncSocket(family, "dgram") : AsyncSocket.listen(address, { type: kind, reusePort });
   let createdPath: string | null = null;
   const children: Subprocess[] = [];

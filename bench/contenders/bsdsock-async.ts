@@ -13,7 +13,7 @@
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { AsyncSocket } from "../../src/async.ts";
-import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from "./measure.ts";
+import { begin, datagram, endMarker, finish, intArg, latencyStats, print, type Phase } from "./measure.ts";
 
 const [workload, ...args] = process.argv.slice(2);
 const loopback = "127.0.0.1";
@@ -51,7 +51,6 @@ async function pingpong(kind: string, where: string, rtts: number, warmup: numbe
 
 async function bulk(port: number, total: number, wsize: number): Promise<void> {
   const buf = new Uint8Array(wsize).fill(0x78);
-  const tail = new Uint8Array(16);
   let sent = 0;
   const sock = await AsyncSocket.connect({ family: "inet", host: loopback, port });
   const p = begin();
@@ -60,6 +59,12 @@ async function bulk(port: number, total: number, wsize: number): Promise<void> {
     await sock.sendAll(n === wsize ? buf : buf.subarray(0, n));
     sent += n;
   }
+  await endStream(sock, p, sent);
+}
+
+/** After a one-way stream: FIN, wait for the sink's close (it has read everything), report. */
+async function endStream(sock: AsyncSocket, p: Phase, sent: number): Promise<void> {
+  const tail = new Uint8Array(16);
   sock.shutdown("write");
   while ((await sock.recvInto(tail)) > 0) { /* the sink closes once it has read everything */ }
   const f = finish(p);
@@ -140,7 +145,6 @@ async function connrate(port: number, count: number): Promise<void> {
 async function file(port: number, path: string, total: number, method: string): Promise<void> {
   const fd = openSync(path, "r");
   const sock = await AsyncSocket.connect({ family: "inet", host: loopback, port });
-  const tail = new Uint8Array(16);
   const p = begin();
   let sent = 0;
   if (method === "sendfile") sent = await sock.sendFile(fd, { count: total });
@@ -153,11 +157,7 @@ async function file(port: number, path: string, total: number, method: string): 
       sent += n;
     }
   }
-  sock.shutdown("write");
-  while ((await sock.recvInto(tail)) > 0) { /* the sink closes once it has read everything */ }
-  const f = finish(p);
-  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
-  sock.close();
+  await endStream(sock, p, sent);
   closeSync(fd);
 }
 

@@ -24,7 +24,7 @@ import * as P from "../../src/posix.ts";
 import { Poller } from "../../src/poller.ts";
 import { encodeAddress, SOCKADDR_MAX } from "../../src/sockaddr.ts";
 import { Socket } from "../../src/socket.ts";
-import { begin, datagram, endMarker, finish, intArg, latencyStats, print } from "./measure.ts";
+import { begin, datagram, endMarker, finish, intArg, latencyStats, print, type Phase } from "./measure.ts";
 
 const C = table.constants;
 const [api, workload, ...rest] = process.argv.slice(2);
@@ -133,11 +133,7 @@ function bulk(port: number, total: number, wsize: number): void {
       sock.sendAll(n === wsize ? buf : buf.subarray(0, n));
       sent += n;
     }
-    sock.shutdown("write");
-    while (sock.recvInto(tail) > 0) { /* the sink closes once it has read everything */ }
-    const f = finish(p);
-    print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
-    sock.close();
+    endStream(sock, p, sent);
     return;
   }
   const fd = posixConnect(port);
@@ -273,11 +269,20 @@ function connrate(port: number, count: number): void {
   print({ ...f, conns: count, conn_per_s: count / f.wall_s });
 }
 
+/** After a one-way stream (Socket API): FIN, wait for the sink's close, report. */
+function endStream(sock: Socket, p: Phase, sent: number): void {
+  const tail = new Uint8Array(16);
+  sock.shutdown("write");
+  while (sock.recvInto(tail) > 0) { /* the sink closes once it has read everything */ }
+  const f = finish(p);
+  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
+  sock.close();
+}
+
 function file(port: number, path: string, total: number, method: string): void {
   if (api !== "socket") throw new Error("the file workload runs on the Socket API");
   const fd = openSync(path, "r");
   const sock = Socket.connect({ family: "inet", host: loopback, port });
-  const tail = new Uint8Array(16);
   const p = begin();
   let sent = 0;
   if (method === "sendfile") sent = sock.sendFile(fd, { count: total });
@@ -290,11 +295,7 @@ function file(port: number, path: string, total: number, method: string): void {
       sent += n;
     }
   }
-  sock.shutdown("write");
-  while (sock.recvInto(tail) > 0) { /* the sink closes once it has read everything */ }
-  const f = finish(p);
-  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
-  sock.close();
+  endStream(sock, p, sent);
   closeSync(fd);
 }
 
