@@ -274,22 +274,20 @@ async function server(): Promise<number> {
 }
 
 async function acceptLoop(listener: AsyncSocket, conns: Set<AsyncSocket>, type: Kind): Promise<void> {
-  for (;;) {
-    let conn: AsyncSocket;
-    let peer: Address | RawAddress;
-    try {
-      [conn, peer] = await listener.accept();
-    } catch (e) {
-      if (listener.closed) return;
-      if (e instanceof SocketError && (e.code === "ECONNABORTED" || e.code === "EMFILE" || e.code === "ENFILE")) {
-        log(`accept: ${e.message}`);
-        if (e.code !== "ECONNABORTED") await Bun.sleep(10); // out of fds: let connections close
-        continue;
-      }
-      throw e;
-    }
+  // connections() outlives what a server must: a connection reset while queued is skipped, and
+  // out of fds (EMFILE) it backs off (5 ms doubling to 1 s) until connections close. Logged
+  // once per streak, not once per retry.
+  let streak = "";
+  const onError = (e: SocketError): void => {
+    if (e.code !== streak) log(e.message);
+    streak = e.code;
+  };
+  for await (const conn of listener.connections({ onError })) {
+    streak = "";
+    let peer = "?";
+    try { peer = formatAddress(conn.remoteAddress); } catch { /* reset already: served as any other */ }
     conns.add(conn);
-    void serveConnection(conn, formatAddress(peer), type).finally(() => {
+    void serveConnection(conn, peer, type).finally(() => {
       conns.delete(conn);
       conn.close();
     });

@@ -29,8 +29,9 @@ function linuxLibc(): "glibc" | "musl" | "unknown" {
   let maps = "";
   try {
     maps = readFileSync("/proc/self/maps", "utf8");
-  } catch {
-    return "unknown";
+  } catch (e) {
+    // Never a guess: e.g. a thread started while the process is out of fds (EMFILE) says so.
+    throw new Error(`bsdsock: cannot tell which C library is loaded: reading /proc/self/maps failed (${e instanceof Error ? e.message : String(e)})`);
   }
   // musl's libc is its own dynamic loader, /lib/ld-musl-<arch>.so.1 (Alpine). Where that is a
   // symlink the kernel lists its target: /usr/lib/x86_64-linux-musl/libc.so (Debian's musl),

@@ -23,7 +23,8 @@ import { lookup } from "node:dns/promises";
 import { table } from "../ffi/platform.ts";
 import * as check from "./check.ts";
 import { familyValue, protocolValue, typeValue, type Family, type Protocol, type ShutdownHow, type SocketType } from "./constants.ts";
-import { SocketError, SocketTimeoutError } from "./errors.ts";
+import { Guard, sleep } from "./cancel.ts";
+import { SocketAbortError, SocketError, SocketTimeoutError } from "./errors.ts";
 import type { ReceivedDatagram } from "./mmsg.ts";
 import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "./msg.ts";
 import type { GettableOption, OptionValue, SettableOption } from "./options.ts";
@@ -86,14 +87,35 @@ export interface AsyncCreateConnectionOptions extends OperationOptions {
   readonly localAddress?: Address;
 }
 
+/** Options for `AsyncSocket.connections()`. */
+export interface ConnectionsOptions {
+  /** Ends the iteration (quietly) when aborted. */
+  readonly signal?: AbortSignal;
+  /** Called with each accept error the iteration outlives (EMFILE..., ECONNABORTED), e.g. to log it. */
+  readonly onError?: (error: SocketError) => void;
+}
+
+/** accept() errors that say "out of fds or memory for now": a server waits and tries again. */
+function isExhaustion(e: unknown): boolean {
+  if (!(e instanceof SocketError)) return false;
+  return e.errno === E.EMFILE || e.errno === E.ENFILE || e.errno === E.ENOBUFS || e.errno === E.ENOMEM;
+}
+
 /** A datagram from `datagrams()` / iteration: its bytes and sender. */
 export type Datagram = [data: Uint8Array, from: Address | RawAddress];
+
+/** A queued operation's place in a Turn (a doubly linked list: a cancelled one leaves at once). */
+class Place {
+  prev: Place | null = null;
+  next: Place | null = null;
+  constructor(readonly grant: () => void, readonly guard: Guard) {}
+}
 
 /** FIFO turn-taking for one direction of one socket (see the concurrency rule). */
 class Turn {
   #busy = false;
-  /** Waiting operations in call order; a cancelled one (aborted, timed out) is skipped. */
-  readonly #queue: Array<{ grant: () => void; cancelled: boolean }> = [];
+  #head: Place | null = null;
+  #tail: Place | null = null;
 
   /** Whether an operation holds the turn (others would queue). */
   get busy(): boolean {
@@ -103,7 +125,8 @@ class Turn {
   /**
    * Undefined when the turn is ours now; else a promise resolved when it is. While queued the
    * operation's own limits still hold: the promise rejects with `signal.reason` on abort and
-   * with SocketTimeoutError at `deadline`, and the place in the queue is given up.
+   * with SocketTimeoutError at `deadline`, and the place in the queue (with everything it
+   * holds) is given up at once.
    */
   acquire(syscall: string, signal: AbortSignal | null, deadline: number, timeoutMs: number): Promise<void> | undefined {
     if (!this.#busy) {
@@ -111,39 +134,41 @@ class Turn {
       return undefined;
     }
     return new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | null = null;
-      const done = (): void => {
-        if (timer !== null) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const entry = { grant: (): void => { done(); resolve(); }, cancelled: false };
-      const cancel = (reason: unknown): void => {
-        if (entry.cancelled) return;
-        entry.cancelled = true;
-        done();
+      const guard = new Guard(syscall, signal, deadline, timeoutMs);
+      const place = new Place(resolve, guard);
+      this.#append(place);
+      guard.arm((reason) => {
+        this.#remove(place);
         reject(reason);
-      };
-      const onAbort = (): void => cancel(signal!.reason);
-      if (deadline !== Infinity) {
-        timer = setTimeout(() => cancel(new SocketTimeoutError(syscall, timeoutMs)), Math.max(0, Math.ceil(deadline - performance.now())));
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#queue.push(entry);
+      });
     });
   }
 
+  /** Hands the turn to the next queued operation, or frees it. */
   release(): void {
-    for (;;) {
-      const next = this.#queue.shift();
-      if (!next) {
-        this.#busy = false;
-        return;
-      }
-      if (!next.cancelled) {
-        next.grant();
-        return;
-      }
+    const next = this.#head;
+    if (next === null) {
+      this.#busy = false;
+      return;
     }
+    this.#remove(next);
+    next.guard.disarm();
+    next.grant();
+  }
+
+  #append(place: Place): void {
+    place.prev = this.#tail;
+    if (this.#tail === null) this.#head = place;
+    else this.#tail.next = place;
+    this.#tail = place;
+  }
+
+  #remove(place: Place): void {
+    if (place.prev === null) this.#head = place.next;
+    else place.prev.next = place.next;
+    if (place.next === null) this.#tail = place.prev;
+    else place.next.prev = place.prev;
+    place.prev = place.next = null;
   }
 }
 
@@ -151,12 +176,31 @@ class Turn {
 let wrapping: Socket | null = null;
 
 const NO_BYTES = new Uint8Array(0);
+/** #recvRecord's first peek (never read: the kernel only copies into it). */
+const ONE_BYTE = new Uint8Array(1);
 /** Set in AsyncSocket's static block (it needs the class's private fields). */
 let makeParkedRecv: (sock: AsyncSocket) => Parked & { start(buffer: Uint8Array): Promise<number> };
 
 function bytesOf(fn: string, data: Data): Uint8Array {
   if (typeof data === "string") return encoder.encode(data);
   return check.bytes(fn, "data", data);
+}
+
+/** The error for a resumable write whose buffer shrank or was detached while it waited. */
+function bufferChanged(fn: string, sent: number, total: number): TypeError & { bytesSent: number } {
+  const e = new TypeError(`${fn}: the data's buffer shrank or was detached while waiting (${sent} of ${total} bytes sent)`);
+  return Object.assign(e, { bytesSent: sent });
+}
+
+/**
+ * A resumable write's failure with its progress: a SocketError gets `bytesSent` (when it has
+ * none yet), and the operation's own abort becomes a SocketAbortError carrying it.
+ */
+function withProgress(syscall: string, e: unknown, op: OperationOptions | undefined, sent: number): unknown {
+  const signal = op?.signal;
+  if (signal instanceof AbortSignal && signal.aborted && e === signal.reason) return new SocketAbortError(syscall, e, sent);
+  if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = sent;
+  return e;
 }
 
 function timeoutOf(fn: string, ms: unknown): number | null {
@@ -171,22 +215,6 @@ function signalOf(fn: string, signal: unknown): AbortSignal | null {
   if (signal === undefined || signal === null) return null;
   if (!(signal instanceof AbortSignal)) throw new TypeError(`${fn}: signal must be an AbortSignal`);
   return signal;
-}
-
-/** Sleeps `ms`, or rejects at abort (for the one wait the kernel cannot signal; see connect). */
-function sleep(ms: number, signal: AbortSignal | null): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**
@@ -213,13 +241,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   readonly #reads = new Turn();
   readonly #writes = new Turn();
   #timeout: number | null = null;
-  /**
-   * A stream recv just returned less than it asked for, so the receive queue was empty then:
-   * the next recv waits for readiness first instead of paying a syscall for EAGAIN. (Safe with
-   * edge-triggered readiness: data arriving later raises a new edge, and an edge that came
-   * meanwhile is kept by the reactor.)
-   */
-  #readDrained = false;
   readonly #stream: boolean;
   #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Data> | null = null;
@@ -240,6 +261,14 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     }
     this.socket = sock;
     this.#stream = sock.type === C.SOCK_STREAM;
+    // The reactor (and its Worker, which must load its modules: files, fds) starts with the
+    // first AsyncSocket, not its first wait: a server that runs out of fds later can still wait.
+    try {
+      reactor();
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
   }
 
   /** The parked form of this socket's recvInto (one reader at a time: one object, reused). */
@@ -267,7 +296,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         ready(): boolean {
           const r = tryRecvInto(sock.socket, buffer, undefined, 0);
           if (r === WOULD_BLOCK) return false; // a stale edge: stay parked
-          sock.#noteRead(r, buffer.length, 0);
           buffer = NO_BYTES;
           sock.#reads.release();
           resolve(r);
@@ -443,10 +471,9 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * Runs `attempt` (a synchronous Socket call in async mode) until it does not would-block,
    * awaiting readiness in `dir` in between; one operation per direction at a time.
    */
-  async #io<T>(dir: number, syscall: string, op: AsyncRecvOptions | undefined, attempt: (flags: number) => T, waitFirst: boolean | "ifDrained" = false): Promise<T> {
+  async #io<T>(dir: number, syscall: string, op: AsyncRecvOptions | undefined, attempt: (flags: number) => T, waitFirst = false): Promise<T> {
     // Inside this async function, a throwing option getter rejects like any other failure.
     const flags = op?.flags ?? 0;
-    if (waitFirst === "ifDrained") waitFirst = this.#drainedSkip(flags);
     const { signal, timeout, deadline } = this.#limits(syscall, op);
     const turn = dir === READ ? this.#reads : this.#writes;
     const queued = turn.acquire(syscall, signal, deadline, timeout ?? 0);
@@ -454,8 +481,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     try {
       for (let first = true; ; first = false) {
         if (!(first && waitFirst)) {
-          // Any read but recvInto's leaves the queue's state unknown (#recvAttempt re-sets it).
-          if (dir === READ) this.#readDrained = false;
           try {
             return attempt(flags);
           } catch (e) {
@@ -478,25 +503,11 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     return { signal, timeout, deadline: timeout === null ? Infinity : performance.now() + timeout };
   }
 
-  /** recv attempt for recvInto: the count, noting whether the queue was drained; throws the signal to wait. */
+  /** recv attempt for recvInto: the count; throws the signal to wait. */
   #recvAttempt(buffer: Uint8Array, nbytes: number | undefined, flags: number): number {
     const r = tryRecvInto(this.socket, buffer, nbytes, flags);
     if (r === WOULD_BLOCK) throw WOULD_BLOCK_SIGNAL;
-    this.#noteRead(r, nbytes ?? buffer.length, flags);
     return r;
-  }
-
-  /**
-   * Whether a recv may skip its first attempt: the last one drained the stream's queue, and no
-   * hangup was seen (after one, EOF or an error may be pending with no further edge).
-   */
-  #drainedSkip(flags: number): boolean {
-    return this.#readDrained && flags === 0 && !(this.#watch?.hangup ?? true);
-  }
-
-  /** After a recv of `r` of `asked` bytes: whether the stream's receive queue was drained. */
-  #noteRead(r: number, asked: number, flags: number): void {
-    this.#readDrained = this.#stream && flags === 0 && r > 0 && r < asked;
   }
 
   // --- connection setup --------------------------------------------------------------------------
@@ -513,10 +524,19 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /**
    * accept(): the next connection, as an AsyncSocket (non-blocking from birth), and the peer's
-   * address. `using` the result closes the connection.
+   * address. `using` the result closes the connection. Out of fds or memory (EMFILE, ENFILE,
+   * ENOBUFS, ENOMEM), the rejection comes after a macrotask, so a loop that retries at once
+   * still lets timers and other I/O run; `connections()` retries such errors with a backoff.
    */
   async accept(op?: OperationOptions): Promise<[AsyncSocket, Address | RawAddress] & Disposable> {
-    const [sock, peer] = await this.#io(READ, "accept", op, () => this.socket.accept());
+    let sock: Socket;
+    let peer: Address | RawAddress;
+    try {
+      [sock, peer] = await this.#io(READ, "accept", op, () => this.socket.accept());
+    } catch (e) {
+      if (isExhaustion(e)) await new Promise<void>((resolve) => setImmediate(resolve));
+      throw e;
+    }
     let conn: AsyncSocket;
     try {
       conn = AsyncSocket.#wrap(sock);
@@ -615,15 +635,16 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     /** Sends what the kernel takes now; true when everything went. */
     const pump = (flags: number): boolean => {
       while (off < total) {
-        const r = trySend(sock, off === 0 ? buf : buf.subarray(off), flags);
+        // Re-checked before every attempt: the caller may shrink or detach the buffer while this waits.
+        if (check.byteLength("sendAll", "data", buf) < total) throw bufferChanged("sendAll", off, total);
+        const r = trySend(sock, off === 0 && buf.length === total ? buf : buf.subarray(off, total), flags);
         if (r === WOULD_BLOCK) return false;
         off += r;
       }
       return true;
     };
     const progress = (e: unknown): never => {
-      if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = off;
-      throw e;
+      throw withProgress("send", e, op, off);
     };
     let waitFirst = false;
     try {
@@ -651,35 +672,29 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** recv() into `buffer` (its first `nbytes`); the count, 0 at end of stream. */
   recvInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<number> {
-    if (op === undefined) {
-      const waitFirst = this.#drainedSkip(0);
-      if (!this.#reads.busy) {
-        try {
-          if (!waitFirst) {
-            // Fast path: nothing queued, no options: one attempt now, no async machinery.
-            const r = tryRecvInto(this.socket, buffer, undefined, 0);
-            if (r !== WOULD_BLOCK) {
-              this.#noteRead(r, buffer.length, 0);
-              return Promise.resolve(r);
-            }
-          }
-          if (this.#timeout === null) {
-            // Park: the reactor runs the recv when the fd is ready.
-            const w = this.#watched();
-            this.#reads.acquire("recv", null, Infinity, 0); // free: taken at once, released by ready/fail
-            const parked = (this.#parkedRecv ??= makeParkedRecv(this));
-            const promise = parked.start(buffer);
-            w.reactor.park(w, READ, "recv", parked);
-            return promise;
-          }
-        } catch (e) {
-          return Promise.reject(e);
+    // Every recv is attempted before it waits: a short read does not prove the queue empty (a
+    // unix stream stops at passed fds or other credentials, TCP at urgent data), and a skipped
+    // attempt would wait for an edge that never comes.
+    if (op === undefined && !this.#reads.busy) {
+      try {
+        // Fast path: nothing queued, no options: one attempt now, no async machinery.
+        const r = tryRecvInto(this.socket, buffer, undefined, 0);
+        if (r !== WOULD_BLOCK) return Promise.resolve(r);
+        if (this.#timeout === null) {
+          // Park: the reactor runs the recv when the fd is ready.
+          const w = this.#watched();
+          this.#reads.acquire("recv", null, Infinity, 0); // free: taken at once, released by ready/fail
+          const parked = (this.#parkedRecv ??= makeParkedRecv(this));
+          const promise = parked.start(buffer);
+          w.reactor.park(w, READ, "recv", parked);
+          return promise;
         }
-        return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, undefined, 0), true);
+      } catch (e) {
+        return Promise.reject(e);
       }
-      return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, undefined, 0), waitFirst);
+      return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, undefined, 0), true);
     }
-    return this.#io(READ, "recv", op, (flags) => this.#recvAttempt(buffer, op.nbytes, flags), "ifDrained");
+    return this.#io(READ, "recv", op, (flags) => this.#recvAttempt(buffer, op?.nbytes, flags));
   }
 
   /** sendto(): one datagram to `address`; bytes sent. */
@@ -729,7 +744,9 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     const total = check.byteLength("sendSegments", "data", buf);
     const sock = this.socket;
     return this.#resumable("sendmsg", op, (done, flags) => {
-      sock.sendSegments(done === 0 ? buf : buf.subarray(done), segmentSize, address, flags);
+      // Re-checked before every attempt: the caller may shrink or detach the buffer while this waits.
+      if (check.byteLength("sendSegments", "data", buf) < total) throw bufferChanged("sendSegments", done, total);
+      sock.sendSegments(done === 0 && buf.length === total ? buf : buf.subarray(done, total), segmentSize, address, flags);
       return total - done;
     });
   }
@@ -768,8 +785,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         }
       });
     } catch (e) {
-      if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = done;
-      throw e;
+      throw withProgress(syscall, e, op, done);
     }
   }
 
@@ -777,11 +793,31 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /**
    * The connections of a listening socket, as they arrive. Ends (without error) when the
-   * listener is closed or `signal` aborts; other errors (EMFILE...) are thrown.
+   * listener is closed or `signal` aborts. Keeps serving through what a server must outlive:
+   * a connection reset while queued (ECONNABORTED, EPROTO) is skipped, and running out of fds
+   * or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) waits 5 ms, doubling to 1 s (Go's net/http
+   * backoff), then tries again: the queued clients are served once fds are freed. `onError`
+   * sees each such error (to log it). Other errors are thrown.
    */
-  connections(op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<AsyncSocket, void, undefined> {
-    const wait = op.signal ? { signal: op.signal } : undefined;
-    return this.#iterate(op, async () => (await this.accept(wait))[0]);
+  connections(op: ConnectionsOptions = {}): AsyncGenerator<AsyncSocket, void, undefined> {
+    const signal = signalOf("connections", op.signal);
+    const onError = op.onError;
+    if (onError !== undefined && typeof onError !== "function") throw new TypeError("connections: onError must be a function");
+    const wait = signal ? { signal } : undefined;
+    return this.#iterate(op, async () => {
+      for (let backoff = 5; ;) {
+        try {
+          return (await this.accept(wait))[0];
+        } catch (e) {
+          const skip = e instanceof SocketError && (e.errno === E.ECONNABORTED || e.errno === E.EPROTO);
+          if (this.closed || !(skip || isExhaustion(e))) throw e;
+          onError?.(e as SocketError);
+          if (skip) continue;
+          await sleep(backoff, signal);
+          backoff = Math.min(backoff * 2, 1000);
+        }
+      }
+    });
   }
 
   /** The datagrams of a datagram (or raw, or seqpacket) socket, each with its sender. Ends on close or abort. */
@@ -830,11 +866,13 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   /**
    * The socket's incoming bytes as a WHATWG ReadableStream (pull-based: one recv per read, so
    * nothing is read ahead of the consumer). Ends at end of stream; cancel() shuts down reading.
+   * On a record socket (seqpacket, datagram, raw) each chunk is one whole record, whatever its
+   * size: its length is peeked first (MSG_PEEK | MSG_TRUNC), so nothing is ever cut.
    */
   get readable(): ReadableStream<Uint8Array> {
     return (this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller): Promise<void> => {
-        const chunk = await this.recv(65536);
+        const chunk = this.#stream ? await this.recv(65536) : await this.#recvRecord();
         if (chunk.length === 0) controller.close();
         else controller.enqueue(chunk);
       },
@@ -845,13 +883,40 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   }
 
   /**
+   * One whole record (a seqpacket record, a datagram), however long: peeks its length with
+   * MSG_PEEK | MSG_TRUNC into one byte (Linux then reports the real length), then receives
+   * exactly that. Where a peek reports no more than it was given, peeks with ever larger
+   * buffers until one is not filled.
+   */
+  async #recvRecord(): Promise<Uint8Array> {
+    const peek = { flags: C.MSG_PEEK | C.MSG_TRUNC };
+    let probe = ONE_BYTE;
+    let length = await this.recvInto(probe, peek);
+    while (length >= probe.length && length > 0) {
+      if (length > probe.length) break; // the kernel told the real length
+      probe = new Uint8Array(probe.length === 1 ? 65536 : probe.length * 2);
+      length = await this.recvInto(probe, peek);
+    }
+    const record = new Uint8Array(length);
+    const n = await this.recvInto(record);
+    return n === length ? record : record.subarray(0, n);
+  }
+
+  /**
    * A WHATWG WritableStream into the socket: each chunk (bytes or a string) goes out with
    * sendAll before the next is taken (highWaterMark 1: backpressure reaches the writer).
-   * close() shuts down writing (the peer reads end of stream); abort() closes the socket.
+   * close() shuts down writing (the peer reads end of stream); abort() ends a write waiting
+   * for room at once and closes the socket.
    */
   get writable(): WritableStream<Data> {
+    // The controller's signal aborts as soon as abort() is called, while the sink's abort()
+    // would only run after the pending write settled: a write waiting for room never would.
+    let signal: AbortSignal | null = null;
     return (this.#writable ??= new WritableStream<Data>({
-      write: (chunk): Promise<void> => this.sendAll(chunk),
+      start: (controller): void => {
+        signal = (controller as WritableStreamDefaultController & { readonly signal?: AbortSignal }).signal ?? null;
+      },
+      write: (chunk): Promise<void> => this.sendAll(chunk, signal === null ? undefined : { signal }),
       close: (): void => this.shutdown("write"),
       abort: (): void => this.close(),
     }, { highWaterMark: 1 }));

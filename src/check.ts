@@ -111,6 +111,17 @@ export function materialize(v: ArrayBufferView): void {
   typedBuffer.call(v);
 }
 
+/**
+ * Whether a view has lost its memory: its buffer was detached (transferred), or it is a view on
+ * a resizable ArrayBuffer that has no bytes now (a length-tracking view shrunk to nothing, a
+ * fixed view pushed out of bounds). A receive into it would return 0 and read as end of stream.
+ */
+export function isEmptied(v: ArrayBufferView): boolean {
+  const buffer = (isTypedArray(v) ? typedBuffer : viewBuffer).call(v) as ArrayBuffer & { detached?: boolean; resizable?: boolean };
+  if (buffer.detached === true) return true;
+  return buffer.resizable === true && byteLength("isEmptied", "view", v) === 0;
+}
+
 /** Whether a view's buffer has been detached (transferred): it has no memory left. */
 export function isDetached(v: ArrayBufferView): boolean {
   const buffer = (isTypedArray(v) ? typedBuffer : viewBuffer).call(v) as ArrayBuffer & { detached?: boolean };

@@ -88,3 +88,20 @@ export class SocketTimeoutError extends SocketError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/**
+ * An AbortSignal ended a write that reports its progress (AsyncSocket's sendAll, sendSegments,
+ * sendFile): a SocketError with code ECANCELED and `name` "AbortError" (so the usual
+ * `e.name === "AbortError"` check holds), the signal's reason as `cause`, and `bytesSent`
+ * saying how far the stream got. Other operations reject with the signal's reason itself.
+ */
+export class SocketAbortError extends SocketError {
+  override readonly name: string = "AbortError";
+
+  /** `syscall` was aborted with `reason` after `bytesSent` bytes. */
+  constructor(syscall: string, reason: unknown, bytesSent: number) {
+    super(syscall, table.errno.ECANCELED, { note: `aborted after ${bytesSent} bytes sent` });
+    this.cause = reason;
+    this.bytesSent = bytesSent;
+  }
+}

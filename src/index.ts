@@ -25,12 +25,12 @@ export {
 } from "./socket.ts";
 export {
   AsyncSocket, type AsyncConnectOptions, type AsyncCreateConnectionOptions, type AsyncRecvIntoOptions,
-  type AsyncRecvOptions, type AsyncSendOptions, type Datagram, type OperationOptions,
+  type AsyncRecvOptions, type AsyncSendOptions, type ConnectionsOptions, type Datagram, type OperationOptions,
 } from "./async.ts";
 export { stopReactor } from "./reactor.ts";
 export { SD_LISTEN_FDS_START, listenFds, type ActivatedSocket, type ListenFdsOptions } from "./activation.ts";
 export {
-  SocketError, SocketTimeoutError, errnoName, errnoNumbers, strerror, type SocketErrorDetails,
+  SocketAbortError, SocketError, SocketTimeoutError, errnoName, errnoNumbers, strerror, type SocketErrorDetails,
 } from "./errors.ts";
 export {
   AddressInfoError, createConnection, getaddrinfo, getnameinfo, interfaceName, type AddrInfo,

@@ -479,7 +479,7 @@ export class IncomingMessage {
       options.buffers.forEach((b: unknown, i: number) => {
         if (!(b instanceof Uint8Array)) throw new TypeError(`${fn}: buffers[${i}] must be a Uint8Array`);
         // A detached buffer would take a 0-byte share of the message, which is then lost.
-        if (check.isDetached(b)) throw new TypeError(`${fn}: buffers[${i}] is detached`);
+        if (check.isEmptied(b)) throw new TypeError(`${fn}: buffers[${i}] has no memory (detached, or its resizable buffer shrank)`);
       });
       buffers = options.buffers.slice();
     } else {

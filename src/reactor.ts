@@ -20,7 +20,9 @@
  * ref'd while something does. A spurious wake-up is harmless: the caller retries its syscall
  * and waits again on EAGAIN. Nothing here branches on the OS: the Poller does.
  */
+import { isMainThread } from "node:worker_threads";
 import { table } from "../ffi/platform.ts";
+import { Guard } from "./cancel.ts";
 import { SocketError, SocketTimeoutError } from "./errors.ts";
 import { Poller, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, defaultBackend } from "./poller.ts";
 import { Socket } from "./socket.ts";
@@ -41,9 +43,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
 class Waiter {
   resolve!: () => void;
   reject!: (reason: unknown) => void;
-  timer: ReturnType<typeof setTimeout> | null = null;
-  signal: AbortSignal | null = null;
-  onAbort: (() => void) | null = null;
+  /** Its deadline and AbortSignal, when it has either. */
+  guard: Guard | null = null;
   /** Set for park(): the operation itself runs when the fd is ready, instead of a promise. */
   parked: Parked | null = null;
   constructor(readonly syscall: string) {}
@@ -68,11 +69,6 @@ export class Watch {
   writer: Waiter | null = null;
   /** unwatch() was called: waits reject with EBADF. */
   closed = false;
-  /**
-   * A hangup or error was reported at some point: reads may end (EOF, an error) without any
-   * further edge, so a reader must never skip its attempt on this fd (see AsyncSocket).
-   */
-  hangup = false;
   constructor(readonly fd: number, readonly reactor: Reactor) {}
 }
 
@@ -169,11 +165,7 @@ export class Reactor {
     }
     if (this.#failure) return Promise.reject(this.#failure);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    let remaining = Infinity;
-    if (deadline !== Infinity) {
-      remaining = deadline - performance.now();
-      if (remaining <= 0) return Promise.reject(new SocketTimeoutError(syscall, timeoutMs));
-    }
+    if (deadline !== Infinity && deadline <= performance.now()) return Promise.reject(new SocketTimeoutError(syscall, timeoutMs));
     const waiter = new Waiter(syscall);
     const promise = new Promise<void>((resolve, reject) => {
       waiter.resolve = resolve;
@@ -181,13 +173,9 @@ export class Reactor {
     });
     const taken = this.#enqueue(w, dir, waiter);
     if (taken) return Promise.reject(taken);
-    if (remaining !== Infinity) {
-      waiter.timer = setTimeout(() => this.#reject(w, dir, new SocketTimeoutError(syscall, timeoutMs)), Math.ceil(remaining));
-    }
-    if (signal) {
-      waiter.signal = signal;
-      waiter.onAbort = (): void => this.#reject(w, dir, signal.reason);
-      signal.addEventListener("abort", waiter.onAbort, { once: true });
+    if (signal !== null || deadline !== Infinity) {
+      waiter.guard = new Guard(syscall, signal, deadline, timeoutMs);
+      waiter.guard.arm((reason) => this.#reject(w, dir, reason));
     }
     return promise;
   }
@@ -237,8 +225,7 @@ export class Reactor {
     if (dir === READ) w.reader = null;
     else w.writer = null;
     if (--this.#waiting === 0) this.#worker.unref();
-    if (waiter.timer !== null) clearTimeout(waiter.timer);
-    if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
+    waiter.guard?.disarm();
     return waiter;
   }
 
@@ -317,7 +304,6 @@ export class Reactor {
       const w = this.#watches.get(pairs[2 * i]!);
       if (w === undefined) continue; // the wake socket, or an fd unwatched since
       const bits = pairs[2 * i + 1]!;
-      if (bits & (READY_HANGUP | READY_ERROR)) w.hangup = true;
       if (bits & (READY_READ | READY_HANGUP | READY_ERROR)) this.#ready(w, READ);
       if (bits & (READY_WRITE | READY_HANGUP | READY_ERROR)) this.#ready(w, WRITE);
     }
@@ -352,6 +338,20 @@ export class Reactor {
   }
 
   /**
+   * Stops at once, for a thread that is exiting: terminates the Worker without waiting and
+   * closes the reactor's fds (its sockets are closed by their own exit hook).
+   */
+  stopNow(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#worker.terminate();
+    // The wake pair may be closed already by the sockets' own exit hook: errors mean nothing now.
+    for (const release of [(): void => this.#wake[0].close(), (): void => this.#wake[1].close(), (): void => this.#poller.close()]) {
+      try { release(); } catch { /* the thread is ending */ }
+    }
+  }
+
+  /**
    * Stops the Worker and releases the reactor's fds; pending waits reject with EBADF.
    * Resolves when the Worker has exited. The next AsyncSocket makes a new reactor.
    */
@@ -375,6 +375,9 @@ export class Reactor {
 }
 
 let current: Reactor | null = null;
+
+// A Worker thread's reactor goes with the thread (see Reactor.stopNow and socket.ts's threadFds).
+if (!isMainThread) process.on("exit", () => current?.stopNow());
 
 /** This thread's reactor, made on first use. */
 export function reactor(): Reactor {

@@ -7,6 +7,7 @@
  * Calls block the calling thread like their C counterparts unless a timeout is set (`timeout =
  * 0` makes the socket non-blocking; would-block then throws a SocketError with code EAGAIN).
  */
+import { isMainThread } from "node:worker_threads";
 import { table } from "../ffi/platform.ts";
 import * as check from "./check.ts";
 import {
@@ -96,8 +97,37 @@ function sendFlagsOf(fn: string, flags: number): number {
 
 /** Closes fds of Sockets that were garbage-collected without close() (a leak, not a contract). */
 const finalizer = new FinalizationRegistry<number>((fd) => {
+  threadFds?.delete(fd);
   try { sys.close(fd); } catch { /* nothing to report to: the owner is gone */ }
 });
+
+/**
+ * In a Worker thread, the fds its Sockets own, closed when the thread exits (its own
+ * process.exit() or the end of its work), so its peers see end of stream. A Worker stopped with
+ * terminate() runs no exit hook in Bun: its fds stay open (documented with the Worker notes).
+ * The main thread needs none of this: the process's exit closes everything.
+ */
+const threadFds: Set<number> | null = isMainThread ? null : new Set();
+if (threadFds !== null) {
+  process.on("exit", () => {
+    for (const fd of threadFds) {
+      try { sys.close(fd); } catch { /* the thread is ending: nothing to report to */ }
+    }
+    threadFds.clear();
+  });
+}
+
+/** `sock` owns `fd` from now on (closed by the finalizer if it is collected unclosed). */
+function own(sock: Socket, fd: number): void {
+  finalizer.register(sock, fd, sock);
+  threadFds?.add(fd);
+}
+
+/** `sock` no longer owns `fd` (closed or detached). */
+function disown(sock: Socket, fd: number): void {
+  finalizer.unregister(sock);
+  threadFds?.delete(fd);
+}
 
 /**
  * What a Socket in async mode (inside an AsyncSocket, src/async.ts) throws where a call would
@@ -223,7 +253,7 @@ export class Socket implements Disposable {
       this.family = a.family;
       this.type = a.type;
       this.protocol = a.protocol;
-      finalizer.register(this, a.fd, this);
+      own(this, a.fd);
       return;
     }
     const f = familyValue(family);
@@ -237,7 +267,7 @@ export class Socket implements Disposable {
     this.family = f;
     this.type = t;
     this.protocol = p;
-    finalizer.register(this, fd, this);
+    own(this, fd);
     try {
       this.#applyPolicy(fd, !CLOEXEC);
       if (options.timeout !== undefined) this.timeout = options.timeout;
@@ -616,10 +646,11 @@ export class Socket implements Disposable {
     const fd = this.#open("recv");
     if (!(buffer instanceof Uint8Array)) throw new TypeError("recvInto: buffer must be a Uint8Array");
     const size = sizeOf("recvInto", buffer);
-    // A transferred buffer has no bytes: recv(…, 0) would return 0 and read as end of stream.
+    // A transferred or shrunk buffer has no bytes: recv(…, 0) would return 0 and read as end of stream.
     if (size === 0 && check.isDetached(buffer)) throw new TypeError("recvInto: buffer is detached (transferred)");
     if (nbytes === undefined) nbytes = size;
     else check.fits("recvInto", "nbytes", check.size("recvInto", "nbytes", nbytes), size);
+    if (size === 0 && check.isEmptied(buffer)) throw new TypeError("recvInto: buffer has no memory (its resizable buffer shrank)");
     return sys.recv(fd, buffer, nbytes, flagsOf("recv", flags));
   }
 
@@ -665,6 +696,7 @@ export class Socket implements Disposable {
     if (size === 0 && check.isDetached(buffer)) throw new TypeError("recvFromInto: buffer is detached (transferred)");
     if (nbytes === undefined) nbytes = size;
     else check.fits("recvFromInto", "nbytes", check.size("recvFromInto", "nbytes", nbytes), size);
+    if (size === 0 && check.isEmptied(buffer)) throw new TypeError("recvFromInto: buffer has no memory (its resizable buffer shrank)");
     const fl = flagsOf("recvfrom", flags);
     addrLen[0] = addrOut.length;
     let r = sys.recvfrom(fd, buffer, nbytes, fl, addrOut, addrLen);
@@ -927,7 +959,7 @@ export class Socket implements Disposable {
     const fd = this.#fd;
     if (fd < 0) return;
     this.#fd = -1;
-    finalizer.unregister(this);
+    disown(this, fd);
     sys.close(fd);
   }
 
@@ -940,7 +972,7 @@ export class Socket implements Disposable {
   detach(): number {
     const fd = this.#open("detach");
     this.#fd = -1;
-    finalizer.unregister(this);
+    disown(this, fd);
     return fd;
   }
 
