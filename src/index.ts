@@ -7,6 +7,8 @@
  *   async iterators, WHATWG streams); `stopReactor` releases its readiness thread.
  * - `getaddrinfo`, `getnameinfo`, `createConnection`: name resolution through libc.
  * - `listenFds`: the sockets of systemd socket activation (LISTEN_FDS).
+ * - `notify`, `watchdogInterval`, `startWatchdog`: systemd's sd_notify protocol (READY=1, STATUS=,
+ *   FDSTORE= fds, the watchdog keep-alive).
  * - `Rtnetlink`: interfaces, addresses and their changes over AF_NETLINK (Linux).
  * - `attachFilter`, `setPromiscuous`: packet capture on AF_PACKET sockets (Linux).
  * - `Poller`: wait for readiness on many fds (epoll, kqueue or poll).
@@ -29,6 +31,10 @@ export {
 } from "./async.ts";
 export { stopReactor } from "./reactor.ts";
 export { SD_LISTEN_FDS_START, listenFds, type ActivatedSocket, type ListenFdsOptions } from "./activation.ts";
+export {
+  notify, startWatchdog, watchdogInterval, type NotifyOptions, type NotifyState, type StartWatchdogOptions, type Watchdog,
+  type WatchdogIntervalOptions,
+} from "./notify.ts";
 export {
   SocketAbortError, SocketError, SocketTimeoutError, errnoName, errnoNumbers, strerror, type SocketErrorDetails,
 } from "./errors.ts";
