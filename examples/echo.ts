@@ -54,11 +54,11 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { listenFds } from "../src/activation.ts";
-import { AsyncSocket } from "../src/async.ts";
-import { SocketError } from "../src/errors.ts";
+import { listenFds } from "../src/linux/activation.ts";
+import { AsyncSocket } from "../src/async/async.ts";
+import { SocketError } from "../src/core/errors.ts";
 import { platform } from "../src/index.ts";
-import { formatAddress, type Address, type RawAddress } from "../src/sockaddr.ts";
+import { formatAddress, type Address, type RawAddress } from "../src/core/sockaddr.ts";
 
 const C = platform.table.constants;
 const MSG_TRUNC = C.MSG_TRUNC;

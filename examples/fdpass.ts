@@ -11,8 +11,8 @@
  * Exit status: 0 done, 1 a system call failed (perror-style message), 2 bad arguments.
  */
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
-import { SocketError, strerror } from "../src/errors.ts";
-import { Socket } from "../src/socket.ts";
+import { SocketError, strerror } from "../src/core/errors.ts";
+import { Socket } from "../src/socket/socket.ts";
 
 const usage = "usage: bun run examples/fdpass.ts recv PATH\n       bun run examples/fdpass.ts send PATH FILE\n";
 

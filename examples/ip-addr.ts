@@ -1,7 +1,7 @@
 /**
  * `ip -brief addr` over rtnetlink, in TypeScript: every interface, its operational state and
  * its addresses with prefix lengths, from RTM_GETLINK and RTM_GETADDR dumps on an AF_NETLINK
- * socket (src/netlink.ts parses the message stream).
+ * socket (src/linux/netlink.ts parses the message stream).
  *
  *   bun run examples/ip-addr.ts            # like `ip -brief addr`
  *   bun run examples/ip-addr.ts --watch    # then print link and address changes until Ctrl-C
@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { platform } from "../src/index.ts";
-import { Rtnetlink, type InterfaceAddress, type LinkInfo } from "../src/netlink.ts";
+import { Rtnetlink, type InterfaceAddress, type LinkInfo } from "../src/linux/netlink.ts";
 
 const C = platform.table.constants;
 

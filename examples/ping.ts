@@ -37,11 +37,11 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { constants, platform } from "../src/index.ts";
-import { SocketError, strerror } from "../src/errors.ts";
-import { realtimeNow } from "../src/clock.ts";
-import { cmsgSpace, timestampMs, type KernelTimestamp } from "../src/msg.ts";
-import { parseIPv4, parseIPv6, type Address } from "../src/sockaddr.ts";
-import { AsyncSocket } from "../src/async.ts";
+import { SocketError, strerror } from "../src/core/errors.ts";
+import { realtimeNow } from "../src/core/clock.ts";
+import { cmsgSpace, timestampMs, type KernelTimestamp } from "../src/socket/msg.ts";
+import { parseIPv4, parseIPv6, type Address } from "../src/core/sockaddr.ts";
+import { AsyncSocket } from "../src/async/async.ts";
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 function fail(message: string, code = 2): never {

@@ -16,11 +16,11 @@
  *   lo In  IPv4 127.0.0.1.40000 > 127.0.0.1.9999: UDP, length 5
  */
 import { parseArgs } from "node:util";
-import { AsyncSocket } from "../src/async.ts";
-import { SocketError } from "../src/errors.ts";
+import { AsyncSocket } from "../src/async/async.ts";
+import { SocketError } from "../src/core/errors.ts";
 import { constants, interfaceName, platform } from "../src/index.ts";
-import { attachFilter, setPromiscuous, udpPortFilter } from "../src/packet.ts";
-import { formatIP, interfaceIndex, type PacketAddress } from "../src/sockaddr.ts";
+import { attachFilter, setPromiscuous, udpPortFilter } from "../src/linux/packet.ts";
+import { formatIP, interfaceIndex, type PacketAddress } from "../src/core/sockaddr.ts";
 
 const C = constants;
 

@@ -16,7 +16,7 @@
  * e.g. a privilege-separated helper. Exit status: 0 when every answer was right.
  */
 import { parseArgs } from "node:util";
-import { Socket } from "../src/socket.ts";
+import { Socket } from "../src/socket/socket.ts";
 
 const { values } = parseArgs({
   options: { type: { type: "string" }, count: { type: "string" }, child: { type: "boolean" } },

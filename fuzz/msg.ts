@@ -1,5 +1,5 @@
 /**
- * Fuzz targets for the control-message code of src/msg.ts: walkControl on arbitrary bytes and
+ * Fuzz targets for the control-message code of src/socket/msg.ts: walkControl on arbitrary bytes and
  * lengths (never reads past the length, never throws, every data view inside it), encodeControl
  * → walkControl round trips, CMSG_* arithmetic, and the kernel paths: fd passing (every fd
  * received is a new fd for the file that was sent at that position; none is invented, none
@@ -9,9 +9,9 @@ import fc from "fast-check";
 import { closeSync, openSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
-import { cmsgAlign, cmsgLen, cmsgSpace, CMSG_ALIGNMENT, decodeTimestamp, encodeControl, walkControl } from "../src/msg.ts";
+import { cmsgAlign, cmsgLen, cmsgSpace, CMSG_ALIGNMENT, decodeTimestamp, encodeControl, walkControl } from "../src/socket/msg.ts";
 import * as P from "../src/posix.ts";
-import { Socket } from "../src/socket.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bytesEq, eq, ok, outcome, sameOutcome } from "./check.ts";
 import type { Target } from "./context.ts";
 

@@ -1,11 +1,11 @@
 /**
- * Fuzz targets for the rtnetlink parsers (src/netlink.ts): the message walk, the attribute walk
+ * Fuzz targets for the rtnetlink parsers (src/linux/netlink.ts): the message walk, the attribute walk
  * and the link/address decoders on arbitrary and plausible bytes. Linux only (the layouts are
  * Linux's); elsewhere each target checks that the parsers refuse cleanly.
  */
 import fc from "fast-check";
 import { table } from "../ffi/platform.ts";
-import { parseAddress, parseAttributes, parseLink, parseMessages, type NetlinkMessage } from "../src/netlink.ts";
+import { parseAddress, parseAttributes, parseLink, parseMessages, type NetlinkMessage } from "../src/linux/netlink.ts";
 import { bytesEq, ok, outcome, sameOutcome } from "./check.ts";
 import type { Target } from "./context.ts";
 

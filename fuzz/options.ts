@@ -1,5 +1,5 @@
 /**
- * Fuzz targets for the option codecs of src/options.ts: encode → decode round trips on arbitrary
+ * Fuzz targets for the option codecs of src/socket/options.ts: encode → decode round trips on arbitrary
  * valid values, the exact error class for invalid ones (TypeError: wrong kind; RangeError: out
  * of range), encode writing nothing past the length it returns, decode of any length ≤ size
  * never reading past it (poisoned bytes beyond it change nothing), and a kernel round trip
@@ -8,12 +8,12 @@
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { table } from "../ffi/platform.ts";
-import { SocketError } from "../src/errors.ts";
+import { SocketError } from "../src/core/errors.ts";
 import {
   bool, inAddr, int, linger, membershipV4, membershipV6, string, tcpInfo, timeval, ucred, uint, type Codec,
-} from "../src/options.ts";
-import { formatIP, interfaceIndex, parseIPv4, parseIPv6 } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+} from "../src/socket/options.ts";
+import { formatIP, interfaceIndex, parseIPv4, parseIPv6 } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { eq, ok, onlyCheckErrors, outcome, sameOutcome, show } from "./check.ts";
 import type { Target } from "./context.ts";
 import { usv } from "./sockaddr.ts";

@@ -1,15 +1,15 @@
 /**
- * Fuzz targets for Socket.sendSegments (src/gso.ts): any data length and segment size, sent
+ * Fuzz targets for Socket.sendSegments (src/linux/gso.ts): any data length and segment size, sent
  * over UDP loopback (segmentation offload, several chunks per call) and unix datagram sockets
  * (sendmmsg batches), arrives as exactly the expected datagrams — ⌊n / size⌋ of `size` bytes,
  * then the rest — with the bytes in order and nothing else queued; views with offsets, strings
  * and wide typed arrays included; invalid segment sizes throw before any syscall.
  */
 import fc from "fast-check";
-import { SocketError } from "../src/errors.ts";
-import { MAX_SEND_BYTES } from "../src/gso.ts";
-import type { Address } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { SocketError } from "../src/core/errors.ts";
+import { MAX_SEND_BYTES } from "../src/linux/gso.ts";
+import type { Address } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bytesEq, eq, ok, outcome } from "./check.ts";
 import type { Target } from "./context.ts";
 

@@ -1,5 +1,5 @@
 /**
- * Fuzz targets for src/sockaddr.ts: every packer/parser (inet, inet6 with flowinfo and scope,
+ * Fuzz targets for src/core/sockaddr.ts: every packer/parser (inet, inet6 with flowinfo and scope,
  * unix pathname with its 107-byte limit, abstract names with embedded NULs, unnamed), the
  * kernel round trip (encode → bind → getsockname → decode gives the original), decodeAddress
  * on garbage (never reads past the length it is given, never throws), and the two caches
@@ -9,12 +9,12 @@ import fc from "fast-check";
 import { unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
-import { SocketError } from "../src/errors.ts";
+import { SocketError } from "../src/core/errors.ts";
 import {
   AddressDecoder, AddressEncoder, decodeAddress, encodeAddress, formatIP, parseIPv4, parseIPv6, SOCKADDR_MAX,
   SUN_PATH_MAX, type Address,
-} from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+} from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bytesEq, eq, ok, onlyCheckErrors, outcome, sameOutcome, throwsExactly } from "./check.ts";
 import type { Target } from "./context.ts";
 

@@ -11,9 +11,9 @@
  *   bun soak/rss-child.ts <sendRecv> <createClose> <sendToRecvFrom>
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { AsyncSocket } from "../src/async.ts";
-import { reactor } from "../src/reactor.ts";
-import { Socket } from "../src/socket.ts";
+import { AsyncSocket } from "../src/async/async.ts";
+import { reactor } from "../src/async/reactor.ts";
+import { Socket } from "../src/socket/socket.ts";
 
 const [sendRecv, createClose, sendToRecvFrom] = process.argv.slice(2, 5).map(Number) as [number, number, number];
 const PAGE = 4096;

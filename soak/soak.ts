@@ -17,9 +17,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
-import { SocketError } from "../src/errors.ts";
+import { SocketError } from "../src/core/errors.ts";
 import * as P from "../src/posix.ts";
-import { Socket } from "../src/socket.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { mulberry32 } from "../test/prng.ts";
 
 const C = table.constants;

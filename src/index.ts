@@ -24,50 +24,50 @@ import type { Constants, PlatformTable } from "../ffi/table.ts";
 export * as posix from "./posix.ts";
 export {
   Socket, type ConnectOptions, type Data, type FromFdOptions, type ListenOptions, type SendFileOptions, type SocketOptions,
-} from "./socket.ts";
+} from "./socket/socket.ts";
 export {
   AsyncSocket, type AsyncConnectOptions, type AsyncCreateConnectionOptions, type AsyncRecvIntoOptions,
   type AsyncRecvOptions, type AsyncSendOptions, type ConnectionsOptions, type Datagram, type OperationOptions,
-} from "./async.ts";
-export { stopReactor } from "./reactor.ts";
-export { SD_LISTEN_FDS_START, listenFds, type ActivatedSocket, type ListenFdsOptions } from "./activation.ts";
+} from "./async/async.ts";
+export { stopReactor } from "./async/reactor.ts";
+export { SD_LISTEN_FDS_START, listenFds, type ActivatedSocket, type ListenFdsOptions } from "./linux/activation.ts";
 export {
   notify, startWatchdog, watchdogInterval, type NotifyOptions, type NotifyState, type StartWatchdogOptions, type Watchdog,
   type WatchdogIntervalOptions,
-} from "./notify.ts";
+} from "./linux/notify.ts";
 export {
   SocketAbortError, SocketError, SocketTimeoutError, errnoName, errnoNumbers, strerror, type SocketErrorDetails,
-} from "./errors.ts";
+} from "./core/errors.ts";
 export {
   AddressInfoError, createConnection, getaddrinfo, getnameinfo, interfaceName, type AddrInfo,
   type CreateConnectionOptions, type LookupOptions, type NameInfoOptions,
-} from "./resolve.ts";
+} from "./socket/resolve.ts";
 export {
   formatAddress, type Address, type Inet6Address, type InetAddress, type NetlinkAddress, type PacketAddress, type RawAddress,
   type UnixAddress,
-} from "./sockaddr.ts";
-export { attachFilter, bpf, detachFilter, htons16, setPromiscuous, udpPortFilter, type BpfInstruction } from "./packet.ts";
+} from "./core/sockaddr.ts";
+export { attachFilter, bpf, detachFilter, htons16, setPromiscuous, udpPortFilter, type BpfInstruction } from "./linux/packet.ts";
 export {
   Rtnetlink, dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, type Attribute, type InterfaceAddress,
   type LinkInfo, type NetlinkMessage, type RtEvent, type RtnetlinkOptions,
-} from "./netlink.ts";
+} from "./linux/netlink.ts";
 export {
   options, type GettableOption, type Linger, type MembershipV4, type MembershipV6, type OptionName,
   type OptionValue, type SettableOption, type TcpInfo, type Ucred,
-} from "./options.ts";
+} from "./socket/options.ts";
 export {
   SCM_MAX_FD, cmsgLen, cmsgSpace, decodeTimestamp, timestampMs, type ControlMessage, type Credentials, type KernelTimestamp,
   type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions, type WallTime,
-} from "./msg.ts";
-export { realtimeNow } from "./clock.ts";
-export { type ReceivedDatagram } from "./mmsg.ts";
+} from "./socket/msg.ts";
+export { realtimeNow } from "./core/clock.ts";
+export { type ReceivedDatagram } from "./socket/mmsg.ts";
 export {
   Poller, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, availableBackends, defaultBackend, type Interest,
   type PollerBackend, type PollerHandle, type PollerOptions, type Readiness,
-} from "./poller.ts";
+} from "./poller/poller.ts";
 export {
   familyLabel, typeLabel, type Family, type Protocol, type ShutdownHow, type SocketType,
-} from "./constants.ts";
+} from "./core/constants.ts";
 
 /** The running platform's socket constants (AF_INET, SOCK_STREAM, MSG_PEEK...), generated from its headers. */
 export const constants: Constants = table.constants;

@@ -21,16 +21,16 @@ import { writeSync } from "node:fs";
 import { libc } from "../ffi/libc.ts";
 import { readErrno } from "../ffi/errno.ts";
 import { table } from "../ffi/platform.ts";
-import * as check from "./check.ts";
-import { strerror as messageOf } from "./errors.ts";
+import * as check from "./core/check.ts";
+import { strerror as messageOf } from "./core/errors.ts";
 
-export { errnoName } from "./errors.ts";
-import { CStruct, LITTLE_ENDIAN, in6_addr, in_addr } from "./structs.ts";
+export { errnoName } from "./core/errors.ts";
+import { CStruct, LITTLE_ENDIAN, in6_addr, in_addr } from "./core/structs.ts";
 
 export {
   array, in6_addr, in_addr, linger, pollfd, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage,
   sockaddr_un, timeval, type CArray,
-} from "./structs.ts";
+} from "./core/structs.ts";
 
 const C = table.constants;
 

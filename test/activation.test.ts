@@ -6,10 +6,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { AsyncSocket } from "../src/async.ts";
+import { AsyncSocket } from "../src/async/async.ts";
 import { platform } from "../src/index.ts";
-import type { InetAddress } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import type { InetAddress } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bun, expectNoFdLeaks, freePort, root, scratchDir, waitListening } from "./helpers.ts";
 
 expectNoFdLeaks();
@@ -35,7 +35,7 @@ function activated(cmd: string[], fds: number[], extra: Record<string, string> =
 
 /** A bun child that prints what listenFds() returned, and the variables left afterwards. */
 const probe = [bun, "-e", `
-  import { listenFds } from ${JSON.stringify(join(root, "src", "activation.ts"))};
+  import { listenFds } from ${JSON.stringify(join(root, "src", "linux", "activation.ts"))};
   try {
     const got = listenFds().map(({ socket, name, listening }) => ({ fd: socket.fd, name, listening, family: socket.family, type: socket.type }));
     console.log(JSON.stringify({ got, left: [process.env.LISTEN_PID, process.env.LISTEN_FDS, process.env.LISTEN_FDNAMES] }));

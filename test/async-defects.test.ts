@@ -9,10 +9,10 @@
 import { heapSize } from "bun:jsc";
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { AsyncSocket } from "../src/async.ts";
-import { SocketAbortError, SocketError, SocketTimeoutError } from "../src/errors.ts";
+import { AsyncSocket } from "../src/async/async.ts";
+import { SocketAbortError, SocketError, SocketTimeoutError } from "../src/core/errors.ts";
 import { constants } from "../src/index.ts";
-import { Socket } from "../src/socket.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bun, expectNoFdLeaks, openFds, root, run } from "./helpers.ts";
 
 expectNoFdLeaks();

@@ -7,12 +7,12 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { AsyncSocket } from "../src/async.ts";
-import { SocketError, SocketTimeoutError } from "../src/errors.ts";
+import { AsyncSocket } from "../src/async/async.ts";
+import { SocketError, SocketTimeoutError } from "../src/core/errors.ts";
 import { platform } from "../src/index.ts";
-import { reactorFds, stopReactor } from "../src/reactor.ts";
-import type { Address, InetAddress } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { reactorFds, stopReactor } from "../src/async/reactor.ts";
+import type { Address, InetAddress } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bun, expectNoFdLeaks, openFds, root, run, scratchDir, start } from "./helpers.ts";
 
 expectNoFdLeaks();
@@ -577,7 +577,7 @@ describe("messages, batches, segmentation, streams", () => {
 // ------------------------------------------------------------------------------------------
 
 describe("process lifetime and idle cost", () => {
-  const script = (body: string): string[] => [bun, "-e", `import { AsyncSocket } from ${JSON.stringify(join(root, "src", "async.ts"))};\n${body}`];
+  const script = (body: string): string[] => [bun, "-e", `import { AsyncSocket } from ${JSON.stringify(join(root, "src", "async", "async.ts"))};\n${body}`];
 
   test("the process exits by itself once the last socket is closed and nothing is pending", async () => {
     const o = await run(script(`
@@ -629,8 +629,8 @@ describe("process lifetime and idle cost", () => {
 
   test("inside a Worker thread too: each thread has its own reactor", async () => {
     const src = `
-      import { AsyncSocket } from ${JSON.stringify(join(root, "src", "async.ts"))};
-      import { stopReactor } from ${JSON.stringify(join(root, "src", "reactor.ts"))};
+      import { AsyncSocket } from ${JSON.stringify(join(root, "src", "async", "async.ts"))};
+      import { stopReactor } from ${JSON.stringify(join(root, "src", "async", "reactor.ts"))};
       self.onmessage = async () => {
         const [a, b] = AsyncSocket.pair("unix", "seqpacket");
         const p = b.recv(64, { timeout: 5000 });

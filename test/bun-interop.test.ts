@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { readlinkSync } from "node:fs";
 import net from "node:net";
-import { Socket } from "../src/socket.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks } from "./helpers.ts";
 
 expectNoFdLeaks();

@@ -14,8 +14,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
-import type { Address, Inet6Address, InetAddress, RawAddress } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import type { Address, Inet6Address, InetAddress, RawAddress } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks, ownSockets, root, scratchDir, start, type Outcome, type Running } from "./helpers.ts";
 
 const python = Bun.which("python3");

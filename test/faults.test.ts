@@ -11,10 +11,10 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { errnoNumbers, SocketError, SocketTimeoutError } from "../src/errors.ts";
+import { errnoNumbers, SocketError, SocketTimeoutError } from "../src/core/errors.ts";
 import { constants as C } from "../src/index.ts";
-import { cmsgSpace } from "../src/msg.ts";
-import { Socket } from "../src/socket.ts";
+import { cmsgSpace } from "../src/socket/msg.ts";
+import { Socket } from "../src/socket/socket.ts";
 import {
   asNobody as nobodyPrefix, bun, expectNoFdLeaks, nobodyCannotRun as whyNobodyCannotRun, ownSockets, root, run, scratchDir, start,
   type Outcome,

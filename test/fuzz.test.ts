@@ -8,8 +8,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { table } from "../ffi/platform.ts";
-import { decodeAddress, SOCKADDR_MAX } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { decodeAddress, SOCKADDR_MAX } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { makeContext, targets } from "../fuzz/targets.ts";
 import { expectNoFdLeaks } from "./helpers.ts";
 

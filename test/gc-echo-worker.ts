@@ -2,7 +2,7 @@
  * Worker for test/gc.test.ts: adopts the fd it is given and echoes everything back until EOF,
  * allocating a fresh buffer per read and collecting garbage as it goes; then reports the count.
  */
-import { Socket } from "../src/socket.ts";
+import { Socket } from "../src/socket/socket.ts";
 
 declare const self: Worker;
 

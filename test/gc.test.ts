@@ -8,7 +8,7 @@
  * Every byte is verified (crc32 per message). Bounded in count and time.
  */
 import { describe, expect, test } from "bun:test";
-import { Socket } from "../src/socket.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks } from "./helpers.ts";
 import { mulberry32 } from "./prng.ts";
 

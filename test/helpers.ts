@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as P from "../src/posix.ts";
-import { stopReactor } from "../src/reactor.ts";
-import type { Socket } from "../src/socket.ts";
+import { stopReactor } from "../src/async/reactor.ts";
+import type { Socket } from "../src/socket/socket.ts";
 
 export const root = resolve(import.meta.dir, "..");
 export const seedDir = resolve(root, "..", "shared", "seed");
@@ -118,7 +118,7 @@ export function nobodyCannotRun(file: string): string | null {
   if (process.platform !== "linux") return "Linux only";
   if (process.getuid?.() !== 0) return "not root: cannot drop privileges";
   if (!setprivBin) return "no setpriv on PATH";
-  const probe = `require("node:fs").readFileSync(${JSON.stringify(file)}); require(${JSON.stringify(join(root, "src", "socket.ts"))});`;
+  const probe = `require("node:fs").readFileSync(${JSON.stringify(file)}); require(${JSON.stringify(join(root, "src", "socket", "socket.ts"))});`;
   const r = Bun.spawnSync([...asNobody, bun, "-e", probe], { cwd: root, timeout: 10_000, stdio: ["ignore", "ignore", "pipe"] });
   return r.exitCode === 0 ? null : `nobody cannot run ${bun} on ${root}: ${r.stderr.toString().trim().split("\n")[0]}`;
 }

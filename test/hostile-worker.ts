@@ -3,7 +3,7 @@
  * dup() of each (Socket.fromFd(fd, { duplicate: true })), uses it, and closes it, `rounds`
  * times, while the main thread creates and closes sockets. It must never close the originals.
  */
-import { Socket } from "../src/socket.ts";
+import { Socket } from "../src/socket/socket.ts";
 
 declare const self: Worker;
 

@@ -15,12 +15,12 @@ import { closeSync, mkdtempSync, openSync, readlinkSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
-import { SocketError } from "../src/errors.ts";
-import { getOptionFd, setOptionFd } from "../src/options.ts";
-import { recvMsg, sendMsg } from "../src/msg.ts";
+import { SocketError } from "../src/core/errors.ts";
+import { getOptionFd, setOptionFd } from "../src/socket/options.ts";
+import { recvMsg, sendMsg } from "../src/socket/msg.ts";
 import * as P from "../src/posix.ts";
-import { encodeAddress, SOCKADDR_MAX, type Address } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { encodeAddress, SOCKADDR_MAX, type Address } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks, openFds, ownSockets } from "./helpers.ts";
 
 expectNoFdLeaks();

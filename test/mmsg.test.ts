@@ -7,10 +7,10 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
-import { SocketError, SocketTimeoutError } from "../src/errors.ts";
-import { DatagramBatch, hasMmsg, MAX_BATCH, recvMany, sendMany } from "../src/mmsg.ts";
-import type { Address } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { SocketError, SocketTimeoutError } from "../src/core/errors.ts";
+import { DatagramBatch, hasMmsg, MAX_BATCH, recvMany, sendMany } from "../src/socket/mmsg.ts";
+import type { Address } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks, ownSockets, scratchDir, start } from "./helpers.ts";
 
 const C = table.constants;

@@ -7,11 +7,11 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
-import { SocketError, SocketTimeoutError, strerror } from "../src/errors.ts";
+import { SocketError, SocketTimeoutError, strerror } from "../src/core/errors.ts";
 import {
   CMSG_ALIGNMENT, cmsgLen, cmsgSpace, encodeControl, recvMsg, SCM_MAX_FD, sendMsg, walkControl,
-} from "../src/msg.ts";
-import { Socket } from "../src/socket.ts";
+} from "../src/socket/msg.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bun, expectNoFdLeaks, openFds, run, scratchDir, start, type Running, ownSockets } from "./helpers.ts";
 
 const C = table.constants;

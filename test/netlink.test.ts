@@ -7,9 +7,9 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
-import { dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, Rtnetlink, type NetlinkMessage } from "../src/netlink.ts";
-import { interfaceIndex } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, Rtnetlink, type NetlinkMessage } from "../src/linux/netlink.ts";
+import { interfaceIndex } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bun, expectNoFdLeaks, root, run } from "./helpers.ts";
 
 expectNoFdLeaks();

@@ -11,9 +11,9 @@ import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
-import { SocketError } from "../src/errors.ts";
-import { notify, startWatchdog, watchdogInterval, type Watchdog } from "../src/notify.ts";
-import { Socket } from "../src/socket.ts";
+import { SocketError } from "../src/core/errors.ts";
+import { notify, startWatchdog, watchdogInterval, type Watchdog } from "../src/linux/notify.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bun, expectNoFdLeaks, openFds, root, run, scratchDir } from "./helpers.ts";
 
 expectNoFdLeaks();
@@ -24,7 +24,7 @@ const systemdNotify = Bun.which("systemd-notify");
 const dir = scratchDir();
 const decoder = new TextDecoder();
 const text = (b: Uint8Array): string => decoder.decode(b);
-const notifyModule = JSON.stringify(join(root, "src", "notify.ts"));
+const notifyModule = JSON.stringify(join(root, "src", "linux", "notify.ts"));
 
 const noSpawnBun = process.env.BSDSOCK_NO_SPAWN_BUN === "1";
 if (!python) console.warn("SKIP notify receiver tests: no python3 on PATH");

@@ -1,18 +1,18 @@
 /**
- * Typed socket options (src/options.ts) on real loopback sockets: every option's set-then-get
+ * Typed socket options (src/socket/options.ts) on real loopback sockets: every option's set-then-get
  * round trip, the effects that can be observed from one process, and the checks that run before
  * any syscall.
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { table } from "../ffi/platform.ts";
-import { SocketError } from "../src/errors.ts";
+import { SocketError } from "../src/core/errors.ts";
 import {
   getOptionFd, options, setOptionFd, ucred, type GettableOption, type OptionName, type OptionValue, type SettableOption,
-} from "../src/options.ts";
-import { interfaceIndex } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
-import * as sys from "../src/sys.ts";
+} from "../src/socket/options.ts";
+import { interfaceIndex } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
+import * as sys from "../src/core/sys.ts";
 import { expectNoFdLeaks, ownSockets } from "./helpers.ts";
 
 const C = table.constants;

@@ -8,9 +8,9 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
-import { attachFilter, bpf, htons16, udpPortFilter } from "../src/packet.ts";
-import type { InetAddress } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { attachFilter, bpf, htons16, udpPortFilter } from "../src/linux/packet.ts";
+import type { InetAddress } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { asNobody, bun, expectNoFdLeaks, nobodyCannotRun, root, run, start } from "./helpers.ts";
 
 expectNoFdLeaks();

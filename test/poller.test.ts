@@ -8,11 +8,11 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { libc } from "../ffi/libc.ts";
 import { platformKey, table } from "../ffi/platform.ts";
-import { SocketError } from "../src/errors.ts";
+import { SocketError } from "../src/core/errors.ts";
 import {
   availableBackends, backendAvailable, defaultBackend, epollEventLayout, Poller, type PollerBackend, type Readiness,
-} from "../src/poller.ts";
-import { Socket } from "../src/socket.ts";
+} from "../src/poller/poller.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks, openFds, start } from "./helpers.ts";
 
 expectNoFdLeaks();
@@ -424,7 +424,7 @@ describe.each(edgeBackends)("edge-triggered %s", (backend) => {
     const [a, b] = own(Socket.pair("unix", "dgram"));
     p.add(b.fd, { read: true });
     const src = `
-      import { Poller } from ${JSON.stringify(new URL("../src/poller.ts", import.meta.url).pathname)};
+      import { Poller } from ${JSON.stringify(new URL("../src/poller/poller.ts", import.meta.url).pathname)};
       self.onmessage = (e) => {
         const q = Poller.attach(e.data);
         const out = new Int32Array(2 * e.data.maxEvents);

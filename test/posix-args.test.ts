@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ptr } from "bun:ffi";
 import { table } from "../ffi/platform.ts";
 import * as P from "../src/posix.ts";
-import { CStruct } from "../src/structs.ts";
+import { CStruct } from "../src/core/structs.ts";
 import { expectNoFdLeaks, openFds, scratchDir } from "./helpers.ts";
 import { mulberry32 } from "./prng.ts";
 

@@ -4,9 +4,9 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { SocketError } from "../src/errors.ts";
-import { AddressInfoError, createConnection, getaddrinfo, getnameinfo, interfaceName } from "../src/resolve.ts";
-import { Socket } from "../src/socket.ts";
+import { SocketError } from "../src/core/errors.ts";
+import { AddressInfoError, createConnection, getaddrinfo, getnameinfo, interfaceName } from "../src/socket/resolve.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks } from "./helpers.ts";
 
 expectNoFdLeaks();

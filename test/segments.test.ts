@@ -7,10 +7,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { SocketError } from "../src/errors.ts";
-import { kernelHasUdpSegment, MAX_SEGMENTS, MAX_SEND_BYTES } from "../src/gso.ts";
-import type { Address } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { SocketError } from "../src/core/errors.ts";
+import { kernelHasUdpSegment, MAX_SEGMENTS, MAX_SEND_BYTES } from "../src/linux/gso.ts";
+import type { Address } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { table } from "../ffi/platform.ts";
 import { expectNoFdLeaks, ownSockets, scratchDir, start } from "./helpers.ts";
 

@@ -8,11 +8,11 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AsyncSocket } from "../src/async.ts";
-import { SocketError, SocketTimeoutError } from "../src/errors.ts";
+import { AsyncSocket } from "../src/async/async.ts";
+import { SocketError, SocketTimeoutError } from "../src/core/errors.ts";
 import { platform } from "../src/index.ts";
-import type { InetAddress } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import type { InetAddress } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks, scratchDir, start } from "./helpers.ts";
 
 expectNoFdLeaks();

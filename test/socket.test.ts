@@ -5,8 +5,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { errnoNumbers, SocketError, SocketTimeoutError, strerror } from "../src/errors.ts";
-import { Socket } from "../src/socket.ts";
+import { errnoNumbers, SocketError, SocketTimeoutError, strerror } from "../src/core/errors.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks, start, ownSockets } from "./helpers.ts";
 
 const python = Bun.which("python3");

@@ -6,11 +6,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { AsyncSocket } from "../src/async.ts";
+import { AsyncSocket } from "../src/async/async.ts";
 import { platform } from "../src/index.ts";
-import { decodeTimestamp, timestampMs, type KernelTimestamp, type RecvMsgResult } from "../src/msg.ts";
-import type { Address } from "../src/sockaddr.ts";
-import { Socket } from "../src/socket.ts";
+import { decodeTimestamp, timestampMs, type KernelTimestamp, type RecvMsgResult } from "../src/socket/msg.ts";
+import type { Address } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
 import { bun, expectNoFdLeaks, root, run } from "./helpers.ts";
 
 expectNoFdLeaks();

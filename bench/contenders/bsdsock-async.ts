@@ -12,7 +12,7 @@
  *                           processes on the port with SO_REUSEPORT, this one included)
  */
 import { closeSync, openSync, readSync } from "node:fs";
-import { AsyncSocket } from "../../src/async.ts";
+import { AsyncSocket } from "../../src/async/async.ts";
 import { begin, datagram, endMarker, finish, intArg, latencyStats, print, type Phase } from "./measure.ts";
 
 const [workload, ...args] = process.argv.slice(2);

@@ -21,9 +21,9 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { libc } from "../../ffi/libc.ts";
 import { table } from "../../ffi/platform.ts";
 import * as P from "../../src/posix.ts";
-import { Poller } from "../../src/poller.ts";
-import { encodeAddress, SOCKADDR_MAX } from "../../src/sockaddr.ts";
-import { Socket } from "../../src/socket.ts";
+import { Poller } from "../../src/poller/poller.ts";
+import { encodeAddress, SOCKADDR_MAX } from "../../src/core/sockaddr.ts";
+import { Socket } from "../../src/socket/socket.ts";
 import { begin, datagram, endMarker, finish, intArg, latencyStats, print, type Phase } from "./measure.ts";
 
 const C = table.constants;

@@ -6,7 +6,7 @@
  *    with each candidate type ("ptr" vs "buffer" for the pointer, i64_fast/u64_fast/i64/i32 for
  *    the result), ns per call.
  * 2. Each layer's cost per call on real syscalls (unix datagram socketpair, send 64 B + recv):
- *    libc directly, src/sys.ts, Socket, posix; and UDP sendto + recvfrom on loopback.
+ *    libc directly, src/core/sys.ts, Socket, posix; and UDP sendto + recvfrom on loopback.
  * 3. Allocations per call: JS heap cells created by 10 000 calls (bun:jsc heapStats diff with no
  *    GC in between), by type.
  */
@@ -15,8 +15,8 @@ import { heapStats } from "bun:jsc";
 import { table } from "../../ffi/platform.ts";
 import { libc } from "../../ffi/libc.ts";
 import * as P from "../../src/posix.ts";
-import { Socket } from "../../src/socket.ts";
-import * as sys from "../../src/sys.ts";
+import { Socket } from "../../src/socket/socket.ts";
+import * as sys from "../../src/core/sys.ts";
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const C = table.constants;

@@ -35,8 +35,8 @@
  *   `timeout = null` (blocking) in one thread would turn every other thread's timed call into an
  *   unbounded blocking one. BlockingConn never uses null.
  */
-import { SocketError, SocketTimeoutError } from "../../src/errors.ts";
-import { Socket } from "../../src/socket.ts";
+import { SocketError, SocketTimeoutError } from "../../src/core/errors.ts";
+import { Socket } from "../../src/socket/socket.ts";
 import { ErrClosed, wallNow, type Conn, type Deadline } from "./routines.ts";
 
 /** The longest a single bsdsock call waits before the shared deadline is read again. */

@@ -11,8 +11,8 @@
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { Socket } from "../../src/socket.ts";
-import type { Address } from "../../src/sockaddr.ts";
+import { Socket } from "../../src/socket/socket.ts";
+import type { Address } from "../../src/core/sockaddr.ts";
 import { EndState, READ, shutdownBoth, WRITE } from "./blocking-conn.ts";
 import type { End, MakePipe, Pipe } from "./conntest.ts";
 import type { Deadline, RoutineArgs, RoutineName, RoutineResult, RoutineValue } from "./routines.ts";

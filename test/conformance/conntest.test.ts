@@ -3,9 +3,9 @@
  * TCP v6, unix stream (pathname) and socketpair, plus close semantics on the same transports.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { SocketError, SocketTimeoutError, errnoNumbers } from "../../src/errors.ts";
+import { SocketError, SocketTimeoutError, errnoNumbers } from "../../src/core/errors.ts";
 import * as P from "../../src/posix.ts";
-import { Socket } from "../../src/socket.ts";
+import { Socket } from "../../src/socket/socket.ts";
 import { expectNoFdLeaks, scratchDir } from "../helpers.ts";
 import { blockingPipe, transports, WorkerPool } from "./blocking.ts";
 import { testConn } from "./conntest.ts";

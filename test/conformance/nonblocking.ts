@@ -9,8 +9,8 @@
  * in non-blocking mode bsdsock never waits, so it never times out itself. As in blocking-conn.ts,
  * an expired deadline does not refuse a call that can complete at once.
  */
-import { SocketError, SocketTimeoutError } from "../../src/errors.ts";
-import type { Socket } from "../../src/socket.ts";
+import { SocketError, SocketTimeoutError } from "../../src/core/errors.ts";
+import type { Socket } from "../../src/socket/socket.ts";
 import type { Transport } from "./blocking.ts";
 import { shutdownBoth } from "./blocking-conn.ts";
 import type { End, MakePipe, Pipe } from "./conntest.ts";

@@ -14,7 +14,7 @@
  * This module is imported by workers: no bun:test, no module state, plain cloneable results.
  * `t.Errorf` of the Go code becomes `ctx.errorf` (collected and returned with the result).
  */
-import { SocketError } from "../../src/errors.ts";
+import { SocketError } from "../../src/core/errors.ts";
 import { mulberry32 } from "../prng.ts";
 
 /** A deadline: absolute wall-clock time in ms (`wallNow()` scale), or null for none. */

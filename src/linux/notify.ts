@@ -20,10 +20,10 @@
  * `watchdogInterval()` reads WATCHDOG_USEC/WATCHDOG_PID as sd_watchdog_enabled(3) does;
  * `startWatchdog()` sends WATCHDOG=1 at half that interval from an unref'd timer.
  */
-import { table } from "../ffi/platform.ts";
-import { SocketError, SocketTimeoutError } from "./errors.ts";
-import { formatAddress, SUN_PATH_MAX, type UnixAddress } from "./sockaddr.ts";
-import { Socket } from "./socket.ts";
+import { table } from "../../ffi/platform.ts";
+import { SocketError, SocketTimeoutError } from "../core/errors.ts";
+import { formatAddress, SUN_PATH_MAX, type UnixAddress } from "../core/sockaddr.ts";
+import { Socket } from "../socket/socket.ts";
 
 const C = table.constants;
 const E = table.errno;

@@ -1,5 +1,5 @@
 /**
- * The readiness thread of src/reactor.ts: blocks in the kernel's wait (epoll_wait / kevent) on
+ * The readiness thread of src/async/reactor.ts: blocks in the kernel's wait (epoll_wait / kevent) on
  * the reactor's Poller, so the main thread never has to, and hands each batch of events over
  * through shared memory:
  *
@@ -10,7 +10,7 @@
  * It exits when the reactor sets the stop word and wakes it through its wake socket. Any
  * failure is reported as state -1 (the main thread then fails every waiter, never hangs).
  */
-import { Poller, type PollerHandle } from "./poller.ts";
+import { Poller, type PollerHandle } from "../poller/poller.ts";
 
 /** What the reactor posts to start this thread. */
 export interface ReactorWorkerStart {

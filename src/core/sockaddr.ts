@@ -3,9 +3,9 @@
  * struct sockaddr_*. The only module of the typed API that reads or writes sockaddr bytes;
  * offsets come from the generated platform table.
  */
-import { libc } from "../ffi/libc.ts";
-import { table } from "../ffi/platform.ts";
-import type { FieldLayout } from "../ffi/table.ts";
+import { libc } from "../../ffi/libc.ts";
+import { table } from "../../ffi/platform.ts";
+import type { FieldLayout } from "../../ffi/table.ts";
 import * as check from "./check.ts";
 import { readIntField, writeIntField } from "./structs.ts";
 

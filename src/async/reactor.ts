@@ -8,7 +8,7 @@
  *
  * - an edge-triggered `Poller` (epoll EPOLLET on Linux, kqueue EV_CLEAR on macOS): each socket
  *   is registered once for read and write and never re-armed;
- * - a Worker (src/reactor-worker.ts) attached to that Poller blocks in the kernel's wait and
+ * - a Worker (src/async/reactor-worker.ts) attached to that Poller blocks in the kernel's wait and
  *   hands each batch of `[fd, bits]` pairs over in a SharedArrayBuffer; this thread picks it
  *   up with `Atomics.waitAsync` (so an idle process sleeps in the kernel: no CPU), dispatches
  *   it, then releases the Worker to wait again;
@@ -21,11 +21,11 @@
  * and waits again on EAGAIN. Nothing here branches on the OS: the Poller does.
  */
 import { isMainThread } from "node:worker_threads";
-import { table } from "../ffi/platform.ts";
+import { table } from "../../ffi/platform.ts";
 import { Guard } from "./cancel.ts";
-import { SocketError, SocketTimeoutError } from "./errors.ts";
-import { Poller, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, defaultBackend } from "./poller.ts";
-import { Socket } from "./socket.ts";
+import { SocketError, SocketTimeoutError } from "../core/errors.ts";
+import { Poller, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, defaultBackend } from "../poller/poller.ts";
+import { Socket } from "../socket/socket.ts";
 
 const E = table.errno;
 

@@ -4,8 +4,8 @@
  * like perror's.
  */
 import { CString } from "bun:ffi";
-import { libc } from "../ffi/libc.ts";
-import { table } from "../ffi/platform.ts";
+import { libc } from "../../ffi/libc.ts";
+import { table } from "../../ffi/platform.ts";
 
 /**
  * Names that share a number with a more common name, never chosen as the canonical code

@@ -4,12 +4,12 @@
  * These calls block the calling thread while the resolver works, like their C counterparts.
  */
 import { CString, read } from "bun:ffi";
-import { readErrno } from "../ffi/errno.ts";
-import { libc } from "../ffi/libc.ts";
-import { table } from "../ffi/platform.ts";
-import { familyValue, protocolValue, typeName, typeValue, type Family, type Protocol, type SocketType } from "./constants.ts";
-import { SocketError } from "./errors.ts";
-import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type Inet6Address, type InetAddress } from "./sockaddr.ts";
+import { readErrno } from "../../ffi/errno.ts";
+import { libc } from "../../ffi/libc.ts";
+import { table } from "../../ffi/platform.ts";
+import { familyValue, protocolValue, typeName, typeValue, type Family, type Protocol, type SocketType } from "../core/constants.ts";
+import { SocketError } from "../core/errors.ts";
+import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type Inet6Address, type InetAddress } from "../core/sockaddr.ts";
 import { Socket } from "./socket.ts";
 
 const C = table.constants;

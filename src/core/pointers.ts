@@ -2,11 +2,11 @@
  * Pointers inside structs handed to libc (msghdr.msg_iov, iovec.iov_base, msg_name...): the one
  * place that takes a buffer's address and writes or reads pointer-sized and length fields by
  * the platform table's offset AND size (musl's msghdr has 4-byte msg_iovlen/msg_controllen).
- * Used by src/msg.ts (sendmsg/recvmsg) and src/mmsg.ts (sendmmsg/recvmmsg).
+ * Used by src/socket/msg.ts (sendmsg/recvmsg) and src/socket/mmsg.ts (sendmmsg/recvmmsg).
  */
 import { ptr } from "bun:ffi";
-import { table } from "../ffi/platform.ts";
-import type { FieldLayout } from "../ffi/table.ts";
+import { table } from "../../ffi/platform.ts";
+import type { FieldLayout } from "../../ffi/table.ts";
 import * as check from "./check.ts";
 
 const LE = table.expressions.LITTLE_ENDIAN === 1;

@@ -6,7 +6,7 @@
  *
  * {@link SegmentSender} owns the one msghdr, iovec, destination and control message such a
  * send needs, allocated once: a hot loop over `attempt` allocates nothing. The rules of
- * src/msg.ts hold: every pointer comes from a Uint8Array referenced until the call returns,
+ * src/socket/msg.ts hold: every pointer comes from a Uint8Array referenced until the call returns,
  * every field is written at the table's offset and size, every length is checked against the
  * buffer's real byteLength before any pointer is taken.
  *
@@ -18,16 +18,16 @@
  * with SO_NO_CHECK on, EIO on an IPsec route) — the datagrams are identical, only the syscall
  * count differs.
  */
-import { readErrno } from "../ffi/errno.ts";
-import { libc } from "../ffi/libc.ts";
-import { table } from "../ffi/platform.ts";
-import * as check from "./check.ts";
-import { SocketError } from "./errors.ts";
-import { DatagramBatch } from "./mmsg.ts";
-import { cmsgLen, cmsgSpace, CMSG_DATA } from "./msg.ts";
-import { addressOf, bytes, putUint } from "./pointers.ts";
-import { AddressEncoder, decodeAddress, type Address } from "./sockaddr.ts";
-import { WOULD_BLOCK } from "./sys.ts";
+import { readErrno } from "../../ffi/errno.ts";
+import { libc } from "../../ffi/libc.ts";
+import { table } from "../../ffi/platform.ts";
+import * as check from "../core/check.ts";
+import { SocketError } from "../core/errors.ts";
+import { DatagramBatch } from "../socket/mmsg.ts";
+import { cmsgLen, cmsgSpace, CMSG_DATA } from "../socket/msg.ts";
+import { addressOf, bytes, putUint } from "../core/pointers.ts";
+import { AddressEncoder, decodeAddress, type Address } from "../core/sockaddr.ts";
+import { WOULD_BLOCK } from "../core/sys.ts";
 
 const C = table.constants;
 const E = table.errno;

@@ -2,7 +2,7 @@
  * Families, socket types and protocols as readable names ("inet", "stream", "tcp") that still
  * accept the raw numbers of the platform, and print back by their C names (AF_INET...).
  */
-import { table } from "../ffi/platform.ts";
+import { table } from "../../ffi/platform.ts";
 
 const C = table.constants;
 

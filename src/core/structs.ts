@@ -3,8 +3,8 @@
  * sizeof(struct sockaddr_in) bytes laid out as the platform's headers say, and its fields are
  * read and written in host byte order, like C. Offsets and sizes come from the generated table.
  */
-import { table } from "../ffi/platform.ts";
-import type { FieldLayout, StructLayout } from "../ffi/table.ts";
+import { table } from "../../ffi/platform.ts";
+import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
 import * as check from "./check.ts";
 
 const layouts = table.structs;

@@ -33,16 +33,16 @@
  * - `close()` is idempotent and releases the backend's fd (epoll/kqueue); `using` closes it.
  *
  * Not an async API: wait() blocks the calling thread like poll(2) does. The event-loop driver
- * (src/reactor.ts) sits on top of this: an edge-triggered Poller whose `handle` a Worker
+ * (src/async/reactor.ts) sits on top of this: an edge-triggered Poller whose `handle` a Worker
  * attaches to, blocking in waitInto() off the main thread.
  */
-import { libc } from "../ffi/libc.ts";
-import { readErrno } from "../ffi/errno.ts";
-import { platformKey, table } from "../ffi/platform.ts";
-import type { FieldLayout, StructLayout } from "../ffi/table.ts";
-import * as check from "./check.ts";
-import { SocketError } from "./errors.ts";
-import * as sys from "./sys.ts";
+import { libc } from "../../ffi/libc.ts";
+import { readErrno } from "../../ffi/errno.ts";
+import { platformKey, table } from "../../ffi/platform.ts";
+import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
+import * as check from "../core/check.ts";
+import { SocketError } from "../core/errors.ts";
+import * as sys from "../core/sys.ts";
 
 const E = table.errno;
 const C = table.constants;

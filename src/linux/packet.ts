@@ -6,14 +6,14 @@
  * generated tables. The sockets themselves are ordinary Sockets/AsyncSockets:
  * `new AsyncSocket("packet", "raw", htons(ETH_P_ALL))`, bound to a `PacketAddress`.
  */
-import { table } from "../ffi/platform.ts";
-import type { AsyncSocket } from "./async.ts";
-import * as check from "./check.ts";
-import { present } from "./constants.ts";
-import { addressOf, bytes, putUint } from "./pointers.ts";
-import type { Socket } from "./socket.ts";
-import { writeIntField } from "./structs.ts";
-import * as sys from "./sys.ts";
+import { table } from "../../ffi/platform.ts";
+import type { AsyncSocket } from "../async/async.ts";
+import * as check from "../core/check.ts";
+import { present } from "../core/constants.ts";
+import { addressOf, bytes, putUint } from "../core/pointers.ts";
+import type { Socket } from "../socket/socket.ts";
+import { writeIntField } from "../core/structs.ts";
+import * as sys from "../core/sys.ts";
 
 const C = table.constants;
 const S = table.structs;

@@ -15,13 +15,13 @@
  * sock.getOption("tcpInfo").rtt; // µs
  * ```
  */
-import { table } from "../ffi/platform.ts";
-import type { structs } from "../ffi/gen/names.ts";
-import type { Constants, FieldLayout, StructLayout } from "../ffi/table.ts";
-import * as check from "./check.ts";
-import { formatIP, interfaceIndex, parseIPv4, parseIPv6 } from "./sockaddr.ts";
-import { readIntField, writeIntField } from "./structs.ts";
-import * as sys from "./sys.ts";
+import { table } from "../../ffi/platform.ts";
+import type { structs } from "../../ffi/gen/names.ts";
+import type { Constants, FieldLayout, StructLayout } from "../../ffi/table.ts";
+import * as check from "../core/check.ts";
+import { formatIP, interfaceIndex, parseIPv4, parseIPv6 } from "../core/sockaddr.ts";
+import { readIntField, writeIntField } from "../core/structs.ts";
+import * as sys from "../core/sys.ts";
 
 const C = table.constants;
 const S = table.structs;

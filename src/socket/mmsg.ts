@@ -7,7 +7,7 @@
  * constructor, so a hot loop over `send`/`recv` allocates nothing per call (except the address
  * objects `address(i)` decodes, which are cached per sender).
  *
- * The rules of src/msg.ts hold here too:
+ * The rules of src/socket/msg.ts hold here too:
  * - every pointer written into a struct comes from a Uint8Array that is referenced (pinned)
  *   until the libc call returns, read after its storage was materialized (the built-in
  *   `buffer` getter: a small typed array's bytes move once when its ArrayBuffer is first asked
@@ -34,14 +34,14 @@
  * MSG_WAITFORONE (which real recvmmsg only does when asked: without it a blocking recvmmsg waits
  * until every buffer is filled. Socket.recvMany always asks for it).
  */
-import { readErrno } from "../ffi/errno.ts";
-import { libc } from "../ffi/libc.ts";
-import { table } from "../ffi/platform.ts";
-import * as check from "./check.ts";
-import { SocketError } from "./errors.ts";
-import { addressOf, bytes, getUint, putUint, realLength } from "./pointers.ts";
-import { AddressDecoder, AddressEncoder, SOCKADDR_MAX, type Address, type RawAddress } from "./sockaddr.ts";
-import { WOULD_BLOCK } from "./sys.ts";
+import { readErrno } from "../../ffi/errno.ts";
+import { libc } from "../../ffi/libc.ts";
+import { table } from "../../ffi/platform.ts";
+import * as check from "../core/check.ts";
+import { SocketError } from "../core/errors.ts";
+import { addressOf, bytes, getUint, putUint, realLength } from "../core/pointers.ts";
+import { AddressDecoder, AddressEncoder, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
+import { WOULD_BLOCK } from "../core/sys.ts";
 
 const C = table.constants;
 const E = table.errno;
@@ -64,7 +64,7 @@ const STRIDE = MMSGHDR ? MMSGHDR.size : MSGHDR.size;
 /** Offset of the msghdr inside one element. */
 const HDR = MMSGHDR ? MMSGHDR.fields.msg_hdr.offset : 0;
 
-// --- memory (pointers: src/pointers.ts) ---------------------------------------------------------------------
+// --- memory (pointers: src/core/pointers.ts) ---------------------------------------------------------------------
 
 /** The buffers a call's headers point into, referenced for exactly the duration of the call. */
 let pinned: readonly Uint8Array[] | null = null;

@@ -8,13 +8,13 @@
  * `Rtnetlink` is the high-level face, on AsyncSocket: `links()` (RTM_GETLINK dump),
  * `addresses()` (RTM_GETADDR dump), and `events()` for the RTMGRP_* multicast groups.
  */
-import { table } from "../ffi/platform.ts";
-import type { FieldLayout, StructLayout } from "../ffi/table.ts";
-import { AsyncSocket, type OperationOptions } from "./async.ts";
-import { SocketError } from "./errors.ts";
-import { formatIP } from "./sockaddr.ts";
-import { present } from "./constants.ts";
-import { readIntField, writeIntField } from "./structs.ts";
+import { table } from "../../ffi/platform.ts";
+import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
+import { AsyncSocket, type OperationOptions } from "../async/async.ts";
+import { SocketError } from "../core/errors.ts";
+import { formatIP } from "../core/sockaddr.ts";
+import { present } from "../core/constants.ts";
+import { readIntField, writeIntField } from "../core/structs.ts";
 
 const C = table.constants;
 const S = table.structs;

@@ -3,11 +3,11 @@
  * what a receive timestamp is compared with, as iputils ping compares SO_TIMESTAMP with
  * gettimeofday taken just before sendto.
  */
-import { libc } from "../ffi/libc.ts";
-import { readErrno } from "../ffi/errno.ts";
-import { table } from "../ffi/platform.ts";
+import { libc } from "../../ffi/libc.ts";
+import { readErrno } from "../../ffi/errno.ts";
+import { table } from "../../ffi/platform.ts";
 import { SocketError } from "./errors.ts";
-import type { WallTime } from "./msg.ts";
+import type { WallTime } from "../socket/msg.ts";
 import { readIntField } from "./structs.ts";
 
 const TS = table.structs.timespec;

@@ -3,7 +3,7 @@
  * aborts (a close is the caller's own path). Used by the per-direction queue, the reactor's
  * waits and connect's backoff sleep, so the three behave alike.
  */
-import { SocketTimeoutError } from "./errors.ts";
+import { SocketTimeoutError } from "../core/errors.ts";
 
 /**
  * setTimeout's largest delay. Longer ones fire at once in Bun (TimeoutOverflowWarning), so a

@@ -6,9 +6,9 @@
  * connect) return WOULD_BLOCK so the Socket layer can wait and retry without an exception.
  * The hot path (send/recv) allocates nothing.
  */
-import { libc } from "../ffi/libc.ts";
-import { readErrno } from "../ffi/errno.ts";
-import { table } from "../ffi/platform.ts";
+import { libc } from "../../ffi/libc.ts";
+import { readErrno } from "../../ffi/errno.ts";
+import { table } from "../../ffi/platform.ts";
 import * as check from "./check.ts";
 import { SocketError } from "./errors.ts";
 

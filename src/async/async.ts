@@ -11,7 +11,7 @@
  * same byte for byte; only waiting differs.
  *
  * How an operation runs (Go's internal/poll shape): try the syscall now; if it would block,
- * await readiness from the reactor (src/reactor.ts: an edge-triggered Poller watched by a
+ * await readiness from the reactor (src/async/reactor.ts: an edge-triggered Poller watched by a
  * Worker), then try again.
  *
  * Concurrency rule: operations queue per direction. At most one read-side operation (recv*,
@@ -20,22 +20,22 @@
  * reader and a writer proceed independently.
  */
 import { lookup } from "node:dns/promises";
-import { table } from "../ffi/platform.ts";
-import * as check from "./check.ts";
-import { familyValue, protocolValue, typeValue, type Family, type Protocol, type ShutdownHow, type SocketType } from "./constants.ts";
+import { table } from "../../ffi/platform.ts";
+import * as check from "../core/check.ts";
+import { familyValue, protocolValue, typeValue, type Family, type Protocol, type ShutdownHow, type SocketType } from "../core/constants.ts";
 import { Guard, sleep } from "./cancel.ts";
-import { SocketAbortError, SocketError, SocketTimeoutError } from "./errors.ts";
-import type { ReceivedDatagram } from "./mmsg.ts";
-import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "./msg.ts";
-import type { GettableOption, OptionValue, SettableOption } from "./options.ts";
+import { SocketAbortError, SocketError, SocketTimeoutError } from "../core/errors.ts";
+import type { ReceivedDatagram } from "../socket/mmsg.ts";
+import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "../socket/msg.ts";
+import type { GettableOption, OptionValue, SettableOption } from "../socket/options.ts";
 import { READ, WRITE, reactor, type Parked, type Watch } from "./reactor.ts";
-import { AddressInfoError } from "./resolve.ts";
-import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "./sockaddr.ts";
+import { AddressInfoError } from "../socket/resolve.ts";
+import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "../core/sockaddr.ts";
 import {
   Socket, WOULD_BLOCK_SIGNAL, enterAsyncMode, newNonBlockingSocket, tryRecvInto, trySend, type Data, type FromFdOptions, type ListenOptions,
   type SendFileOptions,
-} from "./socket.ts";
-import { WOULD_BLOCK } from "./sys.ts";
+} from "../socket/socket.ts";
+import { WOULD_BLOCK } from "../core/sys.ts";
 
 const C = table.constants;
 const E = table.errno;

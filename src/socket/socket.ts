@@ -8,24 +8,24 @@
  * 0` makes the socket non-blocking; would-block then throws a SocketError with code EAGAIN).
  */
 import { isMainThread } from "node:worker_threads";
-import { table } from "../ffi/platform.ts";
-import * as check from "./check.ts";
+import { table } from "../../ffi/platform.ts";
+import * as check from "../core/check.ts";
 import {
   familyLabel, familyValue, protocolValue, shutdownValue, typeLabel, typeValue, type Family,
   type Protocol, type ShutdownHow, type SocketType,
-} from "./constants.ts";
-import { SocketError, SocketTimeoutError } from "./errors.ts";
-import { kernelHasUdpSegment, SegmentSender } from "./gso.ts";
+} from "../core/constants.ts";
+import { SocketError, SocketTimeoutError } from "../core/errors.ts";
+import { kernelHasUdpSegment, SegmentSender } from "../linux/gso.ts";
 import { countOf, sharedBatch, type ReceivedDatagram } from "./mmsg.ts";
 import { IncomingMessage, OutgoingMessage, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions } from "./msg.ts";
 import { getOptionFd, setOptionFd, type GettableOption, type OptionValue, type SettableOption } from "./options.ts";
 import {
   AddressDecoder, AddressEncoder, decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX,
   type Address, type RawAddress,
-} from "./sockaddr.ts";
-import { writeIntField } from "./structs.ts";
-import * as sys from "./sys.ts";
-import { WOULD_BLOCK } from "./sys.ts";
+} from "../core/sockaddr.ts";
+import { writeIntField } from "../core/structs.ts";
+import * as sys from "../core/sys.ts";
+import { WOULD_BLOCK } from "../core/sys.ts";
 
 const C = table.constants;
 const E = table.errno;
@@ -130,25 +130,25 @@ function disown(sock: Socket, fd: number): void {
 }
 
 /**
- * What a Socket in async mode (inside an AsyncSocket, src/async.ts) throws where a call would
+ * What a Socket in async mode (inside an AsyncSocket, src/async/async.ts) throws where a call would
  * wait: one preallocated object, not an Error, so the would-block path captures no stack. The
  * caller awaits readiness and calls again. `progress` is how far a multi-call operation
  * (sendSegments) got before it would have blocked.
  */
 export const WOULD_BLOCK_SIGNAL: { progress: number } = { progress: 0 };
 
-/** Puts a Socket in async mode (src/async.ts only): see WOULD_BLOCK_SIGNAL. */
+/** Puts a Socket in async mode (src/async/async.ts only): see WOULD_BLOCK_SIGNAL. */
 export let enterAsyncMode: (sock: Socket) => void;
 
 /**
- * For AsyncSocket's fast paths (src/async.ts only): one send()/recv() attempt with exactly the
+ * For AsyncSocket's fast paths (src/async/async.ts only): one send()/recv() attempt with exactly the
  * checks of Socket.send/recvInto, returning WOULD_BLOCK (-1) instead of waiting or throwing.
  */
 export let trySend: (sock: Socket, data: Data, flags: number) => number;
 /** See trySend. */
 export let tryRecvInto: (sock: Socket, buffer: Uint8Array, nbytes: number | undefined, flags: number) => number;
 
-/** A new Socket created non-blocking (SOCK_NONBLOCK: no fcntl), timeout 0 (src/async.ts only). */
+/** A new Socket created non-blocking (SOCK_NONBLOCK: no fcntl), timeout 0 (src/async/async.ts only). */
 export let newNonBlockingSocket: (family: number, type: number, protocol: number) => Socket;
 
 /** Set by newNonBlockingSocket for the constructor call it makes. */
@@ -747,10 +747,10 @@ export class Socket implements Disposable {
     }
   }
 
-  // --- typed options (src/options.ts) -------------------------------------------------------------
+  // --- typed options (src/socket/options.ts) -------------------------------------------------------------
 
   /**
-   * A typed option (see src/options.ts for the table): `sock.getOption("noDelay")` → boolean,
+   * A typed option (see src/socket/options.ts for the table): `sock.getOption("noDelay")` → boolean,
    * `sock.getOption("tcpInfo").rtt` → µs. Unknown, write-only or unsupported-here names throw
    * TypeError; a failing getsockopt throws SocketError.
    */
@@ -766,7 +766,7 @@ export class Socket implements Disposable {
     setOptionFd(this.#open("setsockopt"), name, value);
   }
 
-  // --- messages: sendmsg/recvmsg and control messages (src/msg.ts) ---------------------------------
+  // --- messages: sendmsg/recvmsg and control messages (src/socket/msg.ts) ---------------------------------
 
   /**
    * sendmsg(): data gathered from one buffer or several, plus optional destination address,
@@ -810,7 +810,7 @@ export class Socket implements Disposable {
     return msg.finish(r);
   }
 
-  // --- batches: sendmmsg/recvmmsg (src/mmsg.ts) ---------------------------------------------------
+  // --- batches: sendmmsg/recvmmsg (src/socket/mmsg.ts) ---------------------------------------------------
 
   /**
    * sendmmsg(): each Uint8Array one datagram, to `address` (or the connected peer), in one

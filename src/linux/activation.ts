@@ -13,10 +13,10 @@
  * does (so children do not see them). Works on any platform (the protocol is plain fds and
  * environment variables); only Linux has systemd itself.
  */
-import { table } from "../ffi/platform.ts";
-import { SocketError } from "./errors.ts";
-import { Socket } from "./socket.ts";
-import * as sys from "./sys.ts";
+import { table } from "../../ffi/platform.ts";
+import { SocketError } from "../core/errors.ts";
+import { Socket } from "../socket/socket.ts";
+import * as sys from "../core/sys.ts";
 
 const C = table.constants;
 

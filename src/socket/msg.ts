@@ -17,21 +17,21 @@
  *   MSG_CTRUNC (the kernel still installs the fds that fit), and when decoding throws.
  *   On Linux they arrive close-on-exec (MSG_CMSG_CLOEXEC); elsewhere FD_CLOEXEC is set after.
  *
- * Wrappers follow src/sys.ts: libc is called, errno read immediately, EINTR retried, would-block
+ * Wrappers follow src/core/sys.ts: libc is called, errno read immediately, EINTR retried, would-block
  * returned as WOULD_BLOCK to the Socket layer (which waits under its timeout), anything else
  * thrown as SocketError("sendmsg" | "recvmsg", errno).
  */
-import { readErrno } from "../ffi/errno.ts";
-import { libc } from "../ffi/libc.ts";
-import { table } from "../ffi/platform.ts";
-import * as check from "./check.ts";
-import { SocketError } from "./errors.ts";
-import { addressOf, bytes, getUint, putUint, realLength } from "./pointers.ts";
-import { readIntField } from "./structs.ts";
-import type { FieldLayout } from "../ffi/table.ts";
-import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "./sockaddr.ts";
-import * as sys from "./sys.ts";
-import { WOULD_BLOCK } from "./sys.ts";
+import { readErrno } from "../../ffi/errno.ts";
+import { libc } from "../../ffi/libc.ts";
+import { table } from "../../ffi/platform.ts";
+import * as check from "../core/check.ts";
+import { SocketError } from "../core/errors.ts";
+import { addressOf, bytes, getUint, putUint, realLength } from "../core/pointers.ts";
+import { readIntField } from "../core/structs.ts";
+import type { FieldLayout } from "../../ffi/table.ts";
+import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
+import * as sys from "../core/sys.ts";
+import { WOULD_BLOCK } from "../core/sys.ts";
 
 const C = table.constants;
 const E = table.errno;
