@@ -1,7 +1,7 @@
 /**
  * Readiness wait: which of a set of fds can be read or written now. The one swappable piece
- * under the (future) async API: `Poller` has the same contract on every backend, and the
- * backend is chosen per platform:
+ * under the async API: `Poller` has the same contract on every backend, and the backend (one
+ * file each: epoll.ts, kqueue.ts, poll.ts, over backend.ts) is chosen per platform:
  *
  * - **epoll** (Linux): epoll_create1(EPOLL_CLOEXEC) / epoll_ctl / epoll_wait. `struct
  *   epoll_event` is packed and unpacked strictly by the generated table's size and offsets: it
@@ -37,16 +37,16 @@
  * attaches to, blocking in waitInto() off the main thread.
  */
 import { libc } from "../../ffi/libc.ts";
-import { readErrno } from "../../ffi/errno.ts";
 import { platformKey, table } from "../../ffi/platform.ts";
-import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
 import * as check from "../core/check.ts";
 import { SocketError } from "../core/errors.ts";
 import * as sys from "../core/sys.ts";
+import { READ, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, WRITE, type Backend } from "./backend.ts";
+import { EpollBackend } from "./epoll.ts";
+import { KqueueBackend } from "./kqueue.ts";
+import { PollBackend } from "./poll.ts";
 
 const E = table.errno;
-const C = table.constants;
-const LE = table.expressions.LITTLE_ENDIAN === 1;
 
 /** The readiness-wait mechanisms bsdsock has. */
 export type PollerBackend = "epoll" | "kqueue" | "poll";
@@ -102,21 +102,12 @@ export interface PollerHandle {
   readonly edgeTriggered: boolean;
 }
 
-/** `waitInto` bits: the fd is readable (data, EOF, a connection), or a read would fail at once. */
-export const READY_READ = 1;
-/** `waitInto` bits: the fd is writable, or a write would fail at once. */
-export const READY_WRITE = 2;
-/** `waitInto` bits: hangup (see Readiness.hangup). */
-export const READY_HANGUP = 4;
-/** `waitInto` bits: error pending (see Readiness.error). */
-export const READY_ERROR = 8;
+export { READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE } from "./backend.ts";
 
 /** Largest `maxEvents` accepted: the event buffer is maxEvents × sizeof(event) bytes. */
 export const MAX_EVENTS_LIMIT = 65536;
 
 const DEFAULT_MAX_EVENTS = 256;
-const READ = 1;
-const WRITE = 2;
 
 /** Whether a backend can run on this platform (its symbols and struct layout exist). */
 export function backendAvailable(backend: PollerBackend): boolean {
@@ -151,392 +142,6 @@ export const epollEventLayout: { readonly size: number; readonly eventsOffset: n
 const finalizer = new FinalizationRegistry<number>((fd) => {
   try { sys.close(fd); } catch { /* nothing to report to: the owner is gone */ }
 });
-
-/** A constant the backend cannot work without; a missing one is a broken table, not a user error. */
-function need(name: string, value: number | null | undefined): number {
-  if (value === null || value === undefined) throw new Error(`bsdsock: ${platformKey} table lacks ${name}`);
-  return value;
-}
-
-/** A struct layout the backend needs, with every member it uses. */
-function layoutOf<L extends StructLayout>(name: string, layout: L | null): L {
-  if (layout === null) throw new Error(`bsdsock: ${platformKey} table has no struct ${name}`);
-  return layout;
-}
-
-/** Writes a non-negative integer below 2^53 into a 4- or 8-byte member (host byte order). */
-function putWord(view: DataView, base: number, f: FieldLayout, value: number): void {
-  if (f.size === 4) view.setUint32(base + f.offset, value, LE);
-  else if (f.size === 8) {
-    const lo = value % 0x1_0000_0000;
-    const hi = (value - lo) / 0x1_0000_0000;
-    view.setUint32(base + f.offset + (LE ? 0 : 4), lo, LE);
-    view.setUint32(base + f.offset + (LE ? 4 : 0), hi, LE);
-  } else throw new Error(`bsdsock: unsupported member size ${f.size}`);
-}
-
-/** Reads a 4- or 8-byte unsigned member; values ≥ 2^53 lose precision (callers range-check). */
-function getWord(view: DataView, base: number, f: FieldLayout): number {
-  if (f.size === 4) return view.getUint32(base + f.offset, LE);
-  if (f.size === 8) {
-    const lo = view.getUint32(base + f.offset + (LE ? 0 : 4), LE);
-    const hi = view.getUint32(base + f.offset + (LE ? 4 : 0), LE);
-    return hi * 0x1_0000_0000 + lo;
-  }
-  throw new Error(`bsdsock: unsupported member size ${f.size}`);
-}
-
-/** What a backend does; the Poller does all argument checks and bookkeeping around it. */
-interface Backend {
-  /** The backend's own fd (epoll/kqueue), or -1 (poll). */
-  readonly fd: number;
-  add(fd: number, bits: number): void;
-  modify(fd: number, bits: number, old: number): void;
-  remove(fd: number, old: number): void;
-  /**
-   * Writes one `[fd, READY_* bits]` pair per ready fd into `out` (room for `max` pairs is the
-   * caller's to provide) and returns how many; EINTR gives 0.
-   */
-  wait(timeoutMs: number, out: Int32Array): number;
-  /** Releases the backend's resources (called once). */
-  close(): void;
-}
-
-// --- epoll -----------------------------------------------------------------------------------------
-
-/** epoll: one epoll_event per registered fd in the kernel; `data` carries the fd. */
-class EpollBackend implements Backend {
-  readonly fd: number;
-  readonly #size: number;
-  readonly #events: FieldLayout;
-  readonly #data: FieldLayout;
-  /** One event for epoll_ctl. */
-  readonly #ctl: Uint8Array;
-  readonly #ctlView: DataView;
-  /** maxEvents events for epoll_wait. */
-  readonly #out: Uint8Array;
-  readonly #outView: DataView;
-  readonly #max: number;
-  readonly #has: (fd: number) => boolean;
-  readonly #IN = need("EPOLLIN", C.EPOLLIN);
-  readonly #OUT = need("EPOLLOUT", C.EPOLLOUT);
-  readonly #ERR = need("EPOLLERR", C.EPOLLERR);
-  readonly #HUP = need("EPOLLHUP", C.EPOLLHUP);
-  readonly #RDHUP = C.EPOLLRDHUP ?? 0;
-  readonly #ADD = need("EPOLL_CTL_ADD", C.EPOLL_CTL_ADD);
-  readonly #MOD = need("EPOLL_CTL_MOD", C.EPOLL_CTL_MOD);
-  readonly #DEL = need("EPOLL_CTL_DEL", C.EPOLL_CTL_DEL);
-
-  readonly #ET: number;
-
-  constructor(max: number, has: (fd: number) => boolean, edge: boolean, existingFd: number | null) {
-    const layout = layoutOf("epoll_event", table.structs.epoll_event);
-    this.#ET = edge ? need("EPOLLET", C.EPOLLET) : 0;
-    this.#size = layout.size;
-    this.#events = layout.fields.events;
-    this.#data = layout.fields.data;
-    if (this.#events.size !== 4 || this.#data.size !== 8 || this.#data.offset + 8 > this.#size || this.#events.offset + 4 > this.#size) {
-      throw new Error(`bsdsock: implausible struct epoll_event in the ${platformKey} table`);
-    }
-    this.#max = max;
-    this.#has = has;
-    this.#ctl = new Uint8Array(this.#size);
-    this.#ctlView = new DataView(this.#ctl.buffer);
-    this.#out = new Uint8Array(max * this.#size);
-    this.#outView = new DataView(this.#out.buffer);
-    check.fits("epoll_wait", "maxevents × sizeof(struct epoll_event)", max * this.#size, check.byteLength("epoll_wait", "events", this.#out));
-    if (existingFd !== null) { this.fd = existingFd; return; }
-    const fd = libc.epoll_create1!(need("EPOLL_CLOEXEC", C.EPOLL_CLOEXEC));
-    if (fd < 0) throw new SocketError("epoll_create1", readErrno());
-    this.fd = fd;
-  }
-
-  #ctlCall(op: number, fd: number, bits: number): void {
-    const v = this.#ctlView;
-    let ev = op === this.#DEL ? 0 : this.#ET;
-    if (bits & READ) ev |= this.#IN | this.#RDHUP;
-    if (bits & WRITE) ev |= this.#OUT;
-    v.setUint32(this.#events.offset, ev >>> 0, LE);
-    putWord(v, 0, this.#data, fd);
-    check.fits("epoll_ctl", "sizeof(struct epoll_event)", this.#size, check.byteLength("epoll_ctl", "event", this.#ctl));
-    if (libc.epoll_ctl!(this.fd, op, fd, this.#ctl) !== 0) throw new SocketError("epoll_ctl", readErrno());
-  }
-
-  add(fd: number, bits: number): void { this.#ctlCall(this.#ADD, fd, bits); }
-  modify(fd: number, bits: number): void { this.#ctlCall(this.#MOD, fd, bits); }
-  remove(fd: number): void { this.#ctlCall(this.#DEL, fd, 0); }
-
-  wait(timeoutMs: number, out: Int32Array): number {
-    check.fits("epoll_wait", "maxevents × sizeof(struct epoll_event)", this.#max * this.#size, check.byteLength("epoll_wait", "events", this.#out));
-    const n = libc.epoll_wait!(this.fd, this.#out, this.#max, timeoutMs);
-    if (n < 0) {
-      const errno = readErrno();
-      if (errno === E.EINTR) return 0;
-      throw new SocketError("epoll_wait", errno);
-    }
-    if (n > this.#max) throw new Error(`bsdsock: epoll_wait returned ${n} events for a buffer of ${this.#max}`);
-    const v = this.#outView;
-    let pairs = 0;
-    for (let i = 0; i < n; i++) {
-      const base = i * this.#size;
-      const ev = v.getUint32(base + this.#events.offset, LE);
-      const fd = getWord(v, base, this.#data);
-      // data is exactly what add() packed: an fd below 2^31, high half zero. Anything else
-      // means the layout is wrong.
-      if (fd > 0x7fffffff) {
-        throw new Error(`bsdsock: epoll_wait returned data ${fd}, not an fd (struct epoll_event layout mismatch?)`);
-      }
-      // An fd removed after close() can stay in the kernel's set while a dup of it lives
-      // (epoll watches the open file, not the number): not ours any more, skip it.
-      if (!this.#has(fd)) continue;
-      out[2 * pairs] = fd;
-      out[2 * pairs + 1] = (ev & this.#IN ? READY_READ : 0) | (ev & this.#OUT ? READY_WRITE : 0) |
-        (ev & (this.#HUP | this.#RDHUP) ? READY_HANGUP : 0) | (ev & this.#ERR ? READY_ERROR : 0);
-      pairs++;
-    }
-    return pairs;
-  }
-
-  close(): void { sys.close(this.fd); }
-}
-
-// --- kqueue ----------------------------------------------------------------------------------------
-
-/**
- * kqueue (macOS). UNTESTED: written against the darwin tables (generated from Apple's headers,
- * see ffi/gen/darwin.ts) and kqueue(2), never run on a Mac. Each registered fd has both an
- * EVFILT_READ and an EVFILT_WRITE filter, added enabled or disabled by interest (EV_ADD with
- * EV_ENABLE/EV_DISABLE; EV_ADD on an existing filter modifies it), deleted together. Changes are
- * applied with nevents = 0, so an error in one is returned as kevent() = -1 with errno. The
- * two filters' events of one fd are merged into one record. kqueue fds are not inherited by
- * fork() children; FD_CLOEXEC is not set (fcntl's variadic argument is not passable on Apple
- * arm64 through a fixed-argument FFI declaration, see ffi/libc.ts).
- */
-class KqueueBackend implements Backend {
-  readonly fd: number;
-  readonly #k: StructLayout<"ident" | "filter" | "flags" | "fflags" | "data" | "udata">;
-  readonly #changes: Uint8Array;
-  readonly #changesView: DataView;
-  readonly #out: Uint8Array;
-  readonly #outView: DataView;
-  readonly #ts: Uint8Array;
-  readonly #tsView: DataView;
-  readonly #zero: Uint8Array;
-  readonly #max: number;
-  readonly #READ = need("EVFILT_READ", C.EVFILT_READ);
-  readonly #WRITE = need("EVFILT_WRITE", C.EVFILT_WRITE);
-  readonly #ADD = need("EV_ADD", C.EV_ADD);
-  readonly #DELETE = need("EV_DELETE", C.EV_DELETE);
-  readonly #ENABLE = need("EV_ENABLE", C.EV_ENABLE);
-  readonly #DISABLE = need("EV_DISABLE", C.EV_DISABLE);
-  readonly #EOF = need("EV_EOF", C.EV_EOF);
-  readonly #ERROR = need("EV_ERROR", C.EV_ERROR);
-
-  readonly #CLEAR: number;
-
-  constructor(max: number, edge: boolean, existingFd: number | null) {
-    this.#CLEAR = edge ? need("EV_CLEAR", C.EV_CLEAR) : 0;
-    this.#k = layoutOf("kevent", table.structs.kevent);
-    const f = this.#k.fields;
-    if (f.filter.size !== 2 || f.flags.size !== 2 || f.fflags.size !== 4 || f.ident.size !== 8) {
-      throw new Error(`bsdsock: implausible struct kevent in the ${platformKey} table`);
-    }
-    this.#max = max;
-    this.#changes = new Uint8Array(2 * this.#k.size);
-    this.#changesView = new DataView(this.#changes.buffer);
-    this.#out = new Uint8Array(max * this.#k.size);
-    this.#outView = new DataView(this.#out.buffer);
-    const ts = layoutOf("timespec", table.structs.timespec);
-    this.#ts = new Uint8Array(ts.size);
-    this.#tsView = new DataView(this.#ts.buffer);
-    this.#zero = new Uint8Array(ts.size);
-    if (existingFd !== null) { this.fd = existingFd; return; }
-    const fd = libc.kqueue!();
-    if (fd < 0) throw new SocketError("kqueue", readErrno());
-    this.fd = fd;
-  }
-
-  /** Fills change `i`: ident = fd, the filter, flags; fflags, data, udata zero. */
-  #change(i: number, fd: number, filter: number, flags: number): void {
-    const v = this.#changesView;
-    const f = this.#k.fields;
-    const base = i * this.#k.size;
-    this.#changes.fill(0, base, base + this.#k.size);
-    putWord(v, base, f.ident, fd);
-    v.setInt16(base + f.filter.offset, filter, LE);
-    v.setUint16(base + f.flags.offset, flags, LE);
-  }
-
-  #apply(): void {
-    check.fits("kevent", "nchanges × sizeof(struct kevent)", 2 * this.#k.size, check.byteLength("kevent", "changelist", this.#changes));
-    for (;;) {
-      if (libc.kevent!(this.fd, this.#changes, 2, null, 0, this.#zero) >= 0) return;
-      const errno = readErrno();
-      if (errno !== E.EINTR) throw new SocketError("kevent", errno);
-    }
-  }
-
-  #register(fd: number, bits: number): void {
-    this.#change(0, fd, this.#READ, this.#ADD | this.#CLEAR | (bits & READ ? this.#ENABLE : this.#DISABLE));
-    this.#change(1, fd, this.#WRITE, this.#ADD | this.#CLEAR | (bits & WRITE ? this.#ENABLE : this.#DISABLE));
-    this.#apply();
-  }
-
-  add(fd: number, bits: number): void { this.#register(fd, bits); }
-  modify(fd: number, bits: number): void { this.#register(fd, bits); }
-  remove(fd: number): void {
-    this.#change(0, fd, this.#READ, this.#DELETE);
-    this.#change(1, fd, this.#WRITE, this.#DELETE);
-    this.#apply();
-  }
-
-  wait(timeoutMs: number, out: Int32Array): number {
-    let ts: Uint8Array | null = null;
-    if (timeoutMs >= 0) {
-      const t = layoutOf("timespec", table.structs.timespec).fields;
-      this.#ts.fill(0);
-      putWord(this.#tsView, 0, t.tv_sec, Math.floor(timeoutMs / 1000));
-      putWord(this.#tsView, 0, t.tv_nsec, (timeoutMs % 1000) * 1_000_000);
-      ts = this.#ts;
-    }
-    check.fits("kevent", "nevents × sizeof(struct kevent)", this.#max * this.#k.size, check.byteLength("kevent", "eventlist", this.#out));
-    const n = libc.kevent!(this.fd, null, 0, this.#out, this.#max, ts);
-    if (n < 0) {
-      const errno = readErrno();
-      if (errno === E.EINTR) return 0;
-      throw new SocketError("kevent", errno);
-    }
-    if (n > this.#max) throw new Error(`bsdsock: kevent returned ${n} events for a buffer of ${this.#max}`);
-    const v = this.#outView;
-    const f = this.#k.fields;
-    // The read and write filters of one fd arrive as two events: one pair, bits merged.
-    const pairOf = new Map<number, number>();
-    for (let i = 0; i < n; i++) {
-      const base = i * this.#k.size;
-      const fd = getWord(v, base, f.ident);
-      const filter = v.getInt16(base + f.filter.offset, LE);
-      const flags = v.getUint16(base + f.flags.offset, LE);
-      const fflags = v.getUint32(base + f.fflags.offset, LE);
-      let p = pairOf.get(fd);
-      if (p === undefined) {
-        p = pairOf.size;
-        pairOf.set(fd, p);
-        out[2 * p] = fd;
-        out[2 * p + 1] = 0;
-      }
-      let bits = 0;
-      if (flags & this.#ERROR) bits = READY_ERROR;
-      else {
-        if (filter === this.#READ) bits |= READY_READ;
-        else if (filter === this.#WRITE) bits |= READY_WRITE;
-        // EV_EOF: the peer shut down; fflags then holds a pending socket error, if any.
-        if (flags & this.#EOF) bits |= READY_HANGUP | (fflags !== 0 ? READY_ERROR : 0);
-      }
-      out[2 * p + 1] = out[2 * p + 1]! | bits;
-    }
-    return pairOf.size;
-  }
-
-  close(): void { sys.close(this.fd); }
-}
-
-// --- poll ------------------------------------------------------------------------------------------
-
-/**
- * poll(): the registered set kept in JS, copied into a `struct pollfd` array when it changed.
- * Reports at most maxEvents per wait, starting the scan after where the last one stopped, so
- * no fd starves when more than maxEvents are ready.
- */
-class PollBackend implements Backend {
-  readonly fd = -1;
-  readonly #p = table.structs.pollfd;
-  readonly #set = new Map<number, number>();
-  readonly #max: number;
-  #fds: number[] = [];
-  #buf = new Uint8Array(0);
-  #view = new DataView(this.#buf.buffer);
-  #dirty = true;
-  #start = 0;
-  readonly #IN = C.POLLIN;
-  readonly #OUT = C.POLLOUT;
-  readonly #RDHUP = C.POLLRDHUP ?? 0;
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  add(fd: number, bits: number): void {
-    // poll() itself never rejects an fd; check it is open now, as epoll_ctl and kevent do.
-    if (libc.fcntl(fd, C.F_GETFD, 0) < 0) throw new SocketError("fcntl", readErrno(), { note: `fd ${fd}` });
-    this.#set.set(fd, bits);
-    this.#dirty = true;
-  }
-  modify(fd: number, bits: number): void {
-    if (libc.fcntl(fd, C.F_GETFD, 0) < 0) throw new SocketError("fcntl", readErrno(), { note: `fd ${fd}` });
-    this.#set.set(fd, bits);
-    this.#dirty = true;
-  }
-  remove(fd: number): void {
-    this.#set.delete(fd);
-    this.#dirty = true;
-    if (libc.fcntl(fd, C.F_GETFD, 0) < 0) throw new SocketError("fcntl", readErrno(), { note: `fd ${fd}` });
-  }
-
-  #rebuild(): void {
-    const n = this.#set.size;
-    const need = Math.max(1, n) * this.#p.size;
-    if (this.#buf.byteLength < need) {
-      this.#buf = new Uint8Array(Math.max(need, this.#buf.byteLength * 2));
-      this.#view = new DataView(this.#buf.buffer);
-    }
-    const f = this.#p.fields;
-    this.#fds = [...this.#set.keys()];
-    let i = 0;
-    for (const [fd, bits] of this.#set) {
-      const base = i++ * this.#p.size;
-      let ev = 0;
-      if (bits & READ) ev |= this.#IN | this.#RDHUP;
-      if (bits & WRITE) ev |= this.#OUT;
-      this.#view.setInt32(base + f.fd.offset, fd, LE);
-      this.#view.setInt16(base + f.events.offset, ev, LE);
-      this.#view.setInt16(base + f.revents.offset, 0, LE);
-    }
-    this.#dirty = false;
-  }
-
-  wait(timeoutMs: number, out: Int32Array): number {
-    if (this.#dirty) this.#rebuild();
-    const n = this.#fds.length;
-    check.fits("poll", "nfds × sizeof(struct pollfd)", n * this.#p.size, check.byteLength("poll", "fds", this.#buf));
-    const r = libc.poll(this.#buf, n, timeoutMs);
-    if (r < 0) {
-      const errno = readErrno();
-      if (errno === E.EINTR) return 0;
-      throw new SocketError("poll", errno);
-    }
-    if (r === 0) return 0;
-    const f = this.#p.fields;
-    const v = this.#view;
-    const start = this.#start < n ? this.#start : 0;
-    let pairs = 0;
-    for (let k = 0; k < n && pairs < this.#max; k++) {
-      const i = (start + k) % n;
-      const re = v.getInt16(i * this.#p.size + f.revents.offset, LE);
-      if (re === 0) continue;
-      out[2 * pairs] = this.#fds[i]!;
-      out[2 * pairs + 1] = (re & this.#IN ? READY_READ : 0) | (re & this.#OUT ? READY_WRITE : 0) |
-        (re & (C.POLLHUP | this.#RDHUP) ? READY_HANGUP : 0) | (re & (C.POLLERR | C.POLLNVAL) ? READY_ERROR : 0);
-      pairs++;
-      this.#start = (i + 1) % n;
-    }
-    return pairs;
-  }
-
-  close(): void {
-    this.#set.clear();
-    this.#fds = [];
-  }
-}
 
 // --- Poller ----------------------------------------------------------------------------------------
 
