@@ -56,6 +56,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { listenFds } from "../src/linux/activation.ts";
 import { AsyncSocket } from "../src/async/async.ts";
+import { reactorReady } from "../src/async/reactor.ts";
 import { SocketError } from "../src/core/errors.ts";
 import { platform } from "../src/index.ts";
 import { formatAddress, type Address, type RawAddress } from "../src/core/sockaddr.ts";
@@ -191,6 +192,7 @@ async function activatedServer(): Promise<number> {
   const conns = new Set<AsyncSocket>();
   const socks = passed.map((p) => AsyncSocket.from(p.socket));
   try {
+    await reactorReady();
     const serving = passed.map((p, i) => {
       const sock = socks[i]!;
       const type = sock.type === C.SOCK_SEQPACKET ? "seqpacket" : sock.type === C.SOCK_DGRAM ? "dgram" : "stream";
@@ -256,6 +258,7 @@ async function server(): Promise<number> {
         stopped("parent gone");
       })();
     }
+    await reactorReady(); // its Worker opens files as it starts: done before clients can use up the fds
     writeSync(1, `listening ${formatAddress(local)}\n`);
     log(`${openFilesLimit()}${workers > 1 ? `, ${workers} worker processes` : ""}`);
     const serving = kind === "dgram" ? serveDatagrams(listener) : acceptLoop(listener, conns, kind);

@@ -29,7 +29,7 @@ export {
   AsyncSocket, type AsyncConnectOptions, type AsyncCreateConnectionOptions, type AsyncRecvIntoOptions,
   type AsyncRecvOptions, type AsyncSendOptions, type ConnectionsOptions, type Datagram, type OperationOptions,
 } from "./async/async.ts";
-export { stopReactor } from "./async/reactor.ts";
+export { reactorReady, stopReactor } from "./async/reactor.ts";
 export { SD_LISTEN_FDS_START, listenFds, type ActivatedSocket, type ListenFdsOptions } from "./linux/activation.ts";
 export {
   notify, startWatchdog, watchdogInterval, type NotifyOptions, type NotifyState, type StartWatchdogOptions, type Watchdog,

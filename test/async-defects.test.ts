@@ -467,3 +467,131 @@ describe("10. a Worker's sockets close when it exits", () => {
     expect(openFds().length).toBeLessThanOrEqual(fdsBefore + 3); // this thread's own reactor, at most
   });
 });
+
+describe("found by a hostile review of the fixes (README and docs only)", () => {
+  test("readable on a record socket with a recv alongside: records whole, in call order", async () => {
+    for (const type of ["seqpacket", "dgram"] as const) {
+      const [a, b] = unixPair(type);
+      const reader = b.readable.getReader();
+      await Bun.sleep(5);
+      const viaReadable = reader.read(); // called first: gets the first record
+      const viaRecv = b.recv(100_000, { timeout: 2000 });
+      await Bun.sleep(5);
+      await a.send(new Uint8Array(10).fill(1));
+      await a.send(new Uint8Array(5000).fill(2));
+      const first = (await viaReadable).value!;
+      const second = await viaRecv;
+      expect([first.length, first[0]]).toEqual([10, 1]);
+      expect([second.length, second[0]]).toEqual([5000, 2]);
+      reader.releaseLock();
+    }
+  });
+
+  test("an empty datagram is a chunk of readable, not its end (unix dgram and UDP)", async () => {
+    const [a, b] = unixPair("dgram");
+    const udpA = own(new AsyncSocket("inet", "dgram"));
+    const udpB = own(new AsyncSocket("inet", "dgram"));
+    udpB.bind({ family: "inet", host: "127.0.0.1", port: 0 });
+    for (const [tx, rx, to] of [[a, b, null], [udpA, udpB, udpB.localAddress]] as const) {
+      const send = (d: string | Uint8Array): Promise<number> => (to === null ? tx.send(d) : tx.sendTo(d, to as never));
+      await send("one");
+      await send(new Uint8Array(0));
+      await send("three");
+      const reader = rx.readable.getReader();
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const { value, done } = await reader.read();
+        expect(done).toBe(false);
+        got.push(text(value!));
+      }
+      expect(got).toEqual(["one", "", "three"]);
+      reader.releaseLock();
+    }
+  });
+
+  test("sends from a view with no memory are refused (TypeError), never an empty datagram or a spinning loop", async () => {
+    const [a, b] = unixPair("dgram");
+    const ab = new ArrayBuffer(16);
+    const gone = new Uint8Array(ab);
+    ab.transfer();
+    const rab = new ArrayBuffer(16, { maxByteLength: 16 });
+    const outOfBounds = new Uint8Array(rab, 8, 8);
+    rab.resize(4);
+    for (const view of [gone, outOfBounds]) {
+      await expect(a.send(view)).rejects.toBeInstanceOf(TypeError);
+      await expect(a.sendAll(view)).rejects.toBeInstanceOf(TypeError);
+      await expect(a.sendMsg({ data: [view] })).rejects.toBeInstanceOf(TypeError);
+      await expect(a.sendTo(view, b.localAddress as never)).rejects.toBeInstanceOf(TypeError);
+    }
+    await expect(b.recv(1, { timeout: 50 })).rejects.toBeInstanceOf(SocketTimeoutError); // nothing was sent
+  });
+
+  test("fds running out while the reactor's Worker starts: no crash, clients served once fds are freed, stopReactor settles", async () => {
+    if (process.platform !== "linux") return;
+    for (let i = 0; i < 2; i++) {
+      const r = await run(["bash", "-c", `ulimit -n 64 && exec "${bun}" "${child}" reactor-start`], {}, 20_000);
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(0);
+      expect(r.stderr).not.toContain("ran out of file descriptors");
+      const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { served: number; stopped: boolean };
+      expect(out).toMatchObject({ served: 3, stopped: true });
+    }
+  });
+
+  test("close() ends connections()' EMFILE backoff at once", async () => {
+    if (process.platform !== "linux") return;
+    const c = spawnLines(["bash", "-c", `ulimit -n 64 && exec "${bun}" "${child}" backoff-close`], 20_000);
+    const { port } = JSON.parse(await c.line()) as { port: number };
+    const client = new Socket("inet", "stream");
+    try {
+      client.connect({ family: "inet", host: "127.0.0.1", port });
+      const out = JSON.parse(await c.line()) as { errors: number; endMs: number };
+      expect(out.errors).toBeGreaterThan(3); // it was backing off
+      expect(out.endMs).toBeLessThan(300); // the backoff had grown to ~1 s
+    } finally {
+      client.close();
+      c.proc.kill();
+    }
+  });
+
+  test("many queued operations sharing one AbortSignal are aborted in linear time", async () => {
+    const [, b] = unixPair();
+    const holder = b.recv(1).catch(() => null);
+    const abortAll = async (n: number): Promise<number> => {
+      const ac = new AbortController();
+      const all: Array<Promise<unknown>> = [];
+      for (let i = 0; i < n; i++) all.push(b.recv(1, { signal: ac.signal }).catch(() => null));
+      const t0 = performance.now();
+      ac.abort();
+      await Promise.all(all);
+      return performance.now() - t0;
+    };
+    await abortAll(5_000); // warm-up
+    const small = Math.max(await abortAll(20_000), 1);
+    const large = await abortAll(80_000);
+    console.log(`shared-signal abort: 20k ${small.toFixed(0)} ms, 80k ${large.toFixed(0)} ms`);
+    expect(large / small).toBeLessThan(10); // 4 when linear, 16 when quadratic
+    b.close();
+    await holder;
+  });
+
+  test("an abort reason of NaN still gives a SocketAbortError", async () => {
+    const [a] = unixPair();
+    const ac = new AbortController();
+    ac.abort(NaN);
+    const e = (await a.sendAll("x", { signal: ac.signal }).catch((x: unknown) => x)) as SocketAbortError;
+    expect(e).toBeInstanceOf(SocketAbortError);
+    expect(Number.isNaN(e.cause)).toBe(true);
+  });
+
+  test("stopReactor() tells a waiting operation the reactor stopped, not that its socket closed", async () => {
+    const [, b] = unixPair();
+    const pending = b.recv(1).catch((e: unknown) => e);
+    await Bun.sleep(5);
+    await (await import("../src/async/reactor.ts")).stopReactor();
+    const e = (await pending) as SocketError;
+    expect(e.code).toBe("EBADF");
+    expect(e.message).toMatch(/reactor was stopped/);
+    expect(b.closed).toBe(false);
+  });
+});

@@ -28,7 +28,7 @@ import { SocketAbortError, SocketError, SocketTimeoutError } from "../core/error
 import type { ReceivedDatagram } from "../socket/mmsg.ts";
 import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "../socket/msg.ts";
 import type { GettableOption, OptionValue, SettableOption } from "../socket/options.ts";
-import { READ, WRITE, reactor, type Parked, type Watch } from "./reactor.ts";
+import { READ, WRITE, closedWhileWaiting, reactor, type Parked, type Watch } from "./reactor.ts";
 import { AddressInfoError } from "../socket/resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "../core/sockaddr.ts";
 import {
@@ -178,6 +178,8 @@ let wrapping: Socket | null = null;
 const NO_BYTES = new Uint8Array(0);
 /** #recvRecord's first peek (never read: the kernel only copies into it). */
 const ONE_BYTE = new Uint8Array(1);
+/** #recvRecord's peek: leave the record queued, report its real length where the kernel can. */
+const PEEK_LENGTH = C.MSG_PEEK | C.MSG_TRUNC;
 /** Set in AsyncSocket's static block (it needs the class's private fields). */
 let makeParkedRecv: (sock: AsyncSocket) => Parked & { start(buffer: Uint8Array): Promise<number> };
 
@@ -198,7 +200,7 @@ function bufferChanged(fn: string, sent: number, total: number): TypeError & { b
  */
 function withProgress(syscall: string, e: unknown, op: OperationOptions | undefined, sent: number): unknown {
   const signal = op?.signal;
-  if (signal instanceof AbortSignal && signal.aborted && e === signal.reason) return new SocketAbortError(syscall, e, sent);
+  if (signal instanceof AbortSignal && signal.aborted && Object.is(e, signal.reason)) return new SocketAbortError(syscall, e, sent);
   if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = sent;
   return e;
 }
@@ -243,6 +245,8 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   #timeout: number | null = null;
   readonly #stream: boolean;
   #readable: ReadableStream<Uint8Array> | null = null;
+  /** Aborted by close()/detach(): ends a #pause (made on the first one). */
+  #closing: AbortController | null = null;
   #writable: WritableStream<Data> | null = null;
 
   /**
@@ -263,12 +267,10 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     this.#stream = sock.type === C.SOCK_STREAM;
     // The reactor (and its Worker, which must load its modules: files, fds) starts with the
     // first AsyncSocket, not its first wait: a server that runs out of fds later can still wait.
+    // Best effort: if it cannot start now, the first wait says why (and tries again).
     try {
       reactor();
-    } catch (e) {
-      sock.close();
-      throw e;
-    }
+    } catch { /* reported by the first wait */ }
   }
 
   /** The parked form of this socket's recvInto (one reader at a time: one object, reused). */
@@ -495,6 +497,21 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     }
   }
 
+  /**
+   * Sleeps `ms` for a wait no readiness announces (a backoff); ends early, with the signal's
+   * reason on abort and with EBADF "socket closed while waiting" on close()/detach().
+   */
+  async #pause(syscall: string, ms: number, signal: AbortSignal | null): Promise<void> {
+    if (this.closed) throw closedWhileWaiting(syscall);
+    const closing = (this.#closing ??= new AbortController()).signal;
+    try {
+      await sleep(ms, signal === null ? closing : AbortSignal.any([signal, closing]));
+    } catch (e) {
+      if (closing.aborted && !signal?.aborted) throw closedWhileWaiting(syscall);
+      throw e;
+    }
+  }
+
   /** An operation's signal, timeout (its own or the socket's) and deadline, counted from now. */
   #limits(syscall: string, op: OperationOptions | undefined): { signal: AbortSignal | null; timeout: number | null; deadline: number } {
     const signal = op === undefined ? null : signalOf(syscall, op.signal);
@@ -573,7 +590,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
           if (e.errno === E.EAGAIN) {
             const remaining = deadline - performance.now();
             if (remaining <= 0) throw new SocketTimeoutError("connect", timeout ?? 0, { address: formatAddress(address) });
-            await sleep(Math.min(backoff, remaining), signal);
+            await this.#pause("connect", Math.min(backoff, remaining), signal);
             backoff = Math.min(backoff * 2, 50);
             continue;
           }
@@ -650,6 +667,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     try {
       buf = bytesOf("sendAll", data);
       total = check.byteLength("sendAll", "data", buf);
+      if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendAll: data has no memory (detached, or its resizable buffer shrank)");
       if (op === undefined && !this.#writes.busy) {
         // Fast path: as much as the send buffer takes now; the promise machinery only for the rest.
         if (pump(0)) return RESOLVED;
@@ -813,7 +831,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
           if (this.closed || !(skip || isExhaustion(e))) throw e;
           onError?.(e as SocketError);
           if (skip) continue;
-          await sleep(backoff, signal);
+          await this.#pause("accept", backoff, signal);
           backoff = Math.min(backoff * 2, 1000);
         }
       }
@@ -872,9 +890,17 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   get readable(): ReadableStream<Uint8Array> {
     return (this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller): Promise<void> => {
-        const chunk = this.#stream ? await this.recv(65536) : await this.#recvRecord();
-        if (chunk.length === 0) controller.close();
-        else controller.enqueue(chunk);
+        if (this.#stream) {
+          const chunk = await this.recv(65536);
+          if (chunk.length === 0) controller.close();
+          else controller.enqueue(chunk);
+          return;
+        }
+        // A datagram socket has no end of stream: an empty datagram is a chunk like any other.
+        // On seqpacket an empty record and end of stream both read 0 bytes: taken as the end.
+        const record = await this.#recvRecord();
+        if (record.length === 0 && this.socket.type === C.SOCK_SEQPACKET) controller.close();
+        else controller.enqueue(record);
       },
       cancel: (): void => {
         try { this.shutdown("read"); } catch { /* closed or not connected: nothing to stop */ }
@@ -883,23 +909,27 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   }
 
   /**
-   * One whole record (a seqpacket record, a datagram), however long: peeks its length with
-   * MSG_PEEK | MSG_TRUNC into one byte (Linux then reports the real length), then receives
-   * exactly that. Where a peek reports no more than it was given, peeks with ever larger
-   * buffers until one is not filled.
+   * One whole record (a seqpacket record, a datagram), however long, as one read-side
+   * operation (so no other receive can take the record between the peek and the receive):
+   * peeks its length with MSG_PEEK | MSG_TRUNC into one byte (Linux then reports the real
+   * length; where a peek reports no more than it was given, peeks again with ever larger
+   * buffers until one is not filled), then receives exactly that.
    */
-  async #recvRecord(): Promise<Uint8Array> {
-    const peek = { flags: C.MSG_PEEK | C.MSG_TRUNC };
-    let probe = ONE_BYTE;
-    let length = await this.recvInto(probe, peek);
-    while (length >= probe.length && length > 0) {
-      if (length > probe.length) break; // the kernel told the real length
-      probe = new Uint8Array(probe.length === 1 ? 65536 : probe.length * 2);
-      length = await this.recvInto(probe, peek);
-    }
-    const record = new Uint8Array(length);
-    const n = await this.recvInto(record);
-    return n === length ? record : record.subarray(0, n);
+  #recvRecord(): Promise<Uint8Array> {
+    const sock = this.socket;
+    return this.#io(READ, "recv", undefined, () => {
+      let probe = ONE_BYTE;
+      let length = tryRecvInto(sock, probe, undefined, PEEK_LENGTH);
+      while (length === probe.length && length > 0) {
+        probe = new Uint8Array(probe.length === 1 ? 65536 : probe.length * 2);
+        length = tryRecvInto(sock, probe, undefined, PEEK_LENGTH);
+      }
+      if (length === WOULD_BLOCK) throw WOULD_BLOCK_SIGNAL;
+      const record = new Uint8Array(length);
+      const n = tryRecvInto(sock, record, undefined, 0);
+      if (n === WOULD_BLOCK) throw WOULD_BLOCK_SIGNAL; // taken by another process meanwhile: wait again
+      return n === length ? record : record.subarray(0, n);
+    });
   }
 
   /**
@@ -964,6 +994,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     if (this.socket.closed) return;
     this.#unwatch();
     this.socket.close();
+    this.#closing?.abort();
   }
 
   /** `using sock = ...` closes it. */
@@ -986,6 +1017,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     const fd = this.socket.fd;
     this.#unwatch();
     this.socket.detach();
+    this.#closing?.abort();
     return fd;
   }
 

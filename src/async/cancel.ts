@@ -34,8 +34,14 @@ export class Guard {
     const signal = this.signal;
     if (signal !== null) {
       if (signal.aborted) return this.#end(signal.reason);
-      this.#onAbort = (): void => this.#end(signal.reason);
-      signal.addEventListener("abort", this.#onAbort, { once: true });
+      this.#onAbort = (): void => {
+        // The signal drops its listeners itself as it fires: removing ours too would scan
+        // them all once per operation (quadratic when many share one signal).
+        this.#onAbort = null;
+        this.#end(signal.reason);
+      };
+      // Not { once: true }: Bun drops once-listeners in quadratic time; an aborted signal never fires again anyway.
+      signal.addEventListener("abort", this.#onAbort);
     }
     if (this.deadline !== Infinity) this.#schedule();
   }

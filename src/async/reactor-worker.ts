@@ -28,6 +28,7 @@ self.onmessage = (event: MessageEvent<ReactorWorkerStart>): void => {
   let poller: Poller | null = null;
   try {
     poller = Poller.attach(handle);
+    self.postMessage({ ready: true }); // modules loaded, attached: this thread needs no more fds
     for (;;) {
       const n = poller.waitInto(-1, pairs);
       if (Atomics.load(control, 1) !== 0) break;

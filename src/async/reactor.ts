@@ -23,11 +23,13 @@
 import { isMainThread } from "node:worker_threads";
 import { table } from "../../ffi/platform.ts";
 import { Guard } from "./cancel.ts";
-import { SocketError, SocketTimeoutError } from "../core/errors.ts";
+import { SocketError, SocketTimeoutError, errnoName } from "../core/errors.ts";
+import * as sys from "../core/sys.ts";
 import { Poller, READY_ERROR, READY_HANGUP, READY_READ, READY_WRITE, defaultBackend } from "../poller/poller.ts";
 import { Socket } from "../socket/socket.ts";
 
 const E = table.errno;
+const C = table.constants;
 
 /** Wait direction: readable (recv, accept). */
 export const READ = 1;
@@ -72,9 +74,44 @@ export class Watch {
   constructor(readonly fd: number, readonly reactor: Reactor) {}
 }
 
+/** Why a wait ended because stopReactor() stopped its reactor (the socket itself stays open). */
+function reactorStopped(syscall: string): SocketError {
+  return new SocketError(syscall, E.EBADF, { note: "the reactor was stopped (stopReactor) while waiting; the socket is still open" });
+}
+
 /** Why a wait ended because its socket was closed. */
-function closedWhileWaiting(syscall: string): SocketError {
+export function closedWhileWaiting(syscall: string): SocketError {
   return new SocketError(syscall, E.EBADF, { note: "socket closed while waiting" });
+}
+
+/**
+ * The error every wait gets when the readiness thread fails. Out of fds while the Worker loads
+ * its modules (it opens files), it is a SocketError EMFILE/ENFILE, so a server's backoff
+ * (AsyncSocket.connections) waits and tries again, with a new reactor, once fds are freed.
+ */
+function threadFailure(message: string): Error {
+  const text = `bsdsock async: readiness thread failed: ${message}`;
+  for (const errno of [E.EMFILE, E.ENFILE]) {
+    if (message.includes(errnoName(errno))) return new SocketError("reactor", errno, { note: text });
+  }
+  return new Error(text);
+}
+
+/** Spare fds a new Worker needs (its event loop's own fds, the module files it reads). */
+const WORKER_FDS = 8;
+
+/**
+ * Throws SocketError EMFILE/ENFILE unless WORKER_FDS more fds can be opened now: Bun 1.4.4
+ * ends the whole process ("bun ran out of file descriptors") when a Worker cannot get its
+ * own, so a reactor is never started without that headroom. Probed by duplicating `fd`.
+ */
+function ensureFdHeadroom(fd: number): void {
+  const spare: number[] = [];
+  try {
+    for (let i = 0; i < WORKER_FDS; i++) spare.push(sys.fcntl(fd, C.F_DUPFD_CLOEXEC, 0));
+  } finally {
+    for (const s of spare) sys.close(s);
+  }
 }
 
 /** The per-thread driver (see the module comment). */
@@ -91,6 +128,13 @@ export class Reactor {
   /** Pending waiters; the Worker is ref'd while there are any. */
   #waiting = 0;
   #failure: Error | null = null;
+  #started: () => void = () => {};
+  #startFailed: (e: Error) => void = () => {};
+  /**
+   * Resolves once the Worker has loaded its modules and attached to the Poller (from then on it
+   * needs no fds of its own); rejects if it failed first.
+   */
+  readonly ready: Promise<void>;
   #stopped = false;
 
   constructor() {
@@ -106,16 +150,30 @@ export class Reactor {
       this.#poller.close();
       throw e;
     }
+    try {
+      ensureFdHeadroom(this.#wake[1].fd);
+    } catch (e) {
+      for (const s of this.#wake) s.close();
+      this.#poller.close();
+      throw e;
+    }
     this.#shared = new SharedArrayBuffer(8 + 8 * MAX_EVENTS);
     this.#control = new Int32Array(this.#shared, 0, 2);
     this.#pairs = new Int32Array(this.#shared, 8, 2 * MAX_EVENTS);
     this.#worker = new Worker(new URL("./reactor-worker.ts", import.meta.url).href);
     this.#worker.unref();
-    this.#worker.onmessage = (event: MessageEvent<{ error?: string }>): void => {
-      if (event.data.error !== undefined) this.#fail(new Error(`bsdsock async: readiness thread failed: ${event.data.error}`));
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#started = resolve;
+      this.#startFailed = reject;
+    });
+    this.ready.catch(() => { /* also reported to every wait */ });
+    this.#worker.onmessage = (event: MessageEvent<{ error?: string; ready?: boolean }>): void => {
+      if (event.data.ready === true) this.#started();
+      if (event.data.error !== undefined) this.#fail(threadFailure(event.data.error));
     };
     this.#worker.onerror = (event: ErrorEvent): void => {
-      this.#fail(new Error(`bsdsock async: readiness thread failed: ${event.message}`));
+      event.preventDefault(); // handled here: every wait rejects with it; not an uncaught error
+      this.#fail(threadFailure(event.message));
     };
     this.#worker.postMessage({ handle: this.#poller.handle, shared: this.#shared });
     void this.#pump();
@@ -141,15 +199,15 @@ export class Reactor {
    * Unregisters (call it before closing the fd, so a reused fd number never gets this one's
    * events) and rejects pending waits with EBADF "socket closed while waiting". Idempotent.
    */
-  unwatch(w: Watch): void {
+  unwatch(w: Watch, why: (syscall: string) => SocketError = closedWhileWaiting): void {
     if (w.closed) return;
     w.closed = true;
     if (this.#watches.get(w.fd) === w) {
       this.#watches.delete(w.fd);
       try { this.#poller.remove(w.fd); } catch { /* ENOENT/EBADF: already gone from the kernel */ }
     }
-    if (w.reader) this.#reject(w, READ, closedWhileWaiting(w.reader.syscall));
-    if (w.writer) this.#reject(w, WRITE, closedWhileWaiting(w.writer.syscall));
+    if (w.reader) this.#reject(w, READ, why(w.reader.syscall));
+    if (w.writer) this.#reject(w, WRITE, why(w.writer.syscall));
   }
 
   /**
@@ -313,10 +371,13 @@ export class Reactor {
   #fail(error: Error): void {
     if (this.#failure) return;
     this.#failure = error;
+    this.#startFailed(error);
     for (const w of this.#watches.values()) {
       if (w.reader) this.#reject(w, READ, error);
       if (w.writer) this.#reject(w, WRITE, error);
     }
+    // Release everything: the next wait (on any socket) starts a new reactor.
+    this.stopNow();
   }
 
   /** Whether stop() was called (its watches are dead; sockets re-register with the next reactor). */
@@ -345,6 +406,9 @@ export class Reactor {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#worker.terminate();
+    // Wake #pump so it sees the stop and ends (the Worker will never hand a batch over again).
+    Atomics.store(this.#control, 0, -1);
+    Atomics.notify(this.#control, 0);
     // The wake pair may be closed already by the sockets' own exit hook: errors mean nothing now.
     for (const release of [(): void => this.#wake[0].close(), (): void => this.#wake[1].close(), (): void => this.#poller.close()]) {
       try { release(); } catch { /* the thread is ending */ }
@@ -357,7 +421,7 @@ export class Reactor {
    */
   async stop(): Promise<void> {
     if (this.#stopped) return;
-    for (const w of [...this.#watches.values()]) this.unwatch(w);
+    for (const w of [...this.#watches.values()]) this.unwatch(w, reactorStopped);
     this.#stopped = true;
     const exited = new Promise<void>((resolve) => {
       this.#worker.addEventListener("message", (e: MessageEvent<{ stopped?: boolean }>) => { if (e.data.stopped) resolve(); });
@@ -381,7 +445,8 @@ if (!isMainThread) process.on("exit", () => current?.stopNow());
 
 /** This thread's reactor, made on first use. */
 export function reactor(): Reactor {
-  return (current ??= new Reactor());
+  if (current === null || current.stopped) current = new Reactor();
+  return current;
 }
 
 /**
@@ -392,6 +457,16 @@ export async function stopReactor(): Promise<void> {
   const r = current;
   current = null;
   if (r) await r.stop();
+}
+
+/**
+ * Resolves once this thread's reactor (started at need) is fully up: its Worker has loaded its
+ * modules, which opens files. A server that may run out of fds soon after start can await it
+ * before it announces itself; a reactor that failed rejects (a SocketError EMFILE when fds ran
+ * out), and the next call starts a new one.
+ */
+export function reactorReady(): Promise<void> {
+  return reactor().ready;
 }
 
 /** The fds held by this thread's reactor ([] when none is running). */

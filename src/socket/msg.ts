@@ -305,7 +305,13 @@ function dataList(fn: string, data: SendMsgOptions["data"]): Uint8Array[] {
   if (data === undefined) return [];
   const list = typeof data === "string" || ArrayBuffer.isView(data) ? [data] : data;
   if (!Array.isArray(list)) throw new TypeError(`${fn}: data must be bytes, a string, or an array of them`);
-  return list.map((d, i) => (typeof d === "string" ? encoder.encode(d) : check.bytes(fn, `data[${i}]`, d)));
+  return list.map((d, i) => {
+    if (typeof d === "string") return encoder.encode(d);
+    const b = check.bytes(fn, `data[${i}]`, d);
+    // A view with no memory left is a mistake, never "0 bytes": it would send a short or empty record.
+    if (check.byteLength(fn, `data[${i}]`, b) === 0 && check.isEmptied(b)) throw new TypeError(`${fn}: data[${i}] has no memory (detached, or its resizable buffer shrank)`);
+    return b;
+  });
 }
 
 function fdList(fn: string, fds: readonly number[] | undefined): readonly number[] {

@@ -77,12 +77,19 @@ const NO_BYTES = sendableBytes;
  */
 function sendable(fn: string, data: Data): number {
   const n = data instanceof Uint8Array ? check.typedLengthOrNone(data) : -1;
-  if (n >= 0) {
+  if (n > 0) {
     sendableBytes = data as Uint8Array;
     return n;
   }
-  sendableBytes = bytesOf(fn, data);
-  return sizeOf(fn, sendableBytes);
+  sendableBytes = n === 0 ? data as Uint8Array : bytesOf(fn, data);
+  const size = n === 0 ? 0 : sizeOf(fn, sendableBytes);
+  // A view with no memory left is a mistake, never "0 bytes": it would send an empty datagram
+  // (or make a stream send loop spin), so it is refused as a receive into it is.
+  if (size === 0 && typeof data !== "string" && check.isEmptied(data)) {
+    sendableBytes = NO_BYTES;
+    throw new TypeError(`${fn}: data has no memory (detached, or its resizable buffer shrank)`);
+  }
+  return size;
 }
 
 /** Forgets the last `sendable` buffer (so a big one is not kept alive). */
@@ -608,6 +615,7 @@ export class Socket implements Disposable {
     const deadline = this.#deadline();
     let off = 0;
     const total = sizeOf("sendAll", buf);
+    if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendAll: data has no memory (detached, or its resizable buffer shrank)");
     try {
       while (off < total) {
         const chunk = off === 0 ? buf : buf.subarray(off);
