@@ -595,3 +595,27 @@ describe("found by a hostile review of the fixes (README and docs only)", () => 
     expect(b.closed).toBe(false);
   });
 });
+
+describe("arguments are refused when the call is made, not when its turn comes", () => {
+  test("behind a pending recv (and a pending send): bad buffers, data, addresses and flags reject at once", async () => {
+    const [a, b] = unixPair("dgram");
+    const pendingRead = b.recv(1).catch(() => null);
+    const settledSoon = (p: Promise<unknown>): Promise<unknown> =>
+      Promise.race([p.then(() => "resolved", (e: unknown) => e), Bun.sleep(500).then(() => "still pending")]);
+    expect(await settledSoon(b.recvInto("x" as unknown as Uint8Array))).toBeInstanceOf(TypeError);
+    expect(await settledSoon(b.recvFromInto(5 as unknown as Uint8Array))).toBeInstanceOf(TypeError);
+    expect(await settledSoon(b.recv(1, { flags: 2 ** 40 }))).toBeInstanceOf(RangeError);
+    expect(await settledSoon(b.recv(-1))).toBeInstanceOf(RangeError);
+    a.setOption("sendBufferSize", 4096);
+    const [c, d] = unixPair("stream");
+    c.setOption("sendBufferSize", 4096);
+    const pendingWrite = c.sendAll(new Uint8Array(1 << 20)).catch(() => null);
+    expect(await settledSoon(c.send(5 as unknown as string))).toBeInstanceOf(TypeError);
+    expect(await settledSoon(c.sendTo("x", { family: "inet", host: "999.0.0.1", port: 1 }))).toBeInstanceOf(TypeError);
+    expect(await settledSoon(c.send("x", { flags: 1.5 }))).toBeInstanceOf(RangeError);
+    b.close();
+    c.close();
+    d.close();
+    await Promise.all([pendingRead, pendingWrite]);
+  });
+});

@@ -6,13 +6,14 @@
  * Why a separate class rather than async methods on Socket: a socket is either blocking (its
  * calls wait in the kernel, honoring `timeout`) or driven by the event loop (non-blocking fd,
  * registered with the reactor); mixing both on one fd makes neither's timeouts mean anything.
- * An AsyncSocket owns a Socket in async mode (`.socket`): every argument check, policy
- * (close-on-exec, MSG_NOSIGNAL, EINTR) and encoder is the blocking API's, so both behave the
- * same byte for byte; only waiting differs.
+ * An AsyncSocket owns a non-blocking Socket (`.socket`, for ownership, options and addresses)
+ * and runs the same attempts as Socket (src/socket/attempts.ts: every argument check, policy
+ * and encoder, one system call each), so both behave the same byte for byte; only waiting
+ * differs. Socket knows nothing of AsyncSocket.
  *
- * How an operation runs (Go's internal/poll shape): try the syscall now; if it would block,
- * await readiness from the reactor (src/async/reactor.ts: an edge-triggered Poller watched by a
- * Worker), then try again.
+ * How an operation runs (Go's internal/poll shape): try the attempt now; if it returns
+ * WOULD_BLOCK, await readiness from the reactor (src/async/reactor.ts: an edge-triggered
+ * Poller watched by a Worker), then try again.
  *
  * Concurrency rule: operations queue per direction. At most one read-side operation (recv*,
  * accept) and one write-side operation (send*, connect) run at a time on one socket; others
@@ -31,15 +32,14 @@ import type { GettableOption, OptionValue, SettableOption } from "../socket/opti
 import { READ, WRITE, closedWhileWaiting, reactor, type Parked, type Watch } from "./reactor.ts";
 import { AddressInfoError } from "../socket/resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "../core/sockaddr.ts";
-import {
-  Socket, WOULD_BLOCK_SIGNAL, enterAsyncMode, newNonBlockingSocket, tryRecvInto, trySend, type Data, type FromFdOptions, type ListenOptions,
-  type SendFileOptions,
-} from "../socket/socket.ts";
-import { WOULD_BLOCK } from "../core/sys.ts";
+import * as attempt from "../socket/attempts.ts";
+import { WOULD_BLOCK, bytesOf } from "../socket/attempts.ts";
+import { hasAccept4 } from "../core/sys.ts";
+import { Socket, sendFileArguments, type Data, type FromFdOptions, type ListenOptions, type SendFileOptions } from "../socket/socket.ts";
+import { encodeAddress, SOCKADDR_MAX } from "../core/sockaddr.ts";
 
 const C = table.constants;
 const E = table.errno;
-const encoder = new TextEncoder();
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Per-operation controls, accepted by every AsyncSocket call that can wait. */
@@ -172,9 +172,6 @@ class Turn {
   }
 }
 
-/** Set by AsyncSocket.#wrap for the constructor call it makes. */
-let wrapping: Socket | null = null;
-
 const NO_BYTES = new Uint8Array(0);
 /** #recvRecord's first peek (never read: the kernel only copies into it). */
 const ONE_BYTE = new Uint8Array(1);
@@ -183,9 +180,25 @@ const PEEK_LENGTH = C.MSG_PEEK | C.MSG_TRUNC;
 /** Set in AsyncSocket's static block (it needs the class's private fields). */
 let makeParkedRecv: (sock: AsyncSocket) => Parked & { start(buffer: Uint8Array): Promise<number> };
 
-function bytesOf(fn: string, data: Data): Uint8Array {
-  if (typeof data === "string") return encoder.encode(data);
-  return check.bytes(fn, "data", data);
+/** accept4 flags of the async driver: close-on-exec, and non-blocking from birth where it can. */
+const ACCEPT_FLAGS = (C.SOCK_CLOEXEC ?? 0) | (C.SOCK_NONBLOCK ?? 0);
+/** Whether ACCEPT_FLAGS makes the connection non-blocking (accept4 exists and takes the flag). */
+const ACCEPT_NONBLOCK = (C.SOCK_NONBLOCK ?? 0) !== 0 && hasAccept4;
+
+/** Checks, before an operation queues, that `data` can be sent (bytes or a string). */
+function checkData(fn: string, data: unknown): void {
+  if (typeof data !== "string") check.bytes(fn, "data", data);
+}
+
+/** Checks, before an operation queues, that `buffer` can be received into. */
+function checkBuffer(fn: string, buffer: unknown): void {
+  if (!(buffer instanceof Uint8Array)) throw new TypeError(`${fn}: buffer must be a Uint8Array`);
+}
+
+const addressScratch = new Uint8Array(SOCKADDR_MAX);
+/** Checks, before an operation queues, that `address` encodes (the attempt encodes it again). */
+function checkAddress(address: Address): void {
+  encodeAddress(address, addressScratch);
 }
 
 /** The error for a resumable write whose buffer shrank or was detached while it waited. */
@@ -234,9 +247,10 @@ function signalOf(fn: string, signal: unknown): AbortSignal | null {
  */
 export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<unknown> {
   /**
-   * The Socket underneath, in async mode: use it for anything not mirrored here (typed
-   * options, raw options...). Its own waiting calls never block: where they would, they
-   * return control here. Do not set its timeout (it stays non-blocking).
+   * The Socket underneath (non-blocking, timeout 0): use it for anything not mirrored here.
+   * Do not change its timeout: an AsyncSocket refuses to run an attempt on a blocking fd (it
+   * would stop the thread), with a TypeError, until the timeout is 0 again. Its own methods
+   * throw EAGAIN where they would wait.
    */
   readonly socket: Socket;
   #watch: Watch | null = null;
@@ -251,17 +265,25 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /**
    * A new socket: `new AsyncSocket("inet", "stream")`, `new AsyncSocket("unix", "seqpacket")`,
-   * `new AsyncSocket("inet", "raw", "icmp")`. Non-blocking and close-on-exec.
+   * `new AsyncSocket("inet", "raw", "icmp")`, non-blocking (from creation) and close-on-exec;
+   * or `new AsyncSocket(socket)`, taking ownership of a Socket (it becomes non-blocking; as
+   * `AsyncSocket.from`).
    */
-  constructor(family: Family, type: SocketType, protocol: Protocol = 0) {
-    const adopt = wrapping;
-    wrapping = null;
-    const sock = adopt ?? newNonBlockingSocket(familyValue(family), typeValue(type), protocolValue(protocol));
-    try {
-      enterAsyncMode(sock);
-    } catch (e) {
-      sock.close();
-      throw e;
+  constructor(family: Family, type: SocketType, protocol?: Protocol);
+  constructor(socket: Socket);
+  constructor(family: Family | Socket, type?: SocketType, protocol: Protocol = 0) {
+    let sock: Socket;
+    if (family instanceof Socket) {
+      sock = family;
+      try {
+        if (sock.timeout !== 0) sock.timeout = 0; // accept4 with SOCK_NONBLOCK made it so already
+      } catch (e) {
+        sock.close();
+        throw e;
+      }
+    } else {
+      if (type === undefined) throw new TypeError("AsyncSocket: a socket type is required");
+      sock = new Socket(familyValue(family), typeValue(type), protocolValue(protocol), { timeout: 0 });
     }
     this.socket = sock;
     this.#stream = sock.type === C.SOCK_STREAM;
@@ -296,7 +318,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
           return p;
         },
         ready(): boolean {
-          const r = tryRecvInto(sock.socket, buffer, undefined, 0);
+          const r = attempt.recvInto(sock.#fd("recv"), buffer, undefined, 0);
           if (r === WOULD_BLOCK) return false; // a stale edge: stay parked
           buffer = NO_BYTES;
           sock.#reads.release();
@@ -313,12 +335,18 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   }
 
   static #wrap(sock: Socket): AsyncSocket {
-    wrapping = sock;
-    try {
-      return new AsyncSocket(sock.family, sock.type, sock.protocol);
-    } finally {
-      wrapping = null;
-    }
+    return new AsyncSocket(sock);
+  }
+
+  /**
+   * The fd for one attempt (EBADF naming `syscall` once closed). The Socket underneath must
+   * stay non-blocking: an attempt on a blocking fd would stop the thread, so it is refused.
+   */
+  #fd(syscall: string): number {
+    const sock = this.socket;
+    if (sock.closed) throw new SocketError(syscall, E.EBADF, { note: "socket is closed" });
+    if (sock.timeout !== 0) throw new TypeError(`${syscall}: the Socket under an AsyncSocket must stay non-blocking (its timeout was changed; set AsyncSocket.timeout instead)`);
+    return sock.fd;
   }
 
   /** Takes ownership of a Socket (it becomes non-blocking; closing this closes it). */
@@ -470,12 +498,15 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   }
 
   /**
-   * Runs `attempt` (a synchronous Socket call in async mode) until it does not would-block,
-   * awaiting readiness in `dir` in between; one operation per direction at a time.
+   * The driver: runs `tryOnce` (one attempt from src/socket/attempts.ts, given the fd and the
+   * flags) until it does not return WOULD_BLOCK, awaiting readiness in `dir` in between; one
+   * operation per direction at a time.
    */
-  async #io<T>(dir: number, syscall: string, op: AsyncRecvOptions | undefined, attempt: (flags: number) => T, waitFirst = false): Promise<T> {
-    // Inside this async function, a throwing option getter rejects like any other failure.
-    const flags = op?.flags ?? 0;
+  async #io<T>(dir: number, syscall: string, op: AsyncRecvOptions | undefined, tryOnce: (fd: number, flags: number) => T | typeof WOULD_BLOCK, waitFirst = false): Promise<T> {
+    // Inside this async function, a throwing option getter rejects like any other failure;
+    // flags are checked before the operation queues (the attempt checks them again).
+    const given = op?.flags;
+    const flags = given === undefined ? 0 : check.int32(syscall, "flags", given);
     const { signal, timeout, deadline } = this.#limits(syscall, op);
     const turn = dir === READ ? this.#reads : this.#writes;
     const queued = turn.acquire(syscall, signal, deadline, timeout ?? 0);
@@ -483,11 +514,8 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     try {
       for (let first = true; ; first = false) {
         if (!(first && waitFirst)) {
-          try {
-            return attempt(flags);
-          } catch (e) {
-            if (e !== WOULD_BLOCK_SIGNAL) throw e;
-          }
+          const r = tryOnce(this.#fd(syscall), flags);
+          if (r !== WOULD_BLOCK) return r as T;
         }
         const w = this.#watched();
         await w.reactor.wait(w, dir, syscall, signal, deadline, timeout ?? 0);
@@ -520,13 +548,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     return { signal, timeout, deadline: timeout === null ? Infinity : performance.now() + timeout };
   }
 
-  /** recv attempt for recvInto: the count; throws the signal to wait. */
-  #recvAttempt(buffer: Uint8Array, nbytes: number | undefined, flags: number): number {
-    const r = tryRecvInto(this.socket, buffer, nbytes, flags);
-    if (r === WOULD_BLOCK) throw WOULD_BLOCK_SIGNAL;
-    return r;
-  }
-
   // --- connection setup --------------------------------------------------------------------------
 
   /** bind() (synchronous). */
@@ -549,7 +570,10 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     let sock: Socket;
     let peer: Address | RawAddress;
     try {
-      [sock, peer] = await this.#io(READ, "accept", op, () => this.socket.accept());
+      const listener = this.socket;
+      const [fd, from] = await this.#io(READ, "accept", op, (lfd) => attempt.accept(lfd, listener.family, ACCEPT_FLAGS));
+      sock = Socket.adoptAccepted(listener, fd, ACCEPT_NONBLOCK);
+      peer = from;
     } catch (e) {
       if (isExhaustion(e)) await new Promise<void>((resolve) => setImmediate(resolve));
       throw e;
@@ -624,41 +648,40 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   /** send(): bytes sent (may be fewer than given on a stream: see sendAll). */
   send(data: Data, op?: AsyncSendOptions): Promise<number> {
     let waitFirst = false;
-    if (op === undefined && !this.#writes.busy) {
-      // Fast path: nothing queued, no options: one attempt now, no async machinery.
-      let r: number;
-      try {
-        r = trySend(this.socket, data, 0);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      if (r !== WOULD_BLOCK) return Promise.resolve(r);
-      waitFirst = true;
+    try {
+      if (op === undefined && !this.#writes.busy) {
+        // Fast path: nothing queued, no options: one attempt now, no async machinery.
+        const r = attempt.send(this.#fd("send"), data, 0);
+        if (r !== WOULD_BLOCK) return Promise.resolve(r);
+        waitFirst = true;
+      } else checkData("send", data); // a bad argument rejects now, not when its turn comes
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return this.#io(WRITE, "send", op, (flags) => this.socket.send(data, flags), waitFirst);
+    return this.#io(WRITE, "send", op, (fd, flags) => attempt.send(fd, data, flags), waitFirst);
   }
 
   /**
    * Sends all of `data`, awaiting room in the send buffer between partial sends: nothing is
    * buffered in JS, so a slow reader slows this promise, not memory. Do not modify `data`
-   * until it resolves. The timeout bounds the whole call; on error `SocketError.bytesSent`
-   * says how much went out.
+   * until it resolves. The timeout bounds the whole call; on error `bytesSent` says how much
+   * went out (SocketError, SocketTimeoutError, SocketAbortError, or the TypeError of a buffer
+   * shrunk or detached meanwhile).
    */
   sendAll(data: Data, op?: AsyncSendOptions): Promise<void> {
-    const sock = this.socket;
     let buf: Uint8Array;
     let total: number;
     let off = 0;
-    /** Sends what the kernel takes now; true when everything went. */
-    const pump = (flags: number): boolean => {
+    /** Sends what the kernel takes now: WOULD_BLOCK, or the total once everything went. */
+    const pump = (fd: number, flags: number): number => {
       while (off < total) {
         // Re-checked before every attempt: the caller may shrink or detach the buffer while this waits.
         if (check.byteLength("sendAll", "data", buf) < total) throw bufferChanged("sendAll", off, total);
-        const r = trySend(sock, off === 0 && buf.length === total ? buf : buf.subarray(off, total), flags);
-        if (r === WOULD_BLOCK) return false;
+        const r = attempt.send(fd, off === 0 && buf.length === total ? buf : buf.subarray(off, total), flags);
+        if (r === WOULD_BLOCK) return WOULD_BLOCK;
         off += r;
       }
-      return true;
+      return total;
     };
     const progress = (e: unknown): never => {
       throw withProgress("send", e, op, off);
@@ -670,15 +693,13 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
       if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendAll: data has no memory (detached, or its resizable buffer shrank)");
       if (op === undefined && !this.#writes.busy) {
         // Fast path: as much as the send buffer takes now; the promise machinery only for the rest.
-        if (pump(0)) return RESOLVED;
+        if (pump(this.#fd("send"), 0) !== WOULD_BLOCK) return RESOLVED;
         waitFirst = true;
       }
     } catch (e) {
       return Promise.reject(e).catch(progress);
     }
-    return this.#io(WRITE, "send", op, (flags) => {
-      if (!pump(flags)) throw WOULD_BLOCK_SIGNAL;
-    }, waitFirst).catch(progress);
+    return this.#io(WRITE, "send", op, pump, waitFirst).then(() => undefined, progress);
   }
 
   /** recv(): up to `maxBytes` bytes; an empty array at end of stream. */
@@ -693,10 +714,10 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     // Every recv is attempted before it waits: a short read does not prove the queue empty (a
     // unix stream stops at passed fds or other credentials, TCP at urgent data), and a skipped
     // attempt would wait for an edge that never comes.
-    if (op === undefined && !this.#reads.busy) {
-      try {
+    try {
+      if (op === undefined && !this.#reads.busy) {
         // Fast path: nothing queued, no options: one attempt now, no async machinery.
-        const r = tryRecvInto(this.socket, buffer, undefined, 0);
+        const r = attempt.recvInto(this.#fd("recv"), buffer, undefined, 0);
         if (r !== WOULD_BLOCK) return Promise.resolve(r);
         if (this.#timeout === null) {
           // Park: the reactor runs the recv when the fd is ready.
@@ -707,17 +728,24 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
           w.reactor.park(w, READ, "recv", parked);
           return promise;
         }
-      } catch (e) {
-        return Promise.reject(e);
+        return this.#io(READ, "recv", op, (fd) => attempt.recvInto(fd, buffer, undefined, 0), true);
       }
-      return this.#io(READ, "recv", op, () => this.#recvAttempt(buffer, undefined, 0), true);
+      checkBuffer("recvInto", buffer);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return this.#io(READ, "recv", op, (flags) => this.#recvAttempt(buffer, op?.nbytes, flags));
+    return this.#io(READ, "recv", op, (fd, flags) => attempt.recvInto(fd, buffer, op?.nbytes, flags));
   }
 
   /** sendto(): one datagram to `address`; bytes sent. */
   sendTo(data: Data, address: Address, op?: AsyncSendOptions): Promise<number> {
-    return this.#io(WRITE, "sendto", op, (flags) => this.socket.sendTo(data, address, flags));
+    try {
+      checkData("sendTo", data);
+      checkAddress(address);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#io(WRITE, "sendto", op, (fd, flags) => attempt.sendTo(fd, data, address, flags));
   }
 
   /** recvfrom(): the data (up to maxBytes) and the sender. */
@@ -729,44 +757,66 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** recvfrom() into `buffer`: the count and the sender (with MSG_TRUNC: the real length). */
   recvFromInto(buffer: Uint8Array, op?: AsyncRecvIntoOptions): Promise<[number, Address | RawAddress]> {
-    return this.#io(READ, "recvfrom", op, (flags) => this.socket.recvFromInto(buffer, op?.nbytes, flags));
+    try {
+      checkBuffer("recvFromInto", buffer);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const family = this.socket.family;
+    return this.#io(READ, "recvfrom", op, (fd, flags) => attempt.recvFromInto(fd, family, buffer, op?.nbytes, flags));
   }
 
   /** sendmsg(): gather, destination, fds (SCM_RIGHTS), credentials; see Socket.sendMsg. */
   sendMsg(message: SendMsgOptions, op?: OperationOptions): Promise<number> {
-    return this.#io(WRITE, "sendmsg", op, () => this.socket.sendMsg(message));
+    return this.#io(WRITE, "sendmsg", op, (fd) => attempt.sendMsg(fd, message));
   }
 
   /** recvmsg(): data, sender, fds (yours to close), credentials; see Socket.recvMsg. */
   recvMsg(message: RecvMsgOptions = {}, op?: OperationOptions): Promise<RecvMsgResult> {
-    return this.#io(READ, "recvmsg", op, () => this.socket.recvMsg(message));
+    return this.#io(READ, "recvmsg", op, (fd) => attempt.recvMsg(fd, message));
   }
 
   /** sendmmsg(): datagrams in one call; how many went (see Socket.sendMany). */
   sendMany(datagrams: readonly Uint8Array[], address?: Address, op?: AsyncSendOptions): Promise<number> {
-    return this.#io(WRITE, "sendmmsg", op, (flags) => this.socket.sendMany(datagrams, address, flags));
+    return this.#io(WRITE, "sendmmsg", op, (fd, flags) => attempt.sendMany(fd, datagrams, address, flags));
   }
 
   /** recvmmsg(): waits for the first datagram, then takes what is queued (see Socket.recvMany). */
   recvMany(buffers: readonly Uint8Array[], op?: AsyncRecvOptions): Promise<ReceivedDatagram[]> {
-    return this.#io(READ, "recvmmsg", op, (flags) => this.socket.recvMany(buffers, flags));
+    const family = this.socket.family;
+    return this.#io(READ, "recvmmsg", op, (fd, flags) => attempt.recvMany(fd, family, buffers, flags));
   }
 
   /**
    * Sends `data` as datagrams of `segmentSize` bytes (UDP segmentation offload where the
    * kernel has it; see Socket.sendSegments), awaiting room between calls. Resolves to the byte
-   * count; on error `SocketError.bytesSent` says how many bytes (whole datagrams) went out.
+   * count; on error `bytesSent` says how many bytes (whole datagrams) went out.
    */
   async sendSegments(data: Data, segmentSize: number, address?: Address, op?: AsyncSendOptions): Promise<number> {
     const buf = bytesOf("sendSegments", data);
     const total = check.byteLength("sendSegments", "data", buf);
-    const sock = this.socket;
-    return this.#resumable("sendmsg", op, (done, flags) => {
-      // Re-checked before every attempt: the caller may shrink or detach the buffer while this waits.
-      if (check.byteLength("sendSegments", "data", buf) < total) throw bufferChanged("sendSegments", done, total);
-      sock.sendSegments(done === 0 && buf.length === total ? buf : buf.subarray(done, total), segmentSize, address, flags);
-      return total - done;
-    });
+    const target = this.socket;
+    let done = 0;
+    try {
+      await this.#io(WRITE, "sendmsg", op, (fd, flags) => {
+        // Checked and laid out again at every attempt: the caller may change the buffer while this waits.
+        if (check.byteLength("sendSegments", "data", buf) < total) throw bufferChanged("sendSegments", done, total);
+        attempt.prepareSegments(buf.length === total ? buf : buf.subarray(0, total), segmentSize, address);
+        try {
+          while (done < total) {
+            const r = attempt.sendSegmentsStep(fd, target, done, flags);
+            if (r === WOULD_BLOCK) return WOULD_BLOCK;
+            done += r;
+          }
+          return done;
+        } finally {
+          attempt.releaseSegments();
+        }
+      });
+      return total;
+    } catch (e) {
+      throw withProgress("sendmsg", e, op, done);
+    }
   }
 
   /**
@@ -775,35 +825,20 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * to the bytes sent (fewer than `count` only at end of file); see Socket.sendFile.
    */
   async sendFile(file: number, options: SendFileOptions = {}, op?: OperationOptions): Promise<number> {
-    const { offset, count } = options;
-    const sock = this.socket;
-    return this.#resumable("sendfile", op, (done) => sock.sendFile(file, {
-      ...(offset !== undefined ? { offset: offset + done } : {}),
-      ...(count !== undefined ? { count: count - done } : {}),
-    }));
-  }
-
-  /**
-   * A write that a Socket call in async mode makes in several syscalls (sendSegments,
-   * sendFile): `step(done, flags)` continues from `done` bytes and returns what it added; where
-   * it would block, the bytes it sent before (WOULD_BLOCK_SIGNAL.progress) count as done.
-   * Resolves to the total; a SocketError carries the bytes sent overall in `bytesSent`.
-   */
-  async #resumable(syscall: string, op: AsyncSendOptions | undefined, step: (done: number, flags: number) => number): Promise<number> {
-    let done = 0;
+    const { inFd, offset, count } = sendFileArguments(file, options);
+    let sent = 0;
     try {
-      return await this.#io(WRITE, syscall, op, (flags) => {
-        try {
-          done += step(done, flags);
-          return done;
-        } catch (e) {
-          if (e === WOULD_BLOCK_SIGNAL) done += WOULD_BLOCK_SIGNAL.progress;
-          else if (e instanceof SocketError) e.bytesSent = done + (e.bytesSent ?? 0);
-          throw e;
+      return await this.#io(WRITE, "sendfile", op, (fd) => {
+        while (sent < count) {
+          const r = attempt.sendFileStep(fd, inFd, offset, count - sent);
+          if (r === WOULD_BLOCK) return WOULD_BLOCK;
+          if (r === 0) break; // end of file
+          sent += r;
         }
+        return sent;
       });
     } catch (e) {
-      throw withProgress(syscall, e, op, done);
+      throw withProgress("sendfile", e, op, sent);
     }
   }
 
@@ -916,18 +951,17 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * buffers until one is not filled), then receives exactly that.
    */
   #recvRecord(): Promise<Uint8Array> {
-    const sock = this.socket;
-    return this.#io(READ, "recv", undefined, () => {
+    return this.#io(READ, "recv", undefined, (fd) => {
       let probe = ONE_BYTE;
-      let length = tryRecvInto(sock, probe, undefined, PEEK_LENGTH);
+      let length = attempt.recvInto(fd, probe, undefined, PEEK_LENGTH);
       while (length === probe.length && length > 0) {
         probe = new Uint8Array(probe.length === 1 ? 65536 : probe.length * 2);
-        length = tryRecvInto(sock, probe, undefined, PEEK_LENGTH);
+        length = attempt.recvInto(fd, probe, undefined, PEEK_LENGTH);
       }
-      if (length === WOULD_BLOCK) throw WOULD_BLOCK_SIGNAL;
+      if (length === WOULD_BLOCK) return WOULD_BLOCK;
       const record = new Uint8Array(length);
-      const n = tryRecvInto(sock, record, undefined, 0);
-      if (n === WOULD_BLOCK) throw WOULD_BLOCK_SIGNAL; // taken by another process meanwhile: wait again
+      const n = attempt.recvInto(fd, record, undefined, 0);
+      if (n === WOULD_BLOCK) return WOULD_BLOCK; // taken by another process meanwhile: wait again
       return n === length ? record : record.subarray(0, n);
     });
   }

@@ -15,14 +15,12 @@ import {
   type Protocol, type ShutdownHow, type SocketType,
 } from "../core/constants.ts";
 import { SocketError, SocketTimeoutError } from "../core/errors.ts";
-import { kernelHasUdpSegment, SegmentSender } from "../linux/gso.ts";
-import { countOf, sharedBatch, type ReceivedDatagram } from "./mmsg.ts";
-import { IncomingMessage, OutgoingMessage, type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions } from "./msg.ts";
+import * as attempt from "./attempts.ts";
+import { bytesOf, flagsOf, sizeOf, type Data } from "./attempts.ts";
+import type { ReceivedDatagram } from "./mmsg.ts";
+import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "./msg.ts";
 import { getOptionFd, setOptionFd, type GettableOption, type OptionValue, type SettableOption } from "./options.ts";
-import {
-  AddressDecoder, AddressEncoder, decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX,
-  type Address, type RawAddress,
-} from "../core/sockaddr.ts";
+import { decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
 import { writeIntField } from "../core/structs.ts";
 import * as sys from "../core/sys.ts";
 import { WOULD_BLOCK } from "../core/sys.ts";
@@ -30,8 +28,6 @@ import { WOULD_BLOCK } from "../core/sys.ts";
 const C = table.constants;
 const E = table.errno;
 
-/** Flags every send carries: MSG_NOSIGNAL where it exists (a dead peer gives EPIPE, not SIGPIPE). */
-const SEND_FLAGS = C.MSG_NOSIGNAL ?? 0;
 /** Creation flags: atomic close-on-exec where the platform has it. */
 const CLOEXEC = C.SOCK_CLOEXEC ?? 0;
 
@@ -43,64 +39,7 @@ const POLLOUT = C.POLLOUT;
 const addrOut = new Uint8Array(SOCKADDR_MAX);
 const addrIn = new Uint8Array(SOCKADDR_MAX);
 const addrLen = new Uint32Array(1);
-/** sendTo's destination and recvFrom's source, each remembering the last address. */
-const sendToAddress = new AddressEncoder();
-const recvFromAddress = new AddressDecoder();
-/** sendSegments' msghdr, iovec and UDP_SEGMENT control message (one per thread, like the above). */
-let segmentSender: SegmentSender | null = null;
-
-const encoder = new TextEncoder();
-
-/** Data to send: bytes (any ArrayBufferView) or a string, sent as UTF-8. */
-export type Data = ArrayBufferView | string;
-
-function bytesOf(fn: string, data: Data): Uint8Array {
-  if (typeof data === "string") return encoder.encode(data);
-  return check.bytes(fn, "data", data);
-}
-
-/** The real size of a buffer (built-in getter; a shadowed byteLength is ignored). */
-const sizeOf = (fn: string, buf: Uint8Array): number => check.byteLength(fn, "buffer", buf);
-
-function flagsOf(fn: string, flags: number): number {
-  return check.int32(fn, "flags", flags);
-}
-
-/** The bytes `sendable` checked last; the caller reads it at once and calls `sent()` after. */
-let sendableBytes: Uint8Array = new Uint8Array(0);
-const NO_BYTES = sendableBytes;
-
-/**
- * The hot-path check of a send's data: returns its real byte length and leaves the bytes in
- * `sendableBytes`. A genuine Uint8Array's length is read once (one built-in getter call);
- * anything else takes bytesOf's checks. No allocation for a Uint8Array.
- */
-function sendable(fn: string, data: Data): number {
-  const n = data instanceof Uint8Array ? check.typedLengthOrNone(data) : -1;
-  if (n > 0) {
-    sendableBytes = data as Uint8Array;
-    return n;
-  }
-  sendableBytes = n === 0 ? data as Uint8Array : bytesOf(fn, data);
-  const size = n === 0 ? 0 : sizeOf(fn, sendableBytes);
-  // A view with no memory left is a mistake, never "0 bytes": it would send an empty datagram
-  // (or make a stream send loop spin), so it is refused as a receive into it is.
-  if (size === 0 && typeof data !== "string" && check.isEmptied(data)) {
-    sendableBytes = NO_BYTES;
-    throw new TypeError(`${fn}: data has no memory (detached, or its resizable buffer shrank)`);
-  }
-  return size;
-}
-
-/** Forgets the last `sendable` buffer (so a big one is not kept alive). */
-function sent(): void {
-  sendableBytes = NO_BYTES;
-}
-
-/** An int32 flags value (one comparison when it already is one), plus MSG_NOSIGNAL. */
-function sendFlagsOf(fn: string, flags: number): number {
-  return (typeof flags === "number" && (flags | 0) === flags ? flags : flagsOf(fn, flags)) | SEND_FLAGS;
-}
+export type { Data };
 
 /** Closes fds of Sockets that were garbage-collected without close() (a leak, not a contract). */
 const finalizer = new FinalizationRegistry<number>((fd) => {
@@ -136,37 +75,23 @@ function disown(sock: Socket, fd: number): void {
   threadFds?.delete(fd);
 }
 
-/**
- * What a Socket in async mode (inside an AsyncSocket, src/async/async.ts) throws where a call would
- * wait: one preallocated object, not an Error, so the would-block path captures no stack. The
- * caller awaits readiness and calls again. `progress` is how far a multi-call operation
- * (sendSegments) got before it would have blocked.
- */
-export const WOULD_BLOCK_SIGNAL: { progress: number } = { progress: 0 };
+/** The constructor option (module-private) that wraps an fd this process already owns. */
+const ADOPT: unique symbol = Symbol("adopt");
 
-/** Puts a Socket in async mode (src/async/async.ts only): see WOULD_BLOCK_SIGNAL. */
-export let enterAsyncMode: (sock: Socket) => void;
-
-/**
- * For AsyncSocket's fast paths (src/async/async.ts only): one send()/recv() attempt with exactly the
- * checks of Socket.send/recvInto, returning WOULD_BLOCK (-1) instead of waiting or throwing.
- */
-export let trySend: (sock: Socket, data: Data, flags: number) => number;
-/** See trySend. */
-export let tryRecvInto: (sock: Socket, buffer: Uint8Array, nbytes: number | undefined, flags: number) => number;
-
-/** A new Socket created non-blocking (SOCK_NONBLOCK: no fcntl), timeout 0 (src/async/async.ts only). */
-export let newNonBlockingSocket: (family: number, type: number, protocol: number) => Socket;
-
-/** Set by newNonBlockingSocket for the constructor call it makes. */
-let creatingNonBlocking = false;
-
-/** Set by Socket.#adopt for the constructor call it makes (synchronous, so never seen twice). */
-let adopting: { fd: number; family: number; type: number; protocol: number } | null = null;
+/** What the ADOPT option carries. */
+interface Adopted {
+  readonly fd: number;
+  readonly family: number;
+  readonly type: number;
+  readonly protocol: number;
+}
 
 /** Options for `new Socket()`. */
 export interface SocketOptions {
-  /** Initial timeout in ms (see `Socket.timeout`); default null (blocking). */
+  /**
+   * Initial timeout in ms (see `Socket.timeout`); default null (blocking). 0 creates the
+   * socket non-blocking in the same call (SOCK_NONBLOCK where the platform has it).
+   */
   readonly timeout?: number | null;
 }
 
@@ -198,9 +123,6 @@ export interface SendFileOptions {
   readonly count?: number;
 }
 
-/** Bytes asked of one sendfile call (any size works; Linux caps a call at 0x7ffff000). */
-const SENDFILE_CHUNK = 1 << 30;
-
 /** Options for `Socket.listen()`. */
 export interface ListenOptions {
   /** listen() backlog; default SOMAXCONN. */
@@ -219,27 +141,7 @@ export interface ListenOptions {
 export class Socket implements Disposable {
   #fd: number;
   #timeout: number | null = null;
-  /** sendSegments: set once the kernel refused UDP_SEGMENT here (EIO, EINVAL): batches from then on. */
-  #segmentationRefused = false;
-  /** Owned by an AsyncSocket: non-blocking, and would-block throws WOULD_BLOCK_SIGNAL. */
-  #async = false;
 
-  static {
-    enterAsyncMode = (sock: Socket): void => {
-      if (sock.#timeout !== 0) sock.timeout = 0; // accept() in async mode made it non-blocking already
-      sock.#async = true;
-    };
-    trySend = (sock, data, flags) => sock.#sendOnce(data, flags);
-    tryRecvInto = (sock, buffer, nbytes, flags) => sock.#recvOnce(buffer, nbytes, flags);
-    newNonBlockingSocket = (family, type, protocol) => {
-      creatingNonBlocking = true;
-      try {
-        return new Socket(family, type, protocol);
-      } finally {
-        creatingNonBlocking = false;
-      }
-    };
-  }
   /** AF_* number. */
   readonly family: number;
   /** SOCK_* number (without SOCK_NONBLOCK/SOCK_CLOEXEC). */
@@ -252,10 +154,9 @@ export class Socket implements Disposable {
    * `new Socket("inet", "raw", "icmp")`. Raw numbers (AF_*, SOCK_*, IPPROTO_*) work too.
    */
   constructor(family: Family, type: SocketType, protocol: Protocol = 0, options: SocketOptions = {}) {
-    if (adopting) {
+    const a = (options as { readonly [ADOPT]?: Adopted })[ADOPT];
+    if (a !== undefined) {
       // Socket.#adopt: wrap an fd that already exists (accept, socketpair, fromFd).
-      const a = adopting;
-      adopting = null;
       this.#fd = a.fd;
       this.family = a.family;
       this.type = a.type;
@@ -266,8 +167,7 @@ export class Socket implements Disposable {
     const f = familyValue(family);
     const t = typeValue(type);
     const p = protocolValue(protocol);
-    const nonBlocking = creatingNonBlocking ? (C.SOCK_NONBLOCK ?? 0) : 0;
-    creatingNonBlocking = false;
+    const nonBlocking = options.timeout === 0 ? (C.SOCK_NONBLOCK ?? 0) : 0;
     const fd = sys.socket(f, t | CLOEXEC | nonBlocking, p);
     this.#fd = fd;
     if (nonBlocking) this.#timeout = 0;
@@ -277,7 +177,7 @@ export class Socket implements Disposable {
     own(this, fd);
     try {
       this.#applyPolicy(fd, !CLOEXEC);
-      if (options.timeout !== undefined) this.timeout = options.timeout;
+      if (options.timeout !== undefined && !(nonBlocking && options.timeout === 0)) this.timeout = options.timeout;
     } catch (e) {
       this.close();
       throw e;
@@ -330,8 +230,24 @@ export class Socket implements Disposable {
 
   /** Wraps an fd this process already owns, without any syscall that could fail. */
   static #adopt(fd: number, family: number, type: number, protocol: number): Socket {
-    adopting = { fd, family, type, protocol };
-    return new Socket(family, type, protocol);
+    return new Socket(family, type, protocol, { [ADOPT]: { fd, family, type, protocol } } as SocketOptions);
+  }
+
+  /**
+   * Wraps the connection `fd` that accept4() just returned on `listener` (with `nonBlocking`
+   * when it asked for SOCK_NONBLOCK): same family, type and protocol, the creation policy
+   * applied. Closes the fd if that fails. For the drivers of the accept attempt.
+   */
+  static adoptAccepted(listener: Socket, fd: number, nonBlocking: boolean): Socket {
+    const sock = Socket.#adopt(fd, listener.family, listener.type, listener.protocol);
+    try {
+      sock.#applyPolicy(fd, !sys.hasAccept4 || !CLOEXEC);
+      if (nonBlocking) sock.#timeout = 0;
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+    return sock;
   }
 
   /**
@@ -429,7 +345,6 @@ export class Socket implements Disposable {
     if (ms !== null && (typeof ms !== "number" || !(ms >= 0) || ms === Infinity)) {
       throw new RangeError(`timeout must be null or a finite number of ms >= 0, got ${String(ms)}`);
     }
-    if (this.#async && ms !== 0) throw new TypeError("timeout: this Socket belongs to an AsyncSocket and stays non-blocking (set AsyncSocket.timeout instead)");
     sys.setNonBlocking(this.#open("fcntl"), ms !== null);
     this.#timeout = ms;
   }
@@ -456,7 +371,6 @@ export class Socket implements Disposable {
    * regardless (an interrupted blocking connect must be completed, not reported).
    */
   #wait(syscall: string, fd: number, events: number, deadline: number, always = false): void {
-    if (this.#async) throw WOULD_BLOCK_SIGNAL;
     if (!always && !this.#timeout) throw new SocketError(syscall, E.EAGAIN);
     for (;;) {
       const remaining = deadline - performance.now();
@@ -490,26 +404,16 @@ export class Socket implements Disposable {
    */
   accept(): [Socket, Address | RawAddress] & Disposable {
     const fd = this.#open("accept");
-    const deadline = this.#deadline();
-    // In async mode the connection is born non-blocking (SOCK_NONBLOCK: no fcntl per accept).
-    const nonBlocking = this.#async && sys.hasAccept4 ? (C.SOCK_NONBLOCK ?? 0) : 0;
-    for (;;) {
-      addrLen[0] = addrOut.length;
-      const r = sys.accept(fd, addrOut, addrLen, CLOEXEC | nonBlocking);
-      if (r !== WOULD_BLOCK) {
-        const peer = decodeAddress(addrOut, addrLen[0]!, this.family);
-        const sock = Socket.#adopt(r, this.family, this.type, this.protocol);
-        try {
-          sock.#applyPolicy(r, !sys.hasAccept4 || !CLOEXEC);
-          if (nonBlocking) sock.#timeout = 0;
-        } catch (e) {
-          sock.close();
-          throw e;
-        }
-        return disposable([sock, peer], sock);
-      }
-      this.#wait("accept", fd, POLLIN, deadline);
+    let r = attempt.accept(fd, this.family, CLOEXEC);
+    if (r === WOULD_BLOCK) {
+      const deadline = this.#deadline();
+      do {
+        this.#wait("accept", fd, POLLIN, deadline);
+        r = attempt.accept(this.#open("accept"), this.family, CLOEXEC);
+      } while (r === WOULD_BLOCK);
     }
+    const sock = Socket.adoptAccepted(this, r[0], false);
+    return disposable([sock, r[1]], sock);
   }
 
   /**
@@ -583,25 +487,15 @@ export class Socket implements Disposable {
 
   /** send(): bytes sent (may be fewer than given on a stream; see sendAll). */
   send(data: Data, flags = 0): number {
-    let r = this.#sendOnce(data, flags);
+    let r = attempt.send(this.#open("send"), data, flags);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
         this.#wait("send", this.#fd, POLLOUT, deadline);
-        r = this.#sendOnce(data, flags);
+        r = attempt.send(this.#open("send"), data, flags);
       } while (r === WOULD_BLOCK);
     }
     return r;
-  }
-
-  /** One send() with every check: the count, or WOULD_BLOCK. */
-  #sendOnce(data: Data, flags: number): number {
-    const fd = this.#open("send");
-    const fl = sendFlagsOf("send", flags);
-    const len = sendable("send", data);
-    const buf = sendableBytes;
-    sent();
-    return sys.sendChecked(fd, buf, len, fl);
   }
 
   /**
@@ -611,15 +505,14 @@ export class Socket implements Disposable {
   sendAll(data: Data, flags = 0): void {
     const fd = this.#open("send");
     const buf = bytesOf("sendAll", data);
-    const fl = flagsOf("sendAll", flags) | SEND_FLAGS;
+    const fl = flagsOf("sendAll", flags);
     const deadline = this.#deadline();
     let off = 0;
     const total = sizeOf("sendAll", buf);
     if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendAll: data has no memory (detached, or its resizable buffer shrank)");
     try {
       while (off < total) {
-        const chunk = off === 0 ? buf : buf.subarray(off);
-        const r = sys.send(fd, chunk, total - off, fl);
+        const r = attempt.send(fd, off === 0 ? buf : buf.subarray(off), fl);
         if (r === WOULD_BLOCK) this.#wait("send", fd, POLLOUT, deadline);
         else off += r;
       }
@@ -638,49 +531,25 @@ export class Socket implements Disposable {
 
   /** recv() into `buffer` (its first `nbytes`, default all of it); returns the count. No allocation. */
   recvInto(buffer: Uint8Array, nbytes?: number, flags = 0): number {
-    let r = this.#recvOnce(buffer, nbytes, flags);
+    let r = attempt.recvInto(this.#open("recv"), buffer, nbytes, flags);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
         this.#wait("recv", this.#fd, POLLIN, deadline);
-        r = this.#recvOnce(buffer, nbytes, flags);
+        r = attempt.recvInto(this.#open("recv"), buffer, nbytes, flags);
       } while (r === WOULD_BLOCK);
     }
     return r;
   }
 
-  /** One recv() with every check: the count, or WOULD_BLOCK. */
-  #recvOnce(buffer: Uint8Array, nbytes: number | undefined, flags: number): number {
-    const fd = this.#open("recv");
-    if (!(buffer instanceof Uint8Array)) throw new TypeError("recvInto: buffer must be a Uint8Array");
-    const size = sizeOf("recvInto", buffer);
-    // A transferred or shrunk buffer has no bytes: recv(…, 0) would return 0 and read as end of stream.
-    if (size === 0 && check.isDetached(buffer)) throw new TypeError("recvInto: buffer is detached (transferred)");
-    if (nbytes === undefined) nbytes = size;
-    else check.fits("recvInto", "nbytes", check.size("recvInto", "nbytes", nbytes), size);
-    if (size === 0 && check.isEmptied(buffer)) throw new TypeError("recvInto: buffer has no memory (its resizable buffer shrank)");
-    return sys.recv(fd, buffer, nbytes, flagsOf("recv", flags));
-  }
-
   /** sendto(): one datagram (or stream data) to `address`; returns bytes sent. */
   sendTo(data: Data, address: Address, flags = 0): number {
-    const fd = this.#open("sendto");
-    // The hot path of a datagram sender, so each fact is read once: the data's real length,
-    // an int32 flags value, and the encoder's length, which never exceeds its own buffer.
-    // Flags and address first: encoding may run the caller's getters, which could shrink or
-    // detach the data's buffer; its length is read last, just before the call.
-    const fl = sendFlagsOf("sendTo", flags);
-    const len = sendToAddress.encode(address);
-    const size = sendable("sendTo", data);
-    const buf = sendableBytes;
-    sent();
-    const to = sendToAddress.bytes;
-    let r = sys.sendtoChecked(fd, buf, size, fl, to, len);
+    let r = attempt.sendTo(this.#open("sendto"), data, address, flags);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
-        this.#wait("sendto", fd, POLLOUT, deadline);
-        r = sys.sendtoChecked(fd, buf, size, fl, to, len);
+        this.#wait("sendto", this.#fd, POLLOUT, deadline);
+        r = attempt.sendTo(this.#open("sendto"), data, address, flags);
       } while (r === WOULD_BLOCK);
     }
     return r;
@@ -698,25 +567,15 @@ export class Socket implements Disposable {
    * the datagram's real length even when it was longer than the buffer.
    */
   recvFromInto(buffer: Uint8Array, nbytes?: number, flags = 0): [number, Address | RawAddress] {
-    const fd = this.#open("recvfrom");
-    if (!(buffer instanceof Uint8Array)) throw new TypeError("recvFromInto: buffer must be a Uint8Array");
-    const size = sizeOf("recvFromInto", buffer);
-    if (size === 0 && check.isDetached(buffer)) throw new TypeError("recvFromInto: buffer is detached (transferred)");
-    if (nbytes === undefined) nbytes = size;
-    else check.fits("recvFromInto", "nbytes", check.size("recvFromInto", "nbytes", nbytes), size);
-    if (size === 0 && check.isEmptied(buffer)) throw new TypeError("recvFromInto: buffer has no memory (its resizable buffer shrank)");
-    const fl = flagsOf("recvfrom", flags);
-    addrLen[0] = addrOut.length;
-    let r = sys.recvfrom(fd, buffer, nbytes, fl, addrOut, addrLen);
+    let r = attempt.recvFromInto(this.#open("recvfrom"), this.family, buffer, nbytes, flags);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
-        this.#wait("recvfrom", fd, POLLIN, deadline);
-        addrLen[0] = addrOut.length;
-        r = sys.recvfrom(fd, buffer, nbytes, fl, addrOut, addrLen);
+        this.#wait("recvfrom", this.#fd, POLLIN, deadline);
+        r = attempt.recvFromInto(this.#open("recvfrom"), this.family, buffer, nbytes, flags);
       } while (r === WOULD_BLOCK);
     }
-    return [r, recvFromAddress.decode(addrOut, addrLen[0]!, this.family)];
+    return r;
   }
 
   // --- addresses and options ---------------------------------------------------------------------
@@ -784,14 +643,12 @@ export class Socket implements Disposable {
    * `sock.sendMsg({ data: ["hdr", body], fds: [fileFd] })`.
    */
   sendMsg(options: SendMsgOptions): number {
-    const fd = this.#open("sendmsg");
-    const msg = new OutgoingMessage("sendMsg", options, SEND_FLAGS);
-    let r = msg.attempt(fd);
+    let r = attempt.sendMsg(this.#open("sendmsg"), options);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
-        this.#wait("sendmsg", fd, POLLOUT, deadline);
-        r = msg.attempt(fd);
+        this.#wait("sendmsg", this.#fd, POLLOUT, deadline);
+        r = attempt.sendMsg(this.#open("sendmsg"), options);
       } while (r === WOULD_BLOCK);
     }
     return r;
@@ -805,17 +662,15 @@ export class Socket implements Disposable {
    * `const { data, fds } = sock.recvMsg({ size: 1024, maxFds: 4 })`.
    */
   recvMsg(options: RecvMsgOptions = {}): RecvMsgResult {
-    const fd = this.#open("recvmsg");
-    const msg = new IncomingMessage("recvMsg", options);
-    let r = msg.attempt(fd);
+    let r = attempt.recvMsg(this.#open("recvmsg"), options);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
-        this.#wait("recvmsg", fd, POLLIN, deadline);
-        r = msg.attempt(fd);
+        this.#wait("recvmsg", this.#fd, POLLIN, deadline);
+        r = attempt.recvMsg(this.#open("recvmsg"), options);
       } while (r === WOULD_BLOCK);
     }
-    return msg.finish(r);
+    return r;
   }
 
   // --- batches: sendmmsg/recvmmsg (src/socket/mmsg.ts) ---------------------------------------------------
@@ -827,16 +682,12 @@ export class Socket implements Disposable {
    * not even the first can go. At most 1024 (UIO_MAXIOV) per call; every buffer is checked first.
    */
   sendMany(datagrams: readonly Uint8Array[], address?: Address, flags = 0): number {
-    const fd = this.#open("sendmmsg");
-    const fl = flagsOf("sendMany", flags) | SEND_FLAGS;
-    const batch = sharedBatch(countOf(datagrams));
-    const n = batch.prepareSend("sendMany", datagrams, address);
-    let r = batch.attemptSend(fd, n, fl);
+    let r = attempt.sendMany(this.#open("sendmmsg"), datagrams, address, flags);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
-        this.#wait("sendmmsg", fd, POLLOUT, deadline);
-        r = batch.attemptSend(fd, n, fl);
+        this.#wait("sendmmsg", this.#fd, POLLOUT, deadline);
+        r = attempt.sendMany(this.#open("sendmmsg"), datagrams, address, flags);
       } while (r === WOULD_BLOCK);
     }
     return r;
@@ -858,37 +709,21 @@ export class Socket implements Disposable {
   sendSegments(data: Data, segmentSize: number, address?: Address, flags = 0): number {
     const fd = this.#open("sendmsg");
     const buf = bytesOf("sendSegments", data);
-    const fl = flagsOf("sendSegments", flags) | SEND_FLAGS;
-    const sender = (segmentSender ??= new SegmentSender());
-    const total = sender.prepare("sendSegments", buf, segmentSize, address);
+    flagsOf("sendSegments", flags);
+    const total = attempt.prepareSegments(buf, segmentSize, address);
     const deadline = this.#deadline();
     let off = 0;
     try {
       while (off < total) {
-        let r: number;
-        if (!this.#segmentationRefused && this.#canSegment()) {
-          try {
-            r = sender.attempt(fd, off, fl);
-          } catch (e) {
-            // The kernel refuses the offload itself for this socket or route: EIO (an xfrm/IPsec
-            // route), EINVAL (SO_NO_CHECK is on). Send the same datagrams in batches from now
-            // on; an error that was not about segmentation comes back from the batch path.
-            if (!(e instanceof SocketError && (e.errno === E.EIO || e.errno === E.EINVAL))) throw e;
-            this.#segmentationRefused = true;
-            continue;
-          }
-        } else {
-          r = sender.attemptBatch(fd, off, fl);
-        }
+        const r = attempt.sendSegmentsStep(fd, this, off, flags);
         if (r === WOULD_BLOCK) this.#wait("sendmsg", fd, POLLOUT, deadline);
         else off += r;
       }
     } catch (e) {
       if (e instanceof SocketError) e.bytesSent = off;
-      else if (e === WOULD_BLOCK_SIGNAL) WOULD_BLOCK_SIGNAL.progress = off;
       throw e;
     } finally {
-      sender.release();
+      attempt.releaseSegments();
     }
     return total;
   }
@@ -904,36 +739,21 @@ export class Socket implements Disposable {
    */
   sendFile(file: number, options: SendFileOptions = {}): number {
     const fd = this.#open("sendfile");
-    const inFd = check.fd("sendFile", file);
-    if (options === null || typeof options !== "object") throw new TypeError("sendFile: options must be an object");
-    const count = options.count === undefined ? Infinity : check.size("sendFile", "count", options.count);
-    let offset: Uint8Array | null = null;
-    if (options.offset !== undefined) {
-      offset = new Uint8Array(table.sizes.off_t);
-      writeIntField(new DataView(offset.buffer), { offset: 0, size: offset.byteLength }, check.size("sendFile", "offset", options.offset));
-    }
+    const { inFd, offset, count } = sendFileArguments(file, options);
     const deadline = this.#deadline();
     let sent = 0;
     try {
       while (sent < count) {
-        const r = sys.sendfile(fd, inFd, offset, Math.min(count - sent, SENDFILE_CHUNK));
+        const r = attempt.sendFileStep(fd, inFd, offset, count - sent);
         if (r === WOULD_BLOCK) this.#wait("sendfile", fd, POLLOUT, deadline);
         else if (r === 0) break; // end of file
         else sent += r;
       }
     } catch (e) {
       if (e instanceof SocketError) e.bytesSent = sent;
-      else if (e === WOULD_BLOCK_SIGNAL) WOULD_BLOCK_SIGNAL.progress = sent;
       throw e;
     }
     return sent;
-  }
-
-  /** Whether sendSegments may use UDP_SEGMENT: a UDP socket on a kernel that has it. */
-  #canSegment(): boolean {
-    const udp = this.type === C.SOCK_DGRAM && (this.family === C.AF_INET || this.family === C.AF_INET6) &&
-      (this.protocol === 0 || this.protocol === C.IPPROTO_UDP);
-    return udp && kernelHasUdpSegment();
   }
 
   /**
@@ -942,19 +762,15 @@ export class Socket implements Disposable {
    * each datagram's length, data (a view of its buffer), sender and truncation.
    */
   recvMany(buffers: readonly Uint8Array[], flags = 0): ReceivedDatagram[] {
-    const fd = this.#open("recvmmsg");
-    const fl = flagsOf("recvMany", flags) | (C.MSG_WAITFORONE ?? 0);
-    const batch = sharedBatch(countOf(buffers));
-    const n = batch.prepareRecv("recvMany", buffers, this.family);
-    let r = batch.attemptRecv(fd, n, fl);
+    let r = attempt.recvMany(this.#open("recvmmsg"), this.family, buffers, flags);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
-        this.#wait("recvmmsg", fd, POLLIN, deadline);
-        r = batch.attemptRecv(fd, n, fl);
+        this.#wait("recvmmsg", this.#fd, POLLIN, deadline);
+        r = attempt.recvMany(this.#open("recvmmsg"), this.family, buffers, flags);
       } while (r === WOULD_BLOCK);
     }
-    return batch.results();
+    return r;
   }
 
   // --- lifetime ----------------------------------------------------------------------------------
@@ -1000,6 +816,22 @@ export class Socket implements Disposable {
 function familyNumberOf(bytes: Uint8Array, len: number): number {
   const a = decodeAddress(bytes, len);
   return typeof a.family === "number" ? a.family : familyNumber(a);
+}
+
+/**
+ * sendFile's arguments, checked: the file fd, the off_t the kernel advances (null: the file's
+ * own position) and the byte count (Infinity: to the end). Shared by both drivers.
+ */
+export function sendFileArguments(file: number, options: SendFileOptions): { inFd: number; offset: Uint8Array | null; count: number } {
+  const inFd = check.fd("sendFile", file);
+  if (options === null || typeof options !== "object") throw new TypeError("sendFile: options must be an object");
+  const count = options.count === undefined ? Infinity : check.size("sendFile", "count", options.count);
+  let offset: Uint8Array | null = null;
+  if (options.offset !== undefined) {
+    offset = new Uint8Array(table.sizes.off_t);
+    writeIntField(new DataView(offset.buffer), { offset: 0, size: offset.byteLength }, check.size("sendFile", "offset", options.offset));
+  }
+  return { inFd, offset, count };
 }
 
 /** Makes a tuple disposable: disposing it closes `owner` (and the second socket of a pair). */
