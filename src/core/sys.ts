@@ -28,6 +28,45 @@ function raise(syscall: string, errno: number): never {
 
 const wouldBlock = (errno: number): boolean => errno === E.EAGAIN || errno === E.EWOULDBLOCK;
 
+/** What `outcome` returns for EINTR: make the same call again (PEP 475's rule). */
+export const INTERRUPTED = -2;
+
+/**
+ * The one policy for a call that failed with `errno` (read right after the call): INTERRUPTED
+ * (EINTR: call again), WOULD_BLOCK (EAGAIN/EWOULDBLOCK), or it throws SocketError(syscall).
+ * Every attempt in bsdsock ends its call this way: `for (;;) { r = call; if (r >= 0) return r;
+ * const o = outcome(name, readErrno()); if (o !== INTERRUPTED) return o; }` — written inline
+ * rather than through a callback so the hot paths allocate no closure.
+ */
+export function outcome(syscall: string, errno: number): number {
+  if (errno === E.EINTR) return INTERRUPTED;
+  if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
+  throw new SocketError(syscall, errno);
+}
+
+/**
+ * Calls `call` (a libc call returning -1 on failure) until it is not interrupted: its result,
+ * or WOULD_BLOCK; other errors throw SocketError(syscall). For calls off the hot path.
+ */
+export function retrying(syscall: string, call: () => number): number {
+  for (;;) {
+    const r = call();
+    if (r >= 0) return r;
+    const o = outcome(syscall, readErrno());
+    if (o !== INTERRUPTED) return o;
+  }
+}
+
+/** `retrying` for calls that cannot would-block: EAGAIN is an error like any other. */
+function retryingBlocking(syscall: string, call: () => number): number {
+  for (;;) {
+    const r = call();
+    if (r >= 0) return r;
+    const errno = readErrno();
+    if (errno !== E.EINTR) raise(syscall, errno);
+  }
+}
+
 /**
  * Checks that `length` bytes fit in `buf`, by its real size (the built-in getter: a shadowed
  * `byteLength` or a look-alike object is never trusted). Every buffer sys passes to libc with a
@@ -39,22 +78,14 @@ function span(fn: string, buf: Uint8Array, length: number): void {
 
 /** `socket()`; flags such as SOCK_CLOEXEC may be or-ed into type. */
 export function socket(domain: number, type: number, protocol: number): number {
-  for (;;) {
-    const fd = libc.socket(domain, type, protocol);
-    if (fd >= 0) return fd;
-    const errno = readErrno();
-    if (errno !== E.EINTR) raise("socket", errno);
-  }
+  return retryingBlocking("socket", () => libc.socket(domain, type, protocol));
 }
 
 /** `socketpair()` into a reused pair buffer; returns both fds. */
 const pair = new Int32Array(2);
 export function socketpair(domain: number, type: number, protocol: number): [number, number] {
-  for (;;) {
-    if (libc.socketpair(domain, type, protocol, pair) === 0) return [pair[0]!, pair[1]!];
-    const errno = readErrno();
-    if (errno !== E.EINTR) raise("socketpair", errno);
-  }
+  retryingBlocking("socketpair", () => libc.socketpair(domain, type, protocol, pair));
+  return [pair[0]!, pair[1]!];
 }
 
 /** `bind()` to `len` bytes of an encoded address. */
@@ -91,14 +122,8 @@ export function listen(fd: number, backlog: number): void {
  */
 export function accept(fd: number, addr: Uint8Array, len: Uint32Array, flags: number): number {
   span("accept", addr, len[0]!);
-  for (;;) {
-    const r = libc.accept4 ? libc.accept4(fd, addr, len, flags) : libc.accept(fd, addr, len);
-    if (r >= 0) return r;
-    const errno = readErrno();
-    if (errno === E.EINTR) continue;
-    if (wouldBlock(errno)) return WOULD_BLOCK;
-    raise("accept", errno);
-  }
+  const accept4 = libc.accept4;
+  return retrying("accept", accept4 ? () => accept4(fd, addr, len, flags) : () => libc.accept(fd, addr, len));
 }
 
 /** `send()` of the first `length` bytes of `buf`; WOULD_BLOCK on EAGAIN. */
@@ -112,10 +137,8 @@ export function sendChecked(fd: number, buf: Uint8Array, length: number, flags: 
   for (;;) {
     const r = libc.send(fd, buf, length, flags);
     if (r >= 0) return r;
-    const errno = readErrno();
-    if (errno === E.EINTR) continue;
-    if (wouldBlock(errno)) return WOULD_BLOCK;
-    raise("send", errno);
+    const o = outcome("send", readErrno());
+    if (o !== INTERRUPTED) return o;
   }
 }
 
@@ -125,10 +148,8 @@ export function recv(fd: number, buf: Uint8Array, length: number, flags: number)
   for (;;) {
     const r = libc.recv(fd, buf, length, flags);
     if (r >= 0) return r;
-    const errno = readErrno();
-    if (errno === E.EINTR) continue;
-    if (wouldBlock(errno)) return WOULD_BLOCK;
-    raise("recv", errno);
+    const o = outcome("recv", readErrno());
+    if (o !== INTERRUPTED) return o;
   }
 }
 
@@ -148,10 +169,8 @@ export function sendtoChecked(fd: number, buf: Uint8Array, length: number, flags
   for (;;) {
     const r = libc.sendto(fd, buf, length, flags, addr, addrLen);
     if (r >= 0) return r;
-    const errno = readErrno();
-    if (errno === E.EINTR) continue;
-    if (wouldBlock(errno)) return WOULD_BLOCK;
-    raise("sendto", errno);
+    const o = outcome("sendto", readErrno());
+    if (o !== INTERRUPTED) return o;
   }
 }
 
@@ -162,10 +181,8 @@ export function recvfrom(fd: number, buf: Uint8Array, length: number, flags: num
   for (;;) {
     const r = libc.recvfrom(fd, buf, length, flags, addr, len);
     if (r >= 0) return r;
-    const errno = readErrno();
-    if (errno === E.EINTR) continue;
-    if (wouldBlock(errno)) return WOULD_BLOCK;
-    raise("recvfrom", errno);
+    const o = outcome("recvfrom", readErrno());
+    if (o !== INTERRUPTED) return o;
   }
 }
 
@@ -214,12 +231,7 @@ export function getsockopt(fd: number, level: number, name: number, value: Uint8
 
 /** `fcntl()` with an int argument. */
 export function fcntl(fd: number, cmd: number, arg: number): number {
-  for (;;) {
-    const r = libc.fcntl(fd, cmd, arg);
-    if (r >= 0) return r;
-    const errno = readErrno();
-    if (errno !== E.EINTR) raise("fcntl", errno);
-  }
+  return retryingBlocking("fcntl", () => libc.fcntl(fd, cmd, arg));
 }
 
 const pollfd = table.structs.pollfd;
@@ -284,13 +296,15 @@ export function sendfile(outFd: number, inFd: number, offset: Uint8Array | null,
       const r = libc.sendfile!(outFd, inFd, offset, n);
       if (r >= 0) return r;
       const errno = readErrno();
-      if (errno === E.EINTR) continue;
       if (errno === E.EPIPE && !alreadyPending) {
         // Take the SIGPIPE this call raised (a zero timeout: it is pending now or never was).
-        while (libc.sigtimedwait!(pipeSet, null, zeroTime) < 0 && readErrno() === E.EINTR) { /* retry */ }
+        // EAGAIN (none pending) comes back as WOULD_BLOCK; EINTR is retried.
+        try {
+          retrying("sigtimedwait", () => libc.sigtimedwait!(pipeSet, null, zeroTime));
+        } catch { /* nothing to take: the EPIPE below is what matters */ }
       }
-      if (wouldBlock(errno)) return WOULD_BLOCK;
-      raise("sendfile", errno);
+      const o = outcome("sendfile", errno);
+      if (o !== INTERRUPTED) return o;
     }
   } finally {
     libc.pthread_sigmask!(C.SIG_SETMASK!, oldSet, null);

@@ -22,15 +22,13 @@ import { readErrno } from "../../ffi/errno.ts";
 import { libc } from "../../ffi/libc.ts";
 import { table } from "../../ffi/platform.ts";
 import * as check from "../core/check.ts";
-import { SocketError } from "../core/errors.ts";
 import { DatagramBatch } from "../socket/mmsg.ts";
 import { cmsgLen, cmsgSpace, CMSG_DATA } from "../socket/msg.ts";
 import { addressOf, bytes, putUint } from "../core/pointers.ts";
 import { AddressEncoder, decodeAddress, type Address } from "../core/sockaddr.ts";
-import { WOULD_BLOCK } from "../core/sys.ts";
+import { INTERRUPTED, WOULD_BLOCK, outcome } from "../core/sys.ts";
 
 const C = table.constants;
-const E = table.errno;
 const LE = table.expressions.LITTLE_ENDIAN === 1;
 const MSGHDR = table.structs.msghdr;
 const IOVEC = table.structs.iovec;
@@ -177,10 +175,8 @@ export class SegmentSender {
       const r = libc.sendmsg(fd, this.#hdr, flags);
       pinned = null;
       if (r >= 0) return r;
-      const errno = readErrno();
-      if (errno === E.EINTR) continue;
-      if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
-      throw new SocketError("sendmsg", errno);
+      const o = outcome("sendmsg", readErrno());
+      if (o !== INTERRUPTED) return o;
     }
   }
 

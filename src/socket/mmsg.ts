@@ -41,7 +41,7 @@ import * as check from "../core/check.ts";
 import { SocketError } from "../core/errors.ts";
 import { addressOf, bytes, getUint, putUint, realLength } from "../core/pointers.ts";
 import { AddressDecoder, AddressEncoder, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
-import { WOULD_BLOCK } from "../core/sys.ts";
+import { INTERRUPTED, WOULD_BLOCK, outcome } from "../core/sys.ts";
 
 const C = table.constants;
 const E = table.errno;
@@ -237,9 +237,8 @@ export class DatagramBatch {
       if (r >= 0) { pinned = null; return r; }
       const errno = readErrno();
       pinned = null;
-      if (errno === E.EINTR) continue;
-      if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
-      throw new SocketError("sendmmsg", errno);
+      const o = outcome("sendmmsg", errno);
+      if (o !== INTERRUPTED) return o;
     }
   }
 
@@ -254,8 +253,7 @@ export class DatagramBatch {
         const errno = readErrno();
         if (errno === E.EINTR) continue;
         if (sent > 0) break; // as sendmmsg: the count, the error is not reported
-        if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
-        throw new SocketError("sendmsg", errno);
+        return outcome("sendmsg", errno); // WOULD_BLOCK, or it throws
       }
     } finally {
       pinned = null;
@@ -314,9 +312,8 @@ export class DatagramBatch {
       if (r >= 0) { pinned = null; return (this.#received = r); }
       const errno = readErrno();
       pinned = null;
-      if (errno === E.EINTR) continue;
-      if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
-      throw new SocketError("recvmmsg", errno);
+      const o = outcome("recvmmsg", errno);
+      if (o !== INTERRUPTED) return o;
     }
   }
 
@@ -332,8 +329,7 @@ export class DatagramBatch {
         const errno = readErrno();
         if (errno === E.EINTR) continue;
         if (got > 0) break;
-        if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
-        throw new SocketError("recvmsg", errno);
+        return outcome("recvmsg", errno); // WOULD_BLOCK, or it throws
       }
     } finally {
       pinned = null;

@@ -31,7 +31,7 @@ import { readIntField } from "../core/structs.ts";
 import type { FieldLayout } from "../../ffi/table.ts";
 import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
 import * as sys from "../core/sys.ts";
-import { WOULD_BLOCK } from "../core/sys.ts";
+import { INTERRUPTED, WOULD_BLOCK, outcome } from "../core/sys.ts";
 
 const C = table.constants;
 const E = table.errno;
@@ -410,9 +410,8 @@ export class OutgoingMessage {
       if (r >= 0) return unpin(r);
       const errno = readErrno();
       pinned = null;
-      if (errno === E.EINTR) continue;
-      if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
-      throw new SocketError("sendmsg", errno);
+      const o = outcome("sendmsg", errno);
+      if (o !== INTERRUPTED) return o;
     }
   }
 }
@@ -534,9 +533,8 @@ export class IncomingMessage {
       if (r >= 0) return unpin(r);
       const errno = readErrno();
       pinned = null;
-      if (errno === E.EINTR) continue;
-      if (errno === E.EAGAIN || errno === E.EWOULDBLOCK) return WOULD_BLOCK;
-      throw new SocketError("recvmsg", errno);
+      const o = outcome("recvmsg", errno);
+      if (o !== INTERRUPTED) return o;
     }
   }
 
