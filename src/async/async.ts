@@ -23,12 +23,11 @@
 import { lookup } from "node:dns/promises";
 import { table } from "../../ffi/platform.ts";
 import * as check from "../core/check.ts";
-import { familyValue, protocolValue, typeValue, type Family, type Protocol, type ShutdownHow, type SocketType } from "../core/constants.ts";
+import { familyValue, protocolValue, typeValue, type Family, type Protocol, type SocketType } from "../core/constants.ts";
 import { Guard, sleep } from "./cancel.ts";
 import { SocketAbortError, SocketError, SocketTimeoutError } from "../core/errors.ts";
 import type { ReceivedDatagram } from "../socket/mmsg.ts";
 import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "../socket/msg.ts";
-import type { GettableOption, OptionValue, SettableOption } from "../socket/options.ts";
 import { READ, WRITE, closedWhileWaiting, reactor, type Parked, type Watch } from "./reactor.ts";
 import { AddressInfoError } from "../socket/resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "../core/sockaddr.ts";
@@ -177,8 +176,6 @@ const NO_BYTES = new Uint8Array(0);
 const ONE_BYTE = new Uint8Array(1);
 /** #recvRecord's peek: leave the record queued, report its real length where the kernel can. */
 const PEEK_LENGTH = C.MSG_PEEK | C.MSG_TRUNC;
-/** Set in AsyncSocket's static block (it needs the class's private fields). */
-let makeParkedRecv: (sock: AsyncSocket) => Parked & { start(buffer: Uint8Array): Promise<number> };
 
 /** accept4 flags of the async driver: close-on-exec, and non-blocking from birth where it can. */
 const ACCEPT_FLAGS = (C.SOCK_CLOEXEC ?? 0) | (C.SOCK_NONBLOCK ?? 0);
@@ -298,39 +295,37 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   /** The parked form of this socket's recvInto (one reader at a time: one object, reused). */
   #parkedRecv: (Parked & { start(buffer: Uint8Array): Promise<number> }) | null = null;
 
-  static {
-    /**
-     * recvInto waiting in the reactor with no options: the reactor runs the recv itself when the
-     * fd is ready and this settles the caller's promise, without wait()'s promise and the
-     * async-function resume of #io. Holds the read turn while parked.
-     */
-    makeParkedRecv = (sock: AsyncSocket) => {
-      let buffer: Uint8Array = new Uint8Array(0);
-      let resolve: (n: number) => void = () => {};
-      let reject: (e: unknown) => void = () => {};
-      return {
-        start(b: Uint8Array): Promise<number> {
-          buffer = b;
-          const p = new Promise<number>((res, rej) => {
-            resolve = res;
-            reject = rej;
-          });
-          return p;
-        },
-        ready(): boolean {
-          const r = attempt.recvInto(sock.#fd("recv"), buffer, undefined, 0);
-          if (r === WOULD_BLOCK) return false; // a stale edge: stay parked
-          buffer = NO_BYTES;
-          sock.#reads.release();
-          resolve(r);
-          return true;
-        },
-        fail(error: unknown): void {
-          buffer = NO_BYTES;
-          sock.#reads.release();
-          reject(error);
-        },
-      };
+  /**
+   * recvInto waiting in the reactor with no options: the reactor runs the recv attempt itself
+   * when the fd is ready and this settles the caller's promise, without wait()'s promise and
+   * the async-function resume of #io. Holds the read turn while parked.
+   */
+  static #parkedRecvOf(sock: AsyncSocket): Parked & { start(buffer: Uint8Array): Promise<number> } {
+    let buffer: Uint8Array = new Uint8Array(0);
+    let resolve: (n: number) => void = () => {};
+    let reject: (e: unknown) => void = () => {};
+    return {
+      start(b: Uint8Array): Promise<number> {
+        buffer = b;
+        const p = new Promise<number>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        return p;
+      },
+      ready(): boolean {
+        const r = attempt.recvInto(sock.#fd("recv"), buffer, undefined, 0);
+        if (r === WOULD_BLOCK) return false; // a stale edge: stay parked
+        buffer = NO_BYTES;
+        sock.#reads.release();
+        resolve(r);
+        return true;
+      },
+      fail(error: unknown): void {
+        buffer = NO_BYTES;
+        sock.#reads.release();
+        reject(error);
+      },
     };
   }
 
@@ -445,31 +440,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   // --- state -------------------------------------------------------------------------------------
 
-  /** The fd. Throws EBADF once closed or detached. */
-  get fd(): number {
-    return this.socket.fd;
-  }
-
-  /** Whether close() or detach() was called. */
-  get closed(): boolean {
-    return this.socket.closed;
-  }
-
-  /** AF_* number. */
-  get family(): number {
-    return this.socket.family;
-  }
-
-  /** SOCK_* number. */
-  get type(): number {
-    return this.socket.type;
-  }
-
-  /** IPPROTO_* number (0 for the default). */
-  get protocol(): number {
-    return this.socket.protocol;
-  }
-
   /**
    * Default time limit in ms for each waiting operation that gives none (SocketTimeoutError);
    * null (the default) waits as long as it takes.
@@ -550,16 +520,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   // --- connection setup --------------------------------------------------------------------------
 
-  /** bind() (synchronous). */
-  bind(address: Address): void {
-    this.socket.bind(address);
-  }
-
-  /** listen() (synchronous); backlog defaults to SOMAXCONN. */
-  listen(backlog?: number): void {
-    this.socket.listen(backlog);
-  }
-
   /**
    * accept(): the next connection, as an AsyncSocket (non-blocking from birth), and the peer's
    * address. `using` the result closes the connection. Out of fds or memory (EMFILE, ENFILE,
@@ -636,11 +596,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     } finally {
       turn.release();
     }
-  }
-
-  /** shutdown("read" | "write" | "both") (synchronous). */
-  shutdown(how: ShutdownHow = "both"): void {
-    this.socket.shutdown(how);
   }
 
   // --- data --------------------------------------------------------------------------------------
@@ -723,7 +678,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
           // Park: the reactor runs the recv when the fd is ready.
           const w = this.#watched();
           this.#reads.acquire("recv", null, Infinity, 0); // free: taken at once, released by ready/fail
-          const parked = (this.#parkedRecv ??= makeParkedRecv(this));
+          const parked = (this.#parkedRecv ??= AsyncSocket.#parkedRecvOf(this));
           const promise = parked.start(buffer);
           w.reactor.park(w, READ, "recv", parked);
           return promise;
@@ -986,38 +941,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     }, { highWaterMark: 1 }));
   }
 
-  // --- addresses and options (synchronous, as on Socket) ---------------------------------------
-
-  /** getsockname(). */
-  get localAddress(): Address | RawAddress {
-    return this.socket.localAddress;
-  }
-
-  /** getpeername(). */
-  get remoteAddress(): Address | RawAddress {
-    return this.socket.remoteAddress;
-  }
-
-  /** A typed option (see Socket.getOption). */
-  getOption<K extends GettableOption>(name: K): OptionValue<K> {
-    return this.socket.getOption(name);
-  }
-
-  /** Sets a typed option (see Socket.setOption). */
-  setOption<K extends SettableOption>(name: K, value: OptionValue<K>): void {
-    this.socket.setOption(name, value);
-  }
-
-  /** getsockopt() as raw bytes (see Socket.getRawOption). */
-  getRawOption(level: number, name: number, maxLength: number): Uint8Array {
-    return this.socket.getRawOption(level, name, maxLength);
-  }
-
-  /** setsockopt() with raw bytes or a C int (see Socket.setRawOption). */
-  setRawOption(level: number, name: number, value: ArrayBufferView | number): void {
-    this.socket.setRawOption(level, name, value);
-  }
-
   // --- lifetime ----------------------------------------------------------------------------------
 
   /**
@@ -1064,6 +987,35 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString();
   }
+}
+
+/**
+ * What AsyncSocket takes from its Socket as it is, in one place: the synchronous calls (bind,
+ * listen, shutdown, options) and the state (fd, closed, family, type, protocol, addresses).
+ * Each is the Socket's own member, documented there, called on `asyncSocket.socket`.
+ */
+const FORWARDED_METHODS = ["bind", "listen", "shutdown", "getOption", "setOption", "getRawOption", "setRawOption"] as const;
+const FORWARDED_GETTERS = ["fd", "closed", "family", "type", "protocol", "localAddress", "remoteAddress"] as const;
+
+/** AsyncSocket's forwarded members (see FORWARDED_METHODS / FORWARDED_GETTERS). */
+export interface AsyncSocket extends Pick<Socket, (typeof FORWARDED_METHODS)[number] | (typeof FORWARDED_GETTERS)[number]> {}
+
+for (const name of FORWARDED_METHODS) {
+  Object.defineProperty(AsyncSocket.prototype, name, {
+    value: function forwarded(this: AsyncSocket, ...args: unknown[]): unknown {
+      return (this.socket[name] as (...a: unknown[]) => unknown).apply(this.socket, args);
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+for (const name of FORWARDED_GETTERS) {
+  Object.defineProperty(AsyncSocket.prototype, name, {
+    get(this: AsyncSocket): unknown {
+      return this.socket[name];
+    },
+    configurable: true,
+  });
 }
 
 /** getpeername succeeds. */

@@ -2,9 +2,12 @@
  * The readiness driver under AsyncSocket: turns "this fd is ready" into a resolved promise on
  * Bun's event loop, without the main thread ever blocking and without timed polling.
  *
- * Shape (after Go's internal/poll pollDesc): an operation tries its syscall on a non-blocking
- * fd first; only when it would block does it `wait()` here for readiness, then tries again.
- * One Reactor per thread (lazily made, process lifetime):
+ * Shape (after Go's internal/poll pollDesc): an operation makes its attempt on a non-blocking
+ * fd first; only when it would block does it wait here for readiness, then tries again. One
+ * waiting protocol, `park()`: the waiting operation is an object whose `ready()` makes the
+ * attempt when the fd is ready and `fail()` ends it (deadline, AbortSignal, close, driver
+ * failure, through the one Guard of src/async/cancel.ts); `wait()` is park() with an operation
+ * that resolves a promise. One Reactor per thread (made at need):
  *
  * - an edge-triggered `Poller` (epoll EPOLLET on Linux, kqueue EV_CLEAR on macOS): each socket
  *   is registered once for read and write and never re-armed;
@@ -43,13 +46,21 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A pending wait: settled by readiness, its deadline, its AbortSignal or the fd's close. */
 class Waiter {
-  resolve!: () => void;
-  reject!: (reason: unknown) => void;
   /** Its deadline and AbortSignal, when it has either. */
   guard: Guard | null = null;
-  /** Set for park(): the operation itself runs when the fd is ready, instead of a promise. */
-  parked: Parked | null = null;
-  constructor(readonly syscall: string) {}
+  constructor(readonly syscall: string, readonly op: Parked) {}
+}
+
+/** The operation of a plain wait(): readiness resolves the promise; the caller then attempts. */
+class Wakeup implements Parked {
+  constructor(readonly resolve: () => void, readonly reject: (reason: unknown) => void) {}
+  ready(): boolean {
+    this.resolve();
+    return true;
+  }
+  fail(error: unknown): void {
+    this.reject(error);
+  }
 }
 
 /**
@@ -211,39 +222,14 @@ export class Reactor {
   }
 
   /**
-   * Resolves when `w` becomes ready for `dir` (READ or WRITE), at once if an edge arrived while
-   * nobody waited. Rejects with SocketTimeoutError at `deadline` (performance.now() ms;
-   * Infinity: none), with `signal.reason` when aborted, with EBADF when unwatched.
+   * The one waiting protocol: parks `op` until `w` is ready for `dir` (READ or WRITE), then
+   * calls `op.ready()`, which makes its attempt and settles the operation itself (true), or
+   * finds it would block again and stays parked (false). It runs at once if an edge arrived
+   * while nobody waited. `op.fail()` ends it instead: with SocketTimeoutError at `deadline`
+   * (performance.now() ms; Infinity: none), with `signal.reason` on abort, with EBADF when the
+   * fd is unwatched, with the failure when the driver failed.
    */
-  wait(w: Watch, dir: number, syscall: string, signal: AbortSignal | null, deadline: number, timeoutMs: number): Promise<void> {
-    if (w.closed) return Promise.reject(closedWhileWaiting(syscall));
-    if (w.ready & dir) {
-      w.ready &= ~dir;
-      return RESOLVED;
-    }
-    if (this.#failure) return Promise.reject(this.#failure);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (deadline !== Infinity && deadline <= performance.now()) return Promise.reject(new SocketTimeoutError(syscall, timeoutMs));
-    const waiter = new Waiter(syscall);
-    const promise = new Promise<void>((resolve, reject) => {
-      waiter.resolve = resolve;
-      waiter.reject = reject;
-    });
-    const taken = this.#enqueue(w, dir, waiter);
-    if (taken) return Promise.reject(taken);
-    if (signal !== null || deadline !== Infinity) {
-      waiter.guard = new Guard(syscall, signal, deadline, timeoutMs);
-      waiter.guard.arm((reason) => this.#reject(w, dir, reason));
-    }
-    return promise;
-  }
-
-  /**
-   * Parks `op` until `w` is ready for `dir` (no timeout, no signal: callers use wait() for
-   * those). Runs it at once if an edge arrived while nobody waited; fails it at once if the
-   * fd is unwatched or the driver failed.
-   */
-  park(w: Watch, dir: number, syscall: string, op: Parked): void {
+  park(w: Watch, dir: number, syscall: string, op: Parked, signal: AbortSignal | null = null, deadline = Infinity, timeoutMs = 0): void {
     if (w.closed) return op.fail(closedWhileWaiting(syscall));
     if (this.#failure) return op.fail(this.#failure);
     if (w.ready & dir) {
@@ -256,10 +242,27 @@ export class Reactor {
       }
       if (done) return;
     }
-    const waiter = new Waiter(syscall);
-    waiter.parked = op;
+    if (signal?.aborted) return op.fail(signal.reason);
+    if (deadline !== Infinity && deadline <= performance.now()) return op.fail(new SocketTimeoutError(syscall, timeoutMs));
+    const waiter = new Waiter(syscall, op);
     const taken = this.#enqueue(w, dir, waiter);
-    if (taken) op.fail(taken);
+    if (taken) return op.fail(taken);
+    if (signal !== null || deadline !== Infinity) {
+      waiter.guard = new Guard(syscall, signal, deadline, timeoutMs);
+      waiter.guard.arm((reason) => this.#reject(w, dir, reason));
+    }
+  }
+
+  /**
+   * park() as a promise: resolves when `w` is ready for `dir` (at once, without a promise of its
+   * own, if an edge arrived while nobody waited); the caller then makes its attempt.
+   */
+  wait(w: Watch, dir: number, syscall: string, signal: AbortSignal | null, deadline: number, timeoutMs: number): Promise<void> {
+    if (!w.closed && this.#failure === null && (w.ready & dir)) {
+      w.ready &= ~dir;
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve, reject) => this.park(w, dir, syscall, new Wakeup(resolve, reject), signal, deadline, timeoutMs));
   }
 
   /**
@@ -289,26 +292,19 @@ export class Reactor {
 
   /** Ends the wait of `w` in `dir` (if any) with `error`. */
   #reject(w: Watch, dir: number, error: unknown): void {
-    const waiter = this.#take(w, dir);
-    if (waiter?.parked) waiter.parked.fail(error);
-    else waiter?.reject(error);
+    this.#take(w, dir)?.op.fail(error);
   }
 
-  /** `w` is ready for `dir`: wake its waiter, run its parked operation, or keep the edge. */
+  /** `w` is ready for `dir`: run its waiting operation, or keep the edge for the next one. */
   #ready(w: Watch, dir: number): void {
     const waiter = dir === READ ? w.reader : w.writer;
     if (waiter === null) {
       w.ready |= dir;
       return;
     }
-    if (!waiter.parked) {
-      this.#take(w, dir);
-      waiter.resolve();
-      return;
-    }
     let done: boolean;
     try {
-      done = waiter.parked.ready();
+      done = waiter.op.ready();
     } catch (e) {
       this.#reject(w, dir, e);
       return;
