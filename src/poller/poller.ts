@@ -145,8 +145,8 @@ const finalizer = new FinalizationRegistry<number>((fd) => {
 
 // --- Poller ----------------------------------------------------------------------------------------
 
-/** Set by Poller.attach for the constructor call it makes. */
-let attaching: { fd: number } | null = null;
+/** The constructor option (module-private) by which Poller.attach names the existing backend fd. */
+const ATTACH: unique symbol = Symbol("attach");
 
 function validFd(fn: string, fd: unknown): number {
   return check.fd(fn, fd);
@@ -199,8 +199,7 @@ export class Poller implements Disposable {
 
   /** Creates an empty set; with epoll/kqueue this opens one fd, released by close(). */
   constructor(options: PollerOptions = {}) {
-    const attach = attaching;
-    attaching = null;
+    const attach = (options as { readonly [ATTACH]?: { readonly fd: number } })[ATTACH] ?? null;
     this.#attached = attach !== null;
     const backend = options.backend ?? defaultBackend;
     if (backend !== "epoll" && backend !== "kqueue" && backend !== "poll") {
@@ -251,12 +250,8 @@ export class Poller implements Disposable {
     if (handle.backend !== "epoll" && handle.backend !== "kqueue") {
       throw new TypeError(`Poller.attach: backend must be epoll or kqueue, got ${String(handle.backend)}`);
     }
-    attaching = { fd };
-    try {
-      return new Poller({ backend: handle.backend, maxEvents: handle.maxEvents, edgeTriggered: handle.edgeTriggered === true });
-    } finally {
-      attaching = null;
-    }
+    const options = { backend: handle.backend, maxEvents: handle.maxEvents, edgeTriggered: handle.edgeTriggered === true, [ATTACH]: { fd } };
+    return new Poller(options as PollerOptions);
   }
 
   #open(fn: string): Backend {
