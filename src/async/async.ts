@@ -256,6 +256,8 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   #timeout: number | null = null;
   readonly #stream: boolean;
   #readable: ReadableStream<Uint8Array> | null = null;
+  /** recv()'s reusable receive buffer: null while a read holds it (or before the first read). */
+  #scratch: Uint8Array | null = null;
   /** Aborted by close()/detach(): ends a #pause (made on the first one). */
   #closing: AbortController | null = null;
   #writable: WritableStream<Data> | null = null;
@@ -657,11 +659,46 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     return this.#io(WRITE, "send", op, pump, waitFirst).then(() => undefined, progress);
   }
 
-  /** recv(): up to `maxBytes` bytes; an empty array at end of stream. */
+  /**
+   * recv(): up to `maxBytes` bytes (a new array, never shared with a later read); an empty
+   * array at end of stream. Receives into a buffer the socket keeps while reads are small
+   * and copies the bytes out, so `recv(65536)` of 64 bytes costs a 64-byte array, not a zeroed
+   * 64 KiB one; a read that fills more than half of it gets the buffer itself.
+   */
   async recv(maxBytes: number, op?: AsyncRecvOptions): Promise<Uint8Array> {
-    const buf = new Uint8Array(check.size("recv", "maxBytes", maxBytes));
-    const n = await this.recvInto(buf, op);
-    return n === maxBytes ? buf : buf.subarray(0, n);
+    const size = check.size("recv", "maxBytes", maxBytes);
+    const buf = this.#takeScratch(size);
+    let n: number;
+    try {
+      n = await this.recvInto(buf.length === size ? buf : buf.subarray(0, size), op);
+    } catch (e) {
+      this.#scratch ??= buf;
+      throw e;
+    }
+    return this.#received(buf, n);
+  }
+
+  /** A buffer of at least `size` bytes for one read: the kept one if free and big enough. */
+  #takeScratch(size: number): Uint8Array {
+    const buf = this.#scratch;
+    if (buf !== null && buf.length >= size) {
+      this.#scratch = null; // this read's until it ends
+      return buf;
+    }
+    return new Uint8Array(size);
+  }
+
+  /**
+   * The `n` bytes a read put in `buf` as an array of their own: copied out when they fill at
+   * most half of it (the buffer is kept for the next read), else the buffer itself (forgotten).
+   */
+  #received(buf: Uint8Array, n: number): Uint8Array {
+    if (n * 2 <= buf.length) {
+      const out = buf.slice(0, n);
+      this.#scratch ??= buf;
+      return out;
+    }
+    return n === buf.length ? buf : buf.subarray(0, n);
   }
 
   /** recv() into `buffer` (its first `nbytes`); the count, 0 at end of stream. */
@@ -705,9 +742,17 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** recvfrom(): the data (up to maxBytes) and the sender. */
   async recvFrom(maxBytes: number, op?: AsyncRecvOptions): Promise<[Uint8Array, Address | RawAddress]> {
-    const buf = new Uint8Array(check.size("recvFrom", "maxBytes", maxBytes));
-    const [n, from] = await this.recvFromInto(buf, op);
-    return [n === maxBytes ? buf : buf.subarray(0, Math.min(n, maxBytes)), from];
+    const size = check.size("recvFrom", "maxBytes", maxBytes);
+    const buf = this.#takeScratch(size);
+    let n: number;
+    let from: Address | RawAddress;
+    try {
+      [n, from] = await this.recvFromInto(buf.length === size ? buf : buf.subarray(0, size), op);
+    } catch (e) {
+      this.#scratch ??= buf;
+      throw e;
+    }
+    return [this.#received(buf, Math.min(n, size)), from]; // MSG_TRUNC may report more than fits
   }
 
   /** recvfrom() into `buffer`: the count and the sender (with MSG_TRUNC: the real length). */
