@@ -32,6 +32,9 @@ export const rowsFor: Record<string, Row[]> = {
   echo_concurrent: [
     { key: "rt_per_s", label: "round trips per second", better: "higher", unit: "/s" },
     { key: "rt_per_cpu_s", label: "round trips per server CPU-second", better: "higher", unit: "/s" },
+    { key: "cpu_us_per_rt", label: "server CPU per round trip", better: "lower", unit: "µs" },
+    { key: "user_us_per_rt", label: "of which user (the contender's own code)", better: "lower", unit: "µs" },
+    { key: "sys_us_per_rt", label: "of which system (the kernel)", better: "lower", unit: "µs" },
   ],
   echo_workers: [
     { key: "rt_per_s_1w", label: "round trips per second, 1 worker", better: "higher", unit: "/s" },
@@ -203,6 +206,53 @@ function asyncTargets(res: BenchResult): string[] {
   return out;
 }
 
+/** Issue 16's targets (the rebuilt async core), checked against this run. */
+function coreTargets(res: BenchResult): string[] {
+  const W = (id: string) => res.workloads.find((w) => w.id === id);
+  const out: string[] = [];
+  const verdict = (r: number | null, ok: (r: number) => boolean) => (r === null ? "not measured" : ok(r) ? "met" : "**missed**");
+  const f = (r: number | null) => (r === null ? "–" : `${r.toFixed(2)}×`);
+  const e = W("echo_concurrent");
+  if (e) {
+    const cpu = ratio(e, "cpu_us_per_rt", "async", "bun");
+    const user = ratio(e, "user_us_per_rt", "async", "bun");
+    const vsC = ratio(e, "cpu_us_per_rt", "async", "c");
+    out.push(`- Concurrent echo, async server (the README's chunks() loop): CPU per round trip ${f(cpu)} Bun.listen's (target ≤ 1×: ${verdict(cpu, (r) => r <= 1)}), ` +
+      `user CPU ${f(user)} Bun.listen's (target ≤ 1×: ${verdict(user, (r) => r <= 1)}), CPU ${f(vsC)} C's (moonshot ≤ 1.2×: ${verdict(vsC, (r) => r <= 1.2)}).`);
+  }
+  const pp = W("pingpong_tcp");
+  if (pp) {
+    const cpu = ratio(pp, "cpu_us_per_rtt", "async", "c");
+    const med = ratio(pp, "median_us", "async", "bun");
+    const blocking = ratio(pp, "median_us", "bsdsock", "c");
+    out.push(`- Async ping-pong: client CPU per round trip ${f(cpu)} C's (target ≤ 1.5×: ${verdict(cpu, (r) => r <= 1.5)}), median ${f(med)} Bun.connect's (target ≤ 1×: ${verdict(med, (r) => r <= 1)}); ` +
+      `blocking Socket median ${f(blocking)} C's (must stay ≤ 1.05×: ${verdict(blocking, (r) => r <= 1.05)}).`);
+  }
+  const cr = W("connrate");
+  if (cr) {
+    const rate = ratio(cr, "conn_per_s", "async", "c");
+    const cpu = ratio(cr, "cpu_us_per_conn", "async", "c");
+    out.push(`- Async connection rate ${f(rate)} C's (target ≥ 0.95×: ${verdict(rate, (r) => r >= 0.95)}), client CPU ${f(cpu)} C's (target ≤ 1.5×: ${verdict(cpu, (r) => r <= 1.5)}).`);
+  }
+  const u = W("udp_64");
+  if (u) {
+    const r = ratio(u, "sent_per_s", "async", "c");
+    out.push(`- Async UDP, one send per datagram (64 B): ${f(r)} C's rate (target ≥ 0.9×: ${verdict(r, (x) => x >= 0.9)}).`);
+  }
+  for (const id of ["udp_segments_64", "udp_segments_1400"]) {
+    const w = W(id);
+    if (!w) continue;
+    const r = ratio(w, "sent_per_s", "async", "bsdsock");
+    out.push(`- ${w.title}: async sendSegments ${f(r)} the blocking Socket's (target ≥ 0.95×: ${verdict(r, (x) => x >= 0.95)}).`);
+  }
+  const b = W("bulk_64k");
+  if (b) {
+    const r = ratio(b, "gib_per_s", "async", "bsdsock");
+    out.push(`- Async bulk stream, 64 KiB writes: ${f(r)} the blocking Socket's (target ≥ 0.95×: ${verdict(r, (x) => x >= 0.95)}).`);
+  }
+  return out;
+}
+
 /** Issue 13's speed target (sendFile), checked against this run. */
 function fileTargets(res: BenchResult): string[] {
   const W = (id: string) => res.workloads.find((w) => w.id === id);
@@ -248,12 +298,16 @@ export function renderMarkdown(res: BenchResult): string {
     "",
     ...fileTargets(res),
     "",
+    "Targets from issue 16 (the rebuilt async core), as measured in this run:",
+    "",
+    ...coreTargets(res),
+    "",
   ].join("\n");
 }
 
 /** The same table for a terminal. */
 export function renderText(res: BenchResult): string {
-  return [...header(res), "", ...table(res), "", ...targets(res), ...asyncTargets(res), ...fileTargets(res)].join("\n");
+  return [...header(res), "", ...table(res), "", ...targets(res), ...asyncTargets(res), ...fileTargets(res), ...coreTargets(res)].join("\n");
 }
 
 // --- SVG -----------------------------------------------------------------------------------------

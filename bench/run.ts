@@ -306,7 +306,12 @@ function workloads(): Workload[] {
         try {
           const r = await runJson(onPeerCpu([join(p.cdir, "load"), String(srv.port), String(sizes.conns), String(sizes.connRtts), "64", String(srv.proc.pid)]), `${c.id} echo load`);
           // /proc CPU times tick at 10 ms: below ~50 ms a per-CPU-second figure would be noise
-          if (!(r.cpu_s! >= 0.05)) delete r.rt_per_cpu_s;
+          if (!(r.cpu_s! >= 0.05)) {
+            delete r.rt_per_cpu_s;
+            delete r.cpu_us_per_rt;
+            delete r.user_us_per_rt;
+            delete r.sys_us_per_rt;
+          }
           return r;
         } finally {
           await stopServer(srv);

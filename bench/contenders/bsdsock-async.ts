@@ -161,17 +161,12 @@ async function file(port: number, path: string, total: number, method: string): 
   closeSync(fd);
 }
 
-/** One connection of the echo server: read, echo, until end of stream. */
+/** One connection of the echo server, written as the README's first async example: the chunks until end of stream, each echoed. */
 async function serve(conn: AsyncSocket): Promise<void> {
-  const buf = new Uint8Array(4096);
+  using c = conn;
   try {
-    for (;;) {
-      const n = await conn.recvInto(buf);
-      if (n === 0) break;
-      await conn.sendAll(buf.subarray(0, n));
-    }
+    for await (const chunk of c.chunks()) await c.sendAll(chunk);
   } catch { /* reset by the load client at the end */ }
-  conn.close();
 }
 
 /** The concurrent echo server: an accept loop and one async loop per connection. */
