@@ -629,6 +629,30 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     let buf: Uint8Array;
     let total: number;
     let off = 0;
+    try {
+      buf = bytesOf("sendAll", data);
+      total = check.byteLength("sendAll", "data", buf);
+      if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendAll: data has no memory (detached, or its resizable buffer shrank)");
+      if (op === undefined && !this.#writes.busy) {
+        // Fast path: as much as the send buffer takes now, with no closure or promise; the
+        // async machinery only for the rest.
+        const fd = this.#fd("send");
+        while (off < total) {
+          const r = attempt.send(fd, off === 0 ? buf : buf.subarray(off, total), 0);
+          if (r === WOULD_BLOCK) return this.#sendAllRest(buf, total, off, op, true);
+          off += r;
+        }
+        return RESOLVED;
+      }
+    } catch (e) {
+      return Promise.reject(withProgress("send", e, op, off));
+    }
+    return this.#sendAllRest(buf, total, 0, op, false);
+  }
+
+  /** sendAll from byte `sent` on, through the driver (waiting first when `waitFirst`). */
+  #sendAllRest(buf: Uint8Array, total: number, sent: number, op: AsyncSendOptions | undefined, waitFirst: boolean): Promise<void> {
+    let off = sent;
     /** Sends what the kernel takes now: WOULD_BLOCK, or the total once everything went. */
     const pump = (fd: number, flags: number): number => {
       while (off < total) {
@@ -640,23 +664,9 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
       }
       return total;
     };
-    const progress = (e: unknown): never => {
+    return this.#io(WRITE, "send", op, pump, waitFirst).then(() => undefined, (e: unknown) => {
       throw withProgress("send", e, op, off);
-    };
-    let waitFirst = false;
-    try {
-      buf = bytesOf("sendAll", data);
-      total = check.byteLength("sendAll", "data", buf);
-      if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendAll: data has no memory (detached, or its resizable buffer shrank)");
-      if (op === undefined && !this.#writes.busy) {
-        // Fast path: as much as the send buffer takes now; the promise machinery only for the rest.
-        if (pump(this.#fd("send"), 0) !== WOULD_BLOCK) return RESOLVED;
-        waitFirst = true;
-      }
-    } catch (e) {
-      return Promise.reject(e).catch(progress);
-    }
-    return this.#io(WRITE, "send", op, pump, waitFirst).then(() => undefined, progress);
+    });
   }
 
   /**
