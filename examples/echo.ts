@@ -28,7 +28,9 @@
  *
  * --systemd serves on the sockets a service manager passed instead (systemd socket activation:
  * a .socket unit, `systemd-socket-activate -l 7000 bun run examples/echo.ts server --systemd`,
- * or LISTEN_FDS/LISTEN_PID set by any supervisor), whatever their families and types.
+ * or LISTEN_FDS/LISTEN_PID set by any supervisor), whatever their families and types. With
+ * NOTIFY_SOCKET set (a Type=notify service) it sends READY=1 and STATUS= once it serves, and
+ * STOPPING=1 when it shuts down (sd_notify).
  *
  * --workers N (inet/inet6 stream or dgram) runs N processes on one port with SO_REUSEPORT: this
  * one and N-1 children it starts (and stops with itself); the kernel spreads connections, or
@@ -55,6 +57,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { listenFds } from "../src/linux/activation.ts";
+import { notify } from "../src/linux/notify.ts";
 import { AsyncSocket } from "../src/async/async.ts";
 import { reactorReady } from "../src/async/reactor.ts";
 import { SocketError } from "../src/core/errors.ts";
@@ -202,8 +205,11 @@ async function activatedServer(): Promise<number> {
       if (type === "dgram") return serveDatagrams(sock);
       return serveConnection(sock, "passed connection", type);
     });
+    // Type=notify: tell the manager we serve (nothing happens when NOTIFY_SOCKET is unset).
+    notify({ READY: 1, STATUS: `echoing on ${socks.length} socket${socks.length === 1 ? "" : "s"}` });
     const sig = await Promise.race([stop, Promise.all(serving).then(() => "sockets closed")]);
     log(`${sig}: shutting down`);
+    notify({ STOPPING: 1 });
     return 0;
   } finally {
     for (const c of conns) c.close();

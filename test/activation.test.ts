@@ -105,7 +105,12 @@ describe.skipIf(!linux)("examples/echo.ts server --systemd", () => {
     const udp = new Socket("inet", "dgram");
     udp.bind({ family: "inet", host: "127.0.0.1", port: 0 });
     const addresses = [tcp.localAddress as InetAddress, udp.localAddress as InetAddress];
-    const server = activated([bun, echo, "server", "--systemd"], [tcp.fd, unixListener.fd, udp.fd], { LISTEN_FDNAMES: "tcp:unix:udp" });
+    // A Type=notify manager's socket: the server must say READY=1 once it serves.
+    const manager = new Socket("unix", "dgram");
+    const managerName = `bsdsock-notify-${process.pid}-${Date.now()}`;
+    manager.bind({ family: "unix", abstract: managerName });
+    manager.timeout = 10_000;
+    const server = activated([bun, echo, "server", "--systemd"], [tcp.fd, unixListener.fd, udp.fd], { LISTEN_FDNAMES: "tcp:unix:udp", NOTIFY_SOCKET: `@${managerName}` });
     // The child has its own copies now.
     tcp.close();
     unixListener.close();
@@ -120,6 +125,7 @@ describe.skipIf(!linux)("examples/echo.ts server --systemd", () => {
       }
       reader.releaseLock();
       expect(lines).toBe(`listening 127.0.0.1:${addresses[0]!.port}\nlistening ${path}\nlistening 127.0.0.1:${addresses[1]!.port}\n`);
+      expect(text(manager.recv(4096))).toBe("READY=1\nSTATUS=echoing on 3 sockets");
 
       await using c1 = await AsyncSocket.connect(addresses[0]!, { timeout: 5000 });
       await c1.sendAll("over tcp");
@@ -136,6 +142,11 @@ describe.skipIf(!linux)("examples/echo.ts server --systemd", () => {
       const timer = setTimeout(() => server.kill("SIGKILL"), 5000);
       expect(await server.exited).toBe(0);
       clearTimeout(timer);
+      try {
+        expect(text(manager.recv(4096))).toBe("STOPPING=1");
+      } finally {
+        manager.close();
+      }
     }
   });
 
