@@ -331,10 +331,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     };
   }
 
-  static #wrap(sock: Socket): AsyncSocket {
-    return new AsyncSocket(sock);
-  }
-
   /**
    * The fd for one attempt (EBADF naming `syscall` once closed). The Socket underneath must
    * stay non-blocking: an attempt on a blocking fd would stop the thread, so it is refused.
@@ -350,18 +346,12 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   static from(socket: Socket): AsyncSocket {
     if (!(socket instanceof Socket)) throw new TypeError("AsyncSocket.from: expected a Socket");
     check.fd("AsyncSocket.from", socket.fd);
-    return AsyncSocket.#wrap(socket);
+    return new AsyncSocket(socket);
   }
 
   /** Socket.fromFd, then async: adopts an existing socket fd (or a dup of it). */
   static fromFd(fd: number, options: FromFdOptions = {}): AsyncSocket {
-    const sock = Socket.fromFd(fd, options);
-    try {
-      return AsyncSocket.#wrap(sock);
-    } catch (e) {
-      sock.close();
-      throw e;
-    }
+    return new AsyncSocket(Socket.fromFd(fd, options)); // the constructor closes it if it fails
   }
 
   /** A connected pair (socketpair), both async; disposable like Socket.pair's. */
@@ -369,8 +359,8 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     const [a, b] = Socket.pair(family, type, protocol);
     let wa: AsyncSocket | null = null;
     try {
-      wa = AsyncSocket.#wrap(a);
-      const wb = AsyncSocket.#wrap(b);
+      wa = new AsyncSocket(a);
+      const wb = new AsyncSocket(b);
       return Object.assign([wa, wb] as [AsyncSocket, AsyncSocket], {
         [Symbol.dispose](): void {
           wa!.close();
@@ -387,13 +377,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** Like Socket.listen (bind + listen, SO_REUSEADDR for IP), as an AsyncSocket. Synchronous. */
   static listen(address: Address, options: ListenOptions = {}): AsyncSocket {
-    const sock = Socket.listen(address, options);
-    try {
-      return AsyncSocket.#wrap(sock);
-    } catch (e) {
-      sock.close();
-      throw e;
-    }
+    return new AsyncSocket(Socket.listen(address, options)); // the constructor closes it if it fails
   }
 
   /** A connected socket to `address` (any family; stream unless `type` says otherwise). Closed on failure. */
@@ -542,7 +526,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     }
     let conn: AsyncSocket;
     try {
-      conn = AsyncSocket.#wrap(sock);
+      conn = new AsyncSocket(sock);
     } catch (e) {
       sock.close();
       throw e;
