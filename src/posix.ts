@@ -178,8 +178,7 @@ export function strncpy(dst: ArrayBufferView, src: string | ArrayBufferView, n: 
 
 /** A `char buf[size]` initialised from a string, like `char buffer[1024] = "Hola";`. */
 export function char(size: number, init = ""): Uint8Array {
-  check.size("char", "size", size);
-  const b = new Uint8Array(size);
+  const b = check.allocate("char", "size", size);
   const s = encoder.encode(init);
   check.fits("char", "initializer length", s.length, size);
   b.set(s);

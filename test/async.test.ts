@@ -663,6 +663,8 @@ describe("process lifetime and idle cost", () => {
   });
 
   test("stopReactor() releases the reactor's fds and Worker; the next async call starts a new one", async () => {
+    await stopReactor();
+    const base = openFds().length;
     const [a, b] = AsyncSocket.pair("unix", "dgram");
     own(a);
     own(b);
@@ -679,6 +681,10 @@ describe("process lifetime and idle cost", () => {
     expect(reactorFds()).toEqual([]);
     const still = new Set(openFds().map((l) => l.split(" -> ")[1]));
     for (const t of targets) if (t !== "anon_inode:[eventpoll]") expect(still.has(t)).toBe(false);
+    // Once it resolves, the Worker's own fds (Bun's event loop in that thread) are gone too.
+    a.close();
+    b.close();
+    expect(openFds().length).toBe(base);
     const [c, d] = AsyncSocket.pair("unix", "dgram");
     own(c);
     own(d);

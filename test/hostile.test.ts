@@ -215,16 +215,22 @@ describe("detached, transferred and resized buffers", () => {
     expect(thrown(() => b.recv(64))).toBe("SocketError EAGAIN"); // nothing else was sent
   });
 
-  test("a getter that detaches or shrinks a buffer while the options are being read: the kernel sees the new length", () => {
+  test("a getter that detaches or shrinks a buffer while the options are being read: a shrunk buffer is sent or filled at its new length, an emptied one is refused", () => {
     const [a, b] = own(Socket.pair("unix", "seqpacket"));
+    // shrunk by the flags getter: the kernel sees the new length
+    const sab = new ArrayBuffer(32, { maxByteLength: 32 });
+    const some = new Uint8Array(sab).fill(0x41);
+    expect(a.sendMsg({ data: [some, "z"], get flags(): number { sab.resize(3); return 0; } })).toBe(4);
+    expect(new TextDecoder().decode(b.recv(64))).toBe("AAAz");
+    // detached by the flags getter or by the address getter: refused, nothing sent
     const ab = new ArrayBuffer(32);
     const data = new Uint8Array(ab).fill(0x41);
-    const n = a.sendMsg({
-      data: [data, "z"],
-      get flags(): number { ab.transfer(); return 0; },
-    });
-    expect(n).toBe(1);
-    expect(new TextDecoder().decode(b.recv(64))).toBe("z");
+    expect(thrown(() => a.sendMsg({ data: [data, "z"], get flags(): number { ab.transfer(); return 0; } }))).toBe("TypeError");
+    const ab2 = new ArrayBuffer(8);
+    expect(thrown(() => a.sendMsg({ data: new Uint8Array(ab2), get address(): never { ab2.transfer(); return undefined as never; } }))).toBe("TypeError");
+    b.timeout = 0;
+    expect(thrown(() => b.recv(64))).toBe("SocketError EAGAIN");
+    b.timeout = null;
 
     const rab = new ArrayBuffer(32, { maxByteLength: 32 });
     const into = new Uint8Array(rab);
@@ -234,6 +240,23 @@ describe("detached, transferred and resized buffers", () => {
     expect(r.truncated).toBe(true);
     rab.resize(32);
     expect(Array.from(into.subarray(2)).every((x) => x === 0)).toBe(true);
+    // emptied by a getter read after the buffers: refused, and the record stays queued
+    a.send("kept");
+    const rab0 = new ArrayBuffer(8, { maxByteLength: 8 });
+    expect(thrown(() => b.recvMsg({ buffers: [new Uint8Array(rab0)], get maxFds(): number { rab0.resize(0); return 0; } }))).toBe("TypeError");
+    expect(new TextDecoder().decode(b.recv(64))).toBe("kept");
+  });
+
+  test("sendMsg reads each fd once: a getter cannot swap a checked fd, or lengthen the array past SCM_MAX_FD", () => {
+    const [a, b] = own(Socket.pair("unix", "stream"));
+    let reads = 0;
+    const fds: number[] = [];
+    Object.defineProperty(fds, 0, { get: () => (++reads === 1 ? 0 : -1), enumerable: true, configurable: true });
+    expect(a.sendMsg({ data: "f", fds })).toBe(1);
+    expect(reads).toBe(1);
+    const r = b.recvMsg({ maxFds: 1 });
+    expect(r.fds.length).toBe(1);
+    for (const fd of r.fds) P.close(fd);
   });
 
   test("send, sendTo and sendSegments send a view's real length: an own byteLength, a subclass getter or a detached buffer changes nothing", () => {
@@ -299,6 +322,16 @@ describe("detached, transferred and resized buffers", () => {
     const gone = new Uint8Array(ab);
     const detaching = { family: "unix" as const, get abstract() { if (!ab.detached) ab.transfer(); return dest.abstract; } };
     expect(thrown(() => tx.sendTo(gone, detaching))).toBe("TypeError"); // detached by then: refused
+    // the same for every call that takes an address with the data: refused, never an empty datagram
+    for (const send of [
+      (d: Uint8Array, to: typeof detaching) => tx.sendMsg({ data: [d], address: to }),
+      (d: Uint8Array, to: typeof detaching) => tx.sendMany([d], to),
+      (d: Uint8Array, to: typeof detaching) => tx.sendSegments(d, 8, to),
+    ]) {
+      const b = new ArrayBuffer(64);
+      const to = { family: "unix" as const, get abstract() { if (!b.detached) b.transfer(); return dest.abstract; } };
+      expect(thrown(() => send(new Uint8Array(b), to))).toBe("TypeError");
+    }
     rx.timeout = 0;
     expect(thrown(() => rx.recv(8192))).toBe("SocketError EAGAIN"); // nothing was sent
     rx.timeout = 2000;

@@ -204,14 +204,21 @@ function bufferChanged(fn: string, sent: number, total: number): TypeError & { b
   return Object.assign(e, { bytesSent: sent });
 }
 
+/** Sockets taken by an AsyncSocket: each may have one. */
+const owned = new WeakSet<Socket>();
+
 /**
- * A resumable write's failure with its progress: a SocketError gets `bytesSent` (when it has
- * none yet), and the operation's own abort becomes a SocketAbortError carrying it.
+ * A resumable write's failure with its progress: the error gets `bytesSent` (when it has none
+ * yet), and the operation's own abort becomes a SocketAbortError carrying it.
  */
 function withProgress(syscall: string, e: unknown, op: OperationOptions | undefined, sent: number): unknown {
   const signal = op?.signal;
   if (signal instanceof AbortSignal && signal.aborted && Object.is(e, signal.reason)) return new SocketAbortError(syscall, e, sent);
-  if (e instanceof SocketError && e.bytesSent === undefined) e.bytesSent = sent;
+  // Every error of a resumable write says how far the stream got, the TypeErrors too (a
+  // socket made blocking underneath, say): the caller must know where to resume or give up.
+  if (e instanceof Error && (e as { bytesSent?: unknown }).bytesSent === undefined && Object.isExtensible(e)) {
+    (e as { bytesSent?: number }).bytesSent = sent;
+  }
   return e;
 }
 
@@ -274,6 +281,9 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     let sock: Socket;
     if (family instanceof Socket) {
       sock = family;
+      // One owner: a second AsyncSocket would wait on the same fd with its own queues, and its
+      // waits would hang when the first closes it. Refused without closing (it is not ours).
+      if (owned.has(sock)) throw new TypeError("AsyncSocket: this Socket already belongs to another AsyncSocket (use that one)");
       try {
         if (sock.timeout !== 0) sock.timeout = 0; // accept4 with SOCK_NONBLOCK made it so already
       } catch (e) {
@@ -285,6 +295,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
       sock = new Socket(familyValue(family), typeValue(type), protocolValue(protocol), { timeout: 0 });
     }
     this.socket = sock;
+    owned.add(sock);
     this.#stream = sock.type === C.SOCK_STREAM;
     // The reactor (and its Worker, which must load its modules: files, fds) starts with the
     // first AsyncSocket, not its first wait: a server that runs out of fds later can still wait.
@@ -661,7 +672,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    */
   async recv(maxBytes: number, op?: AsyncRecvOptions): Promise<Uint8Array> {
     const size = check.size("recv", "maxBytes", maxBytes);
-    const buf = this.#takeScratch(size);
+    const buf = this.#takeScratch("recv", size);
     let n: number;
     try {
       n = await this.recvInto(buf.length === size ? buf : buf.subarray(0, size), op);
@@ -673,13 +684,13 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   }
 
   /** A buffer of at least `size` bytes for one read: the kept one if free and big enough. */
-  #takeScratch(size: number): Uint8Array {
+  #takeScratch(fn: string, size: number): Uint8Array {
     const buf = this.#scratch;
     if (buf !== null && buf.length >= size) {
       this.#scratch = null; // this read's until it ends
       return buf;
     }
-    return new Uint8Array(size);
+    return check.allocate(fn, "maxBytes", size);
   }
 
   /**
@@ -737,7 +748,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   /** recvfrom(): the data (up to maxBytes) and the sender. */
   async recvFrom(maxBytes: number, op?: AsyncRecvOptions): Promise<[Uint8Array, Address | RawAddress]> {
     const size = check.size("recvFrom", "maxBytes", maxBytes);
-    const buf = this.#takeScratch(size);
+    const buf = this.#takeScratch("recvFrom", size);
     let n: number;
     let from: Address | RawAddress;
     try {

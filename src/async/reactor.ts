@@ -135,6 +135,8 @@ export class Reactor {
   /** Pairs of this thread's own non-blocking polls (#drain). */
   readonly #local = new Int32Array(2 * MAX_EVENTS);
   readonly #worker: Worker;
+  /** Settles on the Worker's "close" event: its thread is gone, with the fds Bun gave it. */
+  readonly #gone: Promise<void>;
   readonly #watches = new Map<number, Watch>();
   /** Pending waiters; the Worker is ref'd while there are any. */
   #waiting = 0;
@@ -173,6 +175,8 @@ export class Reactor {
     this.#pairs = new Int32Array(this.#shared, 8, 2 * MAX_EVENTS);
     this.#worker = new Worker(new URL("./reactor-worker.ts", import.meta.url).href);
     this.#worker.unref();
+    // Listened for from the start: a Worker that fails while loading is gone before stop().
+    this.#gone = new Promise<void>((resolve) => this.#worker.addEventListener("close", () => resolve()));
     this.ready = new Promise<void>((resolve, reject) => {
       this.#started = resolve;
       this.#startFailed = reject;
@@ -413,7 +417,7 @@ export class Reactor {
 
   /**
    * Stops the Worker and releases the reactor's fds; pending waits reject with EBADF.
-   * Resolves when the Worker has exited. The next AsyncSocket makes a new reactor.
+   * Resolves when the Worker's thread is gone (with the fds Bun gave it). The next AsyncSocket makes a new reactor.
    */
   async stop(): Promise<void> {
     if (this.#stopped) return;
@@ -428,9 +432,14 @@ export class Reactor {
     Atomics.notify(this.#control, 0);
     this.#wake[0].send(new Uint8Array(1));
     await exited;
+    // Bun releases a Worker's own fds (its event loop's epoll and eventfd) only when the thread
+    // is gone, which its "close" event tells; bounded, so a stuck thread cannot hang the caller.
     this.#worker.terminate();
     for (const s of this.#wake) s.close();
     this.#poller.close();
+    let limit: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#gone, new Promise<void>((resolve) => { limit = setTimeout(resolve, 2000); })]);
+    clearTimeout(limit);
   }
 }
 

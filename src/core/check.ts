@@ -40,6 +40,19 @@ export function size(fn: string, what: string, v: unknown): number {
   return integer(fn, what, v, 0, Number.MAX_SAFE_INTEGER, "size_t");
 }
 
+/**
+ * A zeroed buffer of a checked size_t `v`: when the engine cannot allocate that much, a
+ * RangeError naming the call and the size (not the engine's bare "Out of memory").
+ */
+export function allocate(fn: string, what: string, v: unknown): Uint8Array {
+  const n = size(fn, what, v);
+  try {
+    return new Uint8Array(n);
+  } catch (e) {
+    throw new RangeError(`${fn}: cannot allocate ${n} bytes for ${what} (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+}
+
 /** An unsigned integer of `bits` bits (8, 16 or 32). */
 export function unsigned(fn: string, what: string, v: unknown, bits: 8 | 16 | 32): number {
   return integer(fn, what, v, 0, 2 ** bits - 1, `uint${bits}_t`);

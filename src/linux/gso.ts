@@ -132,7 +132,8 @@ export class SegmentSender {
     // run once per call, as on the segmented path.
     this.#address = address === undefined ? undefined : snapshot(this.#to.bytes, this.#namelen, address);
     const size = check.typedLength(data);
-    if (size > 0 && check.isDetached(data)) throw new TypeError(`${fn}: data is detached`);
+    // A view with no memory left is a mistake, never "nothing to send" (as for every other send).
+    if (size === 0 && check.isEmptied(data)) throw new TypeError(`${fn}: data has no memory (detached, or its resizable buffer shrank)`);
     this.#data = data;
     this.#size = size;
     this.#segment = seg;

@@ -301,27 +301,38 @@ function putIovecs(hdr: DataView, bufs: readonly Uint8Array[]): Uint8Array {
 
 const encoder = new TextEncoder();
 
+/**
+ * The data pieces as bytes: strings encoded, views checked. Each element is read once (a copy of
+ * the array is taken first), so what is checked is what is sent.
+ */
 function dataList(fn: string, data: SendMsgOptions["data"]): Uint8Array[] {
   if (data === undefined) return [];
   const list = typeof data === "string" || ArrayBuffer.isView(data) ? [data] : data;
   if (!Array.isArray(list)) throw new TypeError(`${fn}: data must be bytes, a string, or an array of them`);
-  return list.map((d, i) => {
-    if (typeof d === "string") return encoder.encode(d);
-    const b = check.bytes(fn, `data[${i}]`, d);
-    // A view with no memory left is a mistake, never "0 bytes": it would send a short or empty record.
-    if (check.byteLength(fn, `data[${i}]`, b) === 0 && check.isEmptied(b)) throw new TypeError(`${fn}: data[${i}] has no memory (detached, or its resizable buffer shrank)`);
-    return b;
+  return list.slice().map((d: MsgData, i: number) => typeof d === "string" ? encoder.encode(d) : check.bytes(fn, `data[${i}]`, d));
+}
+
+/**
+ * Refuses a data piece with no memory left: it is a mistake, never "0 bytes" (it would send a
+ * short or empty record). Run after every option getter, right before the iovecs are written.
+ */
+function refuseEmptied(fn: string, data: readonly Uint8Array[]): void {
+  data.forEach((b, i) => {
+    if (check.isEmptied(b)) throw new TypeError(`${fn}: data[${i}] has no memory (detached, or its resizable buffer shrank)`);
   });
 }
 
-function fdList(fn: string, fds: readonly number[] | undefined): readonly number[] {
+/** The fds as a checked copy: each element is read once, so a getter cannot swap a checked fd. */
+function fdList(fn: string, fds: readonly number[] | undefined): number[] {
   if (fds === undefined) return [];
   if (!Array.isArray(fds)) throw new TypeError(`${fn}: fds must be an array of fd numbers`);
-  if (fds.length > SCM_MAX_FD) throw new RangeError(`${fn}: at most ${SCM_MAX_FD} fds per message (SCM_MAX_FD), got ${fds.length}`);
-  fds.forEach((fd, i) => {
-    if (check.int32(fn, `fds[${i}]`, fd) < 0) throw new RangeError(`${fn}: fds[${i}] must be >= 0, got ${fd}`);
+  const list: unknown[] = fds.slice();
+  if (list.length > SCM_MAX_FD) throw new RangeError(`${fn}: at most ${SCM_MAX_FD} fds per message (SCM_MAX_FD), got ${list.length}`);
+  return list.map((fd, i) => {
+    const n = check.int32(fn, `fds[${i}]`, fd);
+    if (n < 0) throw new RangeError(`${fn}: fds[${i}] must be >= 0, got ${n}`);
+    return n;
   });
-  return fds;
 }
 
 /** A UDP_SEGMENT control message: the segment size as a 16-bit unsigned (the kernel's gso_size). */
@@ -356,46 +367,54 @@ export class OutgoingMessage {
   readonly #keep: readonly Uint8Array[];
   readonly #flags: number;
 
-  /** Checks every option (throwing TypeError/RangeError before any syscall) and builds the msghdr. */
+  /**
+   * Checks every option (throwing TypeError/RangeError before any syscall) and builds the msghdr.
+   * Each option is read once, and the data views are checked last, after every getter has run,
+   * so no getter can change what was checked.
+   */
   constructor(fn: string, options: SendMsgOptions, extraFlags = 0) {
     if (options === null || typeof options !== "object") throw new TypeError(`${fn}: options must be an object`);
-    const data = dataList(fn, options.data);
-    const fds = fdList(fn, options.fds);
-    const cred = options.credentials === undefined ? undefined : credentialsOf(fn, options.credentials);
-    const extra = options.control ?? [];
+    const { data: dataOption, fds: fdsOption, credentials, control: extra = [], segmentSize, flags, address } = options;
+    const data = dataList(fn, dataOption);
+    const fds = fdList(fn, fdsOption);
+    const cred = credentials === undefined ? undefined : credentialsOf(fn, credentials);
     if (!Array.isArray(extra)) throw new TypeError(`${fn}: control must be an array of { level, type, data }`);
     const control: ControlMessage[] = [];
     if (fds.length) control.push({ level: C.SOL_SOCKET, type: C.SCM_RIGHTS, data: intBytes(fds) });
     if (cred) control.push({ level: C.SOL_SOCKET, type: C.SCM_CREDENTIALS!, data: ucredBytes(cred) });
-    if (options.segmentSize !== undefined) control.push(segmentMessage(fn, options.segmentSize));
-    extra.forEach((m: ControlMessage, i: number) => {
+    if (segmentSize !== undefined) control.push(segmentMessage(fn, segmentSize));
+    extra.slice().forEach((m: ControlMessage, i: number) => {
       if (m === null || typeof m !== "object") throw new TypeError(`${fn}: control[${i}] must be { level, type, data }`);
+      const { level, type, data: bytesOf } = m;
       control.push({
-        level: check.int32(fn, `control[${i}].level`, m.level),
-        type: check.int32(fn, `control[${i}].type`, m.type),
-        data: check.bytes(fn, `control[${i}].data`, m.data),
+        level: check.int32(fn, `control[${i}].level`, level),
+        type: check.int32(fn, `control[${i}].type`, type),
+        data: check.bytes(fn, `control[${i}].data`, bytesOf),
       });
     });
-    this.#flags = check.int32(fn, "flags", options.flags ?? 0) | extraFlags;
+    this.#flags = check.int32(fn, "flags", flags ?? 0) | extraFlags;
 
     const hdr = bytes(MSGHDR.size);
     const hv = viewOf(hdr);
     const keep: Uint8Array[] = [...data];
-    if (options.address !== undefined) {
+    if (address !== undefined) {
       const name = bytes(SOCKADDR_MAX);
-      const len = encodeAddress(options.address, name);
+      const len = encodeAddress(address, name);
       check.fits(fn, "msg_namelen", len, name.byteLength);
       putUint(hv, 0, MSGHDR.fields.msg_name, addressOf(name), "msg_name");
       putUint(hv, 0, MSGHDR.fields.msg_namelen, len, "msg_namelen");
       keep.push(name);
     }
-    keep.push(putIovecs(hv, data));
+    // From here on no user code runs: the control data is copied and the iovecs take the views'
+    // lengths as they are now.
     if (control.length) {
       const ctl = encodeControl(control);
       putUint(hv, 0, MSGHDR.fields.msg_control, addressOf(ctl), "msg_control");
       putUint(hv, 0, MSGHDR.fields.msg_controllen, ctl.byteLength, "msg_controllen");
       keep.push(ctl);
     }
+    refuseEmptied(fn, data);
+    keep.push(putIovecs(hv, data));
     this.#hdr = hdr;
     this.#keep = keep;
   }
@@ -474,33 +493,40 @@ export class IncomingMessage {
   readonly #keep: readonly Uint8Array[];
   readonly #flags: number;
 
-  /** Checks every option (throwing TypeError/RangeError before any syscall) and builds the msghdr. */
+  /**
+   * Checks every option (throwing TypeError/RangeError before any syscall) and builds the msghdr.
+   * Each option is read once and the buffers are checked last, after every getter has run: a
+   * buffer emptied by a getter is refused instead of taking a 0-byte share (a false end of stream).
+   */
   constructor(fn: string, options: RecvMsgOptions = {}) {
     if (options === null || typeof options !== "object") throw new TypeError(`${fn}: options must be an object`);
+    const { buffers: buffersOption, size, maxFds: maxFdsOption, credentials, segmentSize, timestamp, controlSize, flags } = options;
     let buffers: readonly Uint8Array[];
-    if (options.buffers !== undefined) {
-      if (!Array.isArray(options.buffers)) throw new TypeError(`${fn}: buffers must be an array of Uint8Array`);
-      if (options.size !== undefined) throw new TypeError(`${fn}: give buffers or size, not both`);
-      options.buffers.forEach((b: unknown, i: number) => {
+    if (buffersOption !== undefined) {
+      if (!Array.isArray(buffersOption)) throw new TypeError(`${fn}: buffers must be an array of Uint8Array`);
+      if (size !== undefined) throw new TypeError(`${fn}: give buffers or size, not both`);
+      buffers = buffersOption.slice();
+      buffers.forEach((b: unknown, i: number) => {
         if (!(b instanceof Uint8Array)) throw new TypeError(`${fn}: buffers[${i}] must be a Uint8Array`);
-        // A detached buffer would take a 0-byte share of the message, which is then lost.
-        if (check.isEmptied(b)) throw new TypeError(`${fn}: buffers[${i}] has no memory (detached, or its resizable buffer shrank)`);
       });
-      buffers = options.buffers.slice();
     } else {
-      buffers = [bytes(check.size(fn, "size", options.size ?? 65536))];
+      buffers = [check.allocate(fn, "size", size ?? 65536)];
     }
-    const maxFds = check.size(fn, "maxFds", options.maxFds ?? 0);
+    const maxFds = check.size(fn, "maxFds", maxFdsOption ?? 0);
     if (maxFds > SCM_MAX_FD) throw new RangeError(`${fn}: maxFds is at most ${SCM_MAX_FD} (SCM_MAX_FD), got ${maxFds}`);
-    if (options.credentials && !UCRED) throw new RangeError(`${fn}: SCM_CREDENTIALS does not exist on ${table.platform}`);
-    if (options.segmentSize && C.UDP_GRO === null) throw new RangeError(`${fn}: UDP_GRO does not exist on ${table.platform}`);
-    const room = options.controlSize !== undefined
-      ? check.size(fn, "controlSize", options.controlSize)
-      : (maxFds ? cmsgSpace(maxFds * INT_SIZE) : 0) + (options.credentials ? cmsgSpace(UCRED!.size) : 0) +
-        (options.segmentSize ? cmsgSpace(INT_SIZE) : 0) + (options.timestamp ? cmsgSpace(TIMESTAMP_ROOM) : 0);
+    if (credentials && !UCRED) throw new RangeError(`${fn}: SCM_CREDENTIALS does not exist on ${table.platform}`);
+    if (segmentSize && C.UDP_GRO === null) throw new RangeError(`${fn}: UDP_GRO does not exist on ${table.platform}`);
+    const room = controlSize !== undefined
+      ? check.size(fn, "controlSize", controlSize)
+      : (maxFds ? cmsgSpace(maxFds * INT_SIZE) : 0) + (credentials ? cmsgSpace(UCRED!.size) : 0) +
+        (segmentSize ? cmsgSpace(INT_SIZE) : 0) + (timestamp ? cmsgSpace(TIMESTAMP_ROOM) : 0);
     if (room > 0x7fffffff) throw new RangeError(`${fn}: controlSize ${room} is too large`);
-    this.#flags = check.int32(fn, "flags", options.flags ?? 0) | RECV_FLAGS;
+    this.#flags = check.int32(fn, "flags", flags ?? 0) | RECV_FLAGS;
 
+    // No user code runs from here: the buffers are checked as the iovecs will describe them.
+    buffers.forEach((b, i) => {
+      if (check.isEmptied(b)) throw new TypeError(`${fn}: buffers[${i}] has no memory (detached, or its resizable buffer shrank)`);
+    });
     const hdr = bytes(MSGHDR.size);
     const hv = viewOf(hdr);
     const name = bytes(SOCKADDR_MAX);

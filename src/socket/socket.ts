@@ -524,7 +524,7 @@ export class Socket implements Disposable {
 
   /** recv(): up to `maxBytes` bytes (an empty array at end of stream). */
   recv(maxBytes: number, flags = 0): Uint8Array {
-    const buf = new Uint8Array(check.size("recv", "maxBytes", maxBytes));
+    const buf = check.allocate("recv", "maxBytes", maxBytes);
     const n = this.recvInto(buf, maxBytes, flags);
     return n === maxBytes ? buf : buf.subarray(0, n);
   }
@@ -557,7 +557,7 @@ export class Socket implements Disposable {
 
   /** recvfrom(): the data (up to maxBytes) and the sender's address. */
   recvFrom(maxBytes: number, flags = 0): [Uint8Array, Address | RawAddress] {
-    const buf = new Uint8Array(check.size("recvFrom", "maxBytes", maxBytes));
+    const buf = check.allocate("recvFrom", "maxBytes", maxBytes);
     const [n, from] = this.recvFromInto(buf, maxBytes, flags);
     return [n === maxBytes ? buf : buf.subarray(0, n), from];
   }
@@ -596,7 +596,7 @@ export class Socket implements Disposable {
 
   /** getsockopt() as raw bytes: up to `maxLength` bytes of option `name` at `level`. */
   getRawOption(level: number, name: number, maxLength: number): Uint8Array {
-    const buf = new Uint8Array(check.size("getRawOption", "maxLength", maxLength));
+    const buf = check.allocate("getRawOption", "maxLength", maxLength);
     const len = Uint32Array.of(maxLength);
     const n = sys.getsockopt(this.#open("getsockopt"), check.int32("getsockopt", "level", level), check.int32("getsockopt", "name", name), buf, len);
     return buf.subarray(0, Math.min(n, maxLength));
