@@ -29,6 +29,7 @@ export {
   AsyncSocket, type AsyncConnectOptions, type AsyncCreateConnectionOptions, type AsyncRecvIntoOptions,
   type AsyncRecvOptions, type AsyncSendOptions, type ConnectionsOptions, type Datagram, type OperationOptions,
 } from "./async/async.ts";
+export { SocketDuplex, type DuplexAddressInfo, type ToDuplexOptions } from "./async/duplex.ts";
 export { reactorReady, stopReactor } from "./async/reactor.ts";
 export { SD_LISTEN_FDS_START, listenFds, type ActivatedSocket, type ListenFdsOptions } from "./linux/activation.ts";
 export {

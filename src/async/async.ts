@@ -25,6 +25,7 @@ import { table } from "../../ffi/platform.ts";
 import * as check from "../core/check.ts";
 import { familyValue, protocolValue, typeValue, type Family, type Protocol, type SocketType } from "../core/constants.ts";
 import { Guard, sleep } from "./cancel.ts";
+import { SocketDuplex, type ToDuplexOptions } from "./duplex.ts";
 import { SocketAbortError, SocketError, SocketTimeoutError } from "../core/errors.ts";
 import type { ReceivedDatagram } from "../socket/mmsg.ts";
 import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "../socket/msg.ts";
@@ -268,6 +269,11 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   /** Aborted by close()/detach(): ends a #pause (made on the first one). */
   #closing: AbortController | null = null;
   #writable: WritableStream<Data> | null = null;
+  /** `readable` has ended (end of stream, cancel or error) / `writable` has closed (or failed). */
+  #readableDone = false;
+  #writableDone = false;
+  /** toDuplex() was called: its Duplex reads and writes this socket. */
+  #duplex = false;
 
   /**
    * A new socket: `new AsyncSocket("inet", "stream")`, `new AsyncSocket("unix", "seqpacket")`,
@@ -926,26 +932,66 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * nothing is read ahead of the consumer). Ends at end of stream; cancel() shuts down reading.
    * On a record socket (seqpacket, datagram, raw) each chunk is one whole record, whatever its
    * size: its length is peeked first (MSG_PEEK | MSG_TRUNC), so nothing is ever cut.
+   * When this stream has ended (end of stream, cancel or error) and `writable` has closed
+   * (or aborted or failed), the socket closes: `Duplex.fromWeb(sock)` releases its fd.
    */
   get readable(): ReadableStream<Uint8Array> {
+    if (this.#duplex) throw new TypeError("readable: this socket's bytes go to its toDuplex() stream");
     return (this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller): Promise<void> => {
-        if (this.#stream) {
-          const chunk = await this.recv(65536);
-          if (chunk.length === 0) controller.close();
-          else controller.enqueue(chunk);
-          return;
+        let chunk: Uint8Array;
+        try {
+          chunk = this.#stream ? await this.recv(65536) : await this.#recvRecord();
+        } catch (e) {
+          this.#streamDone("readable");
+          throw e;
         }
         // A datagram socket has no end of stream: an empty datagram is a chunk like any other.
         // On seqpacket an empty record and end of stream both read 0 bytes: taken as the end.
-        const record = await this.#recvRecord();
-        if (record.length === 0 && this.socket.type === C.SOCK_SEQPACKET) controller.close();
-        else controller.enqueue(record);
+        if (chunk.length === 0 && (this.#stream || this.socket.type === C.SOCK_SEQPACKET)) {
+          controller.close();
+          this.#streamDone("readable");
+        } else controller.enqueue(chunk);
       },
       cancel: (): void => {
         try { this.shutdown("read"); } catch { /* closed or not connected: nothing to stop */ }
+        this.#streamDone("readable");
       },
     }, { highWaterMark: 0 }));
+  }
+
+  /** One of the WHATWG streams is done; with both done, the socket has no more use: closed. */
+  #streamDone(side: "readable" | "writable"): void {
+    if (side === "readable") this.#readableDone = true;
+    else this.#writableDone = true;
+    if (this.#readableDone && this.#writableDone) this.close();
+  }
+
+  /**
+   * A node:stream Duplex over this stream or seqpacket socket, for node:tls (`tls.connect({
+   * socket })`, `new tls.TLSSocket(duplex, { isServer: true })`), node:http
+   * (`server.emit("connection", duplex)`, `http.request({ createConnection })`) and WebSocket
+   * libraries. Reads wait for demand; write() is sendAll; end() is shutdown("write") (a peer
+   * already gone is no error); destroy() closes; the fd closes exactly once, when the readable
+   * side has ended and the writable side has finished, or on destroy or error. On seqpacket each
+   * write() is one record (longer than `recordSize`: several) and each record one chunk. Throws TypeError on datagram and raw
+   * sockets (no stream to carry), on a listening socket, and when `readable`/`writable` or
+   * another Duplex already read this socket.
+   */
+  toDuplex(options: ToDuplexOptions = {}): SocketDuplex {
+    const t = this.socket.type;
+    if (t !== C.SOCK_STREAM && t !== C.SOCK_SEQPACKET) throw new TypeError("toDuplex: needs a stream or seqpacket socket (a datagram socket has no stream to carry)");
+    if (this.socket.closed) throw new SocketError("toDuplex", E.EBADF);
+    if (this.socket.getOption("acceptConn")) throw new TypeError("toDuplex: a listening socket carries no stream (accept() first)");
+    if (this.#readable !== null || this.#writable !== null || this.#duplex) throw new TypeError("toDuplex: this socket's bytes already go to another stream (readable, writable or toDuplex)");
+    const readSize = options.readSize ?? 65536;
+    check.inRange("toDuplex", "readSize", readSize, 1, 2 ** 30);
+    if (options.recordSize !== undefined) {
+      check.inRange("toDuplex", "recordSize", options.recordSize, 1, Number.MAX_SAFE_INTEGER);
+    }
+    this.#duplex = true;
+    const read = t === C.SOCK_SEQPACKET ? (): Promise<Uint8Array> => this.#recvRecord() : (): Promise<Uint8Array> => this.recv(readSize);
+    return new SocketDuplex(this, read, options);
   }
 
   /**
@@ -974,19 +1020,37 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   /**
    * A WHATWG WritableStream into the socket: each chunk (bytes or a string) goes out with
    * sendAll before the next is taken (highWaterMark 1: backpressure reaches the writer).
-   * close() shuts down writing (the peer reads end of stream); abort() ends a write waiting
-   * for room at once and closes the socket.
+   * close() shuts down writing (the peer reads end of stream; a peer already gone is no
+   * error); abort() ends a write waiting for room at once and closes the socket. Once this
+   * stream has closed (or failed) and `readable` has ended, the socket closes.
    */
   get writable(): WritableStream<Data> {
     // The controller's signal aborts as soon as abort() is called, while the sink's abort()
     // would only run after the pending write settled: a write waiting for room never would.
+    if (this.#duplex) throw new TypeError("writable: this socket's bytes go to its toDuplex() stream");
     let signal: AbortSignal | null = null;
     return (this.#writable ??= new WritableStream<Data>({
       start: (controller): void => {
         signal = (controller as WritableStreamDefaultController & { readonly signal?: AbortSignal }).signal ?? null;
       },
-      write: (chunk): Promise<void> => this.sendAll(chunk, signal === null ? undefined : { signal }),
-      close: (): void => this.shutdown("write"),
+      write: async (chunk): Promise<void> => {
+        try {
+          await this.sendAll(chunk, signal === null ? undefined : { signal });
+        } catch (e) {
+          this.#streamDone("writable"); // the stream is errored: no more writes
+          throw e;
+        }
+      },
+      close: (): void => {
+        try {
+          this.shutdown("write");
+        } catch (e) {
+          // The peer already gone (or the socket closed) is no reason to fail a close.
+          if (!(e instanceof SocketError && (e.errno === E.ENOTCONN || e.errno === E.EPIPE || e.errno === E.EBADF))) throw e;
+        } finally {
+          this.#streamDone("writable");
+        }
+      },
       abort: (): void => this.close(),
     }, { highWaterMark: 1 }));
   }

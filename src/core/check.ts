@@ -23,6 +23,11 @@ function integer(fn: string, what: string, v: unknown, min: number, max: number,
   return v;
 }
 
+/** An integer in [min, max] (`what` says what it is, e.g. a size in bytes). */
+export function inRange(fn: string, what: string, v: unknown, min: number, max: number): number {
+  return integer(fn, what, v, min, max, "integer");
+}
+
 /** A C `int`. */
 export function int32(fn: string, what: string, v: unknown): number {
   if (typeof v === "number" && (v | 0) === v) return v; // the common case, without coercion
