@@ -51,6 +51,13 @@ export const rowsFor: Record<string, Row[]> = {
   udp_many_64: udpRows,
   udp_segments_64: udpRows,
   udp_segments_1400: udpRows,
+  http_keepalive: [
+    { key: "req_per_s", label: "requests per second", better: "higher", unit: "/s" },
+    { key: "req_per_cpu_s", label: "requests per server CPU-second", better: "higher", unit: "/s" },
+    { key: "cpu_us_per_req", label: "server CPU per request", better: "lower", unit: "µs" },
+    { key: "user_us_per_req", label: "of which user", better: "lower", unit: "µs" },
+    { key: "emit_req_per_cpu_s", label: "node:http fed net.Socket connections by emit(\"connection\"): requests per server CPU-second", better: "higher", unit: "/s" },
+  ],
   connrate: [
     { key: "conn_per_s", label: "connections per second", better: "higher", unit: "/s" },
     { key: "cpu_us_per_conn", label: "client CPU per connection", better: "lower", unit: "µs" },
@@ -253,6 +260,22 @@ function coreTargets(res: BenchResult): string[] {
   return out;
 }
 
+/** Issue 17's speed target (node:http over toDuplex), checked against this run. */
+function duplexTargets(res: BenchResult): string[] {
+  const w = res.workloads.find((x) => x.id === "http_keepalive");
+  if (!w) return [];
+  const f = (r: number | null) => (r === null ? "–" : `${r.toFixed(2)}×`);
+  const vsNet = ratio(w, "req_per_cpu_s", "async", "node_bun");
+  const vsServe = ratio(w, "req_per_cpu_s", "async", "bun");
+  const vsNode = ratio(w, "req_per_cpu_s", "async", "node");
+  const verdict = vsNet === null ? "not measured" : vsNet >= 0.9 ? "met" : "**missed**";
+  const mine = figure(w.results.async, "req_per_cpu_s");
+  const emitted = figure(w.results.node_bun, "emit_req_per_cpu_s");
+  const vsEmit = mine !== null && emitted !== null && emitted > 0 ? mine / emitted : null;
+  return [`- HTTP/1.1 keep-alive: node:http fed by toDuplex() ${f(vsNet)} node:http on its own net server (Bun) in requests per server CPU-second (target ≥ 0.9×: ${verdict}); ` +
+    `${f(vsEmit)} node:http fed Bun's own net.Socket connections by emit("connection") (the same path inside node:http); ${f(vsServe)} Bun.serve; ${f(vsNode)} node:http under node.`];
+}
+
 /** Issue 13's speed target (sendFile), checked against this run. */
 function fileTargets(res: BenchResult): string[] {
   const W = (id: string) => res.workloads.find((w) => w.id === id);
@@ -302,12 +325,16 @@ export function renderMarkdown(res: BenchResult): string {
     "",
     ...coreTargets(res),
     "",
+    "Target from issue 17 (node:http over toDuplex), as measured in this run:",
+    "",
+    ...duplexTargets(res),
+    "",
   ].join("\n");
 }
 
 /** The same table for a terminal. */
 export function renderText(res: BenchResult): string {
-  return [...header(res), "", ...table(res), "", ...targets(res), ...asyncTargets(res), ...fileTargets(res), ...coreTargets(res)].join("\n");
+  return [...header(res), "", ...table(res), "", ...targets(res), ...asyncTargets(res), ...fileTargets(res), ...coreTargets(res), ...duplexTargets(res)].join("\n");
 }
 
 // --- SVG -----------------------------------------------------------------------------------------

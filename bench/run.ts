@@ -39,9 +39,9 @@ const mode: "full" | "quick" | "smoke" = flag("--smoke") ? "smoke" : flag("--qui
 
 /** Counts per mode. Full mode meets the issue's minimums (≥ 50 000 round trips, 1 GiB, 1 000 connections). */
 const sizes = {
-  full: { pp: 50_000, ppWarm: 5_000, conns: 1_000, connRtts: 100, bulk: 2 ** 30, udp: 200_000, udpWarm: 20_000, connrate: 5_000, unixPp: 50_000, reps: 2, timeoutMs: 120_000 },
-  quick: { pp: 10_000, ppWarm: 1_000, conns: 1_000, connRtts: 20, bulk: 2 ** 28, udp: 50_000, udpWarm: 5_000, connrate: 2_000, unixPp: 10_000, reps: 1, timeoutMs: 30_000 },
-  smoke: { pp: 200, ppWarm: 20, conns: 50, connRtts: 3, bulk: 2 ** 22, udp: 1_000, udpWarm: 100, connrate: 50, unixPp: 200, reps: 1, timeoutMs: 15_000 },
+  full: { pp: 50_000, ppWarm: 5_000, conns: 1_000, connRtts: 100, bulk: 2 ** 30, udp: 200_000, udpWarm: 20_000, connrate: 5_000, unixPp: 50_000, httpConns: 100, httpRequests: 1_000, reps: 2, timeoutMs: 120_000 },
+  quick: { pp: 10_000, ppWarm: 1_000, conns: 1_000, connRtts: 20, bulk: 2 ** 28, udp: 50_000, udpWarm: 5_000, connrate: 2_000, unixPp: 10_000, httpConns: 100, httpRequests: 200, reps: 1, timeoutMs: 30_000 },
+  smoke: { pp: 200, ppWarm: 20, conns: 50, connRtts: 3, bulk: 2 ** 22, udp: 1_000, udpWarm: 100, connrate: 50, unixPp: 200, httpConns: 10, httpRequests: 20, reps: 1, timeoutMs: 15_000 },
 }[mode];
 const reps = option("--reps") ? Math.max(1, Number(option("--reps"))) : sizes.reps;
 const only = option("--only")?.split(",");
@@ -235,6 +235,8 @@ interface Contender extends ContenderInfo {
   client: string[] | null;
   /** Command of the echo server for the concurrent echo workload. */
   server: string[] | null;
+  /** Command of the HTTP/1.1 server for the keep-alive HTTP workload (null: none). */
+  httpServer?: string[] | null;
 }
 
 function contenders(cdir: string | null, cReason: string | null): Contender[] {
@@ -244,12 +246,13 @@ function contenders(cdir: string | null, cReason: string | null): Contender[] {
     { id: "bsdsock", label: "bsdsock Socket", client: [bun, c("bsdsock.ts"), "socket"], server: [bun, c("bsdsock.ts"), "socket", "server"], reason: null, available: true },
     { id: "posix", label: "bsdsock posix", client: [bun, c("bsdsock.ts"), "posix"], server: [bun, c("bsdsock.ts"), "posix", "server"], reason: null, available: true },
     { id: "ffi", label: "raw bun:ffi", client: [bun, c("bsdsock.ts"), "ffi"], server: null, reason: null, available: true },
-    { id: "async", label: "bsdsock async", client: [bun, c("bsdsock-async.ts")], server: [bun, c("bsdsock-async.ts"), "server"], reason: null, available: true },
-    { id: "bun", label: "Bun native", client: [bun, c("bun.ts")], server: [bun, c("bun.ts"), "server"], reason: null, available: true },
-    { id: "node_bun", label: "node:net (Bun)", client: [bun, c("node.mjs")], server: [bun, c("node.mjs"), "server"], reason: null, available: true },
+    { id: "async", label: "bsdsock async", client: [bun, c("bsdsock-async.ts")], server: [bun, c("bsdsock-async.ts"), "server"], httpServer: [bun, c("bsdsock-async.ts"), "httpserver"], reason: null, available: true },
+    { id: "bun", label: "Bun native", client: [bun, c("bun.ts")], server: [bun, c("bun.ts"), "server"], httpServer: [bun, c("bun.ts"), "httpserver"], reason: null, available: true },
+    { id: "node_bun", label: "node:net (Bun)", client: [bun, c("node.mjs")], server: [bun, c("node.mjs"), "server"], httpServer: [bun, c("node.mjs"), "httpserver"], reason: null, available: true },
     {
       id: "node", label: "node:net (node)",
       client: nodeBin ? [nodeBin, c("node.mjs")] : null, server: nodeBin ? [nodeBin, c("node.mjs"), "server"] : null,
+      httpServer: nodeBin ? [nodeBin, c("node.mjs"), "httpserver"] : null,
       reason: nodeBin ? null : "no node binary on PATH", available: true,
     },
   ];
@@ -258,6 +261,7 @@ function contenders(cdir: string | null, cReason: string | null): Contender[] {
     available: x.client !== null,
     client: x.client && onContenderCpu(x.client),
     server: x.server && onContenderCpu(x.server),
+    httpServer: x.httpServer ? onContenderCpu(x.httpServer) : null,
   }));
 }
 
@@ -368,6 +372,35 @@ function workloads(): Workload[] {
         : (c.id === "posix") ? "n/a (Socket layer only)" : null,
       run: (c, p) => againstPeer(p.sink, [...c.client!, "file", String(p.sink.port), p.file, String(sizes.bulk), method], `${c.id} file ${method}`),
     })),
+    {
+      // node:http fed by toDuplex() (async) against node:http on its own net server (in Bun and in
+      // node) and Bun.serve, all answering the same 12-byte body to the same C keep-alive client.
+      id: "http_keepalive", title: `HTTP/1.1 keep-alive, ${sizes.httpConns} connections × ${sizes.httpRequests} requests (12-byte body)`, side: "server",
+      peer: "C epoll keep-alive HTTP client (contender is the server)", primary: "req_per_cpu_s",
+      unsupported: (c) => (c.httpServer ? null : "n/a (no HTTP server)"),
+      run: async (c, p) => {
+        const load = async (cmd: string[], what: string): Promise<Figures> => {
+          const srv = await startServer(cmd, what);
+          try {
+            return await runJson(onPeerCpu([join(p.cdir, "httpload"), String(srv.port), String(sizes.httpConns), String(sizes.httpRequests), String(srv.proc.pid)]), what);
+          } finally {
+            await stopServer(srv);
+          }
+        };
+        const r = await load(c.httpServer!, `${c.id} http server`);
+        // node:http also fed net.Server connections through emit("connection"): the same path
+        // as toDuplex's connections, so the like-for-like baseline (Bun serves both slower).
+        if (c.id === "node_bun" || c.id === "node") {
+          const e = await load([...c.httpServer!, "emit"], `${c.id} http server (emit)`);
+          r.emit_req_per_cpu_s = e.req_per_cpu_s!;
+          r.emit_cpu_us_per_req = e.cpu_us_per_req!;
+        }
+        if (!(r.cpu_s! >= 0.05)) { // below ~50 ms of /proc ticks a per-CPU-second figure is noise
+          for (const k of ["req_per_cpu_s", "cpu_us_per_req", "user_us_per_req", "sys_us_per_req", "emit_req_per_cpu_s", "emit_cpu_us_per_req"]) delete r[k];
+        }
+        return r;
+      },
+    },
     {
       id: "connrate", title: "Connection rate: connect, accept, close", side: "client", peer: "C accept-and-close server", primary: "conn_per_s",
       run: (c, p) => againstPeer(p.accept, [...c.client!, "connrate", String(p.accept.port), String(sizes.connrate)], `${c.id} connrate`),

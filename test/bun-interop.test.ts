@@ -2,9 +2,14 @@
  * Handing sockets between bsdsock and Bun's own networking (Bun 1.4.4): what works is tested
  * here, and what does not is pinned by a test too, so a Bun change shows up.
  */
-import { describe, expect, test } from "bun:test";
-import { readlinkSync } from "node:fs";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import tls from "node:tls";
 import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks } from "./helpers.ts";
 
@@ -114,5 +119,133 @@ describe("Bun → bsdsock", () => {
     peer.timeout = 2000;
     expect(text(peer.recv(64))).toBe("through the dup");
     ns.destroy();
+  });
+});
+
+// TLS and HTTP hand-offs (Bun 1.4.4). Certificates come from openssl(1); without it these skip.
+describe("bsdsock fd → Bun's TLS and HTTP servers", () => {
+  const openssl = Bun.which("openssl");
+  const noOpenssl = openssl ? null : "openssl not on PATH (needed for a certificate)";
+  if (noOpenssl) console.log(`skipping TLS hand-off tests: ${noOpenssl}`);
+  let key = "";
+  let cert = "";
+  beforeAll(() => {
+    if (!openssl) return;
+    const dir = mkdtempSync(join(tmpdir(), "bsdsock-interop-"));
+    const r = Bun.spawnSync([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "2", "-subj", "/CN=localhost",
+      "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: ["ignore", "ignore", "pipe"] });
+    if (r.exitCode !== 0) throw new Error(`openssl req: ${r.stderr.toString()}`);
+    key = readFileSync(join(dir, "key.pem"), "utf8");
+    cert = readFileSync(join(dir, "cert.pem"), "utf8");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test.skipIf(noOpenssl !== null)("Bun.connect({ fd, tls }) speaks TLS on a connected bsdsock socket (write in handshake(): a write in open() is lost)", async () => {
+    const server = tls.createServer({ key, cert }, (s) => s.on("data", (d: Buffer) => s.end(`tls echo: ${d}`)));
+    await within(2000, (r) => server.listen(0, "127.0.0.1", () => r(undefined)));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const client = Socket.connect({ ...loopback, port });
+      let got!: (s: string) => void;
+      const reply = new Promise<string>((r) => { got = r; });
+      const bunSocket = await Bun.connect({
+        fd: client.detach(),
+        tls: { ca: cert, serverName: "localhost" },
+        socket: {
+          handshake(s: { write(d: string): number }, ok: boolean) { if (ok) s.write("over bsdsock"); },
+          data(_s: unknown, d: Uint8Array) { got(text(d)); },
+        },
+      } as unknown as Parameters<typeof Bun.connect>[0]);
+      expect(await within(3000, (r) => { void reply.then(r); })).toBe("tls echo: over bsdsock");
+      bunSocket.end();
+    } finally {
+      await within(2000, (r) => server.close(() => r(undefined)));
+    }
+  });
+
+  test.skipIf(noOpenssl !== null)("Bun.listen({ fd, tls }) serves TLS on a bsdsock listening socket", async () => {
+    const listener = Socket.listen(loopback);
+    const port = portOf(listener);
+    const bunServer = Bun.listen({
+      fd: listener.detach(),
+      tls: { key, cert },
+      socket: { data(s: { end(d: string): number }, d: Uint8Array) { s.end(`bun tls: ${text(d)}`); } },
+    } as unknown as Parameters<typeof Bun.listen>[0]);
+    try {
+      const c = tls.connect({ host: "127.0.0.1", port, ca: cert, servername: "localhost" });
+      await within(3000, (r) => c.on("secureConnect", () => r(undefined)));
+      c.write("hi");
+      expect(await within<string>(3000, (r) => c.on("data", (d: Buffer) => r(d.toString())))).toBe("bun tls: hi");
+      c.destroy();
+    } finally {
+      bunServer.stop(true);
+    }
+  });
+
+  test.skipIf(noOpenssl !== null)("tls.createServer().listen({ fd }) serves TLS on a bsdsock listening socket", async () => {
+    const listener = Socket.listen(loopback);
+    const port = portOf(listener);
+    const server = tls.createServer({ key, cert }, (s) => s.end("node tls on our fd"));
+    await within(2000, (r) => server.listen({ fd: listener.detach() }, () => r(undefined)));
+    try {
+      const c = tls.connect({ host: "127.0.0.1", port, ca: cert, servername: "localhost" });
+      expect(await within<string>(3000, (r) => c.on("data", (d: Buffer) => r(d.toString())))).toBe("node tls on our fd");
+      c.destroy();
+    } finally {
+      await within(2000, (r) => server.close(() => r(undefined)));
+    }
+  });
+
+  test("known gap in Bun 1.4.4: Bun.serve({ fd }) ignores the fd and binds a port of its own (oven-sh/bun#22559)", async () => {
+    using listener = Socket.listen(loopback);
+    const server = Bun.serve({ fd: listener.fd, port: 0, hostname: "127.0.0.1", fetch: () => new Response("ok") } as unknown as Parameters<typeof Bun.serve>[0]);
+    try {
+      expect(server.port).not.toBe(portOf(listener));
+      expect(listener.getOption("acceptConn")).toBe(true); // still ours, never served
+    } finally {
+      await server.stop(true);
+    }
+  });
+
+  test("known gap in Bun 1.4.4: http.Server.listen({ fd }) ignores the fd and binds a port of its own", async () => {
+    using listener = Socket.listen(loopback);
+    const server = http.createServer((_req, res) => res.end("ok"));
+    await within(2000, (r) => server.listen({ fd: listener.fd }, () => r(undefined)));
+    try {
+      const address = server.address();
+      expect(typeof address === "object" && address !== null ? address.port : null).not.toBe(portOf(listener));
+    } finally {
+      await within(2000, (r) => server.close(() => r(undefined)));
+    }
+  });
+
+  test.skipIf(noOpenssl !== null)("known gap in Bun 1.4.4: https.Server.emit('connection', socket) answers in plain HTTP (use a TLSSocket with isServer)", async () => {
+    const httpsServer = https.createServer({ key, cert }, (_req, res) => res.end("answered"));
+    const plain = net.createServer((s) => httpsServer.emit("connection", s));
+    await within(2000, (r) => plain.listen(0, "127.0.0.1", () => r(undefined)));
+    try {
+      const c = net.connect((plain.address() as { port: number }).port, "127.0.0.1");
+      c.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      const reply = await within<string>(3000, (r) => { let all = ""; c.on("data", (d: Buffer) => { all += d; }); c.on("end", () => r(all)); });
+      expect(reply).toStartWith("HTTP/1.1 200 OK"); // plaintext, no TLS handshake
+      expect(reply).toEndWith("answered");
+    } finally {
+      await within(2000, (r) => plain.close(() => r(undefined)));
+    }
+  });
+
+  test("known gap in Bun 1.4.4: http.request({ agent: false, createConnection }) ignores createConnection", async () => {
+    let called = 0;
+    const probe = Socket.listen(loopback);
+    const port = portOf(probe);
+    probe.close(); // a port that was free a moment ago: nothing listens there now
+    const err = await within<Error & { code?: string }>(3000, (r) => {
+      const req = http.request({ host: "127.0.0.1", port, agent: false, createConnection: () => { called++; return new net.Socket(); } } as http.RequestOptions);
+      req.on("error", r);
+      req.end();
+    });
+    expect(called).toBe(0);
+    expect(err.code).toBe("ECONNREFUSED"); // Bun connected to host:port itself
   });
 });

@@ -10,8 +10,10 @@
  *   ... file <port> <path> <total> <sendfile|readsend>   AsyncSocket.sendFile, or readSync + sendAll
  *   ... server [workers]   (prints "PORT <n>", serves until killed; workers > 1: that many
  *                           processes on the port with SO_REUSEPORT, this one included)
+ *   ... httpserver         node:http fed by AsyncSocket.toDuplex() (the README's recipe); prints "PORT <n>"
  */
 import { closeSync, openSync, readSync } from "node:fs";
+import http from "node:http";
 import { AsyncSocket } from "../../src/async/async.ts";
 import { begin, datagram, endMarker, finish, intArg, latencyStats, print, type Phase } from "./measure.ts";
 
@@ -203,6 +205,15 @@ async function server(workers: number, port: number): Promise<void> {
   }
 }
 
+/** node:http on bsdsock: an AsyncSocket accept loop emitting each connection's toDuplex(), as the README shows. */
+async function httpServer(): Promise<void> {
+  const app = http.createServer((_req, res) => res.end("hello world\n"));
+  const listener = AsyncSocket.listen({ family: "inet", host: loopback, port: 0 }, { backlog: 4096 });
+  process.on("SIGTERM", () => process.exit(0));
+  process.stdout.write(`PORT ${(listener.localAddress as { port: number }).port}\n`);
+  for await (const conn of listener.connections()) app.emit("connection", conn.toDuplex());
+}
+
 switch (workload) {
   case "pingpong": await pingpong(args[0]!, args[1]!, intArg(args, 2, "rtts"), intArg(args, 3, "warmup"), intArg(args, 4, "size")); break;
   case "bulk": await bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
@@ -210,5 +221,6 @@ switch (workload) {
   case "connrate": await connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
   case "file": await file(intArg(args, 0, "port"), args[1]!, intArg(args, 2, "total"), args[3] ?? "sendfile"); break;
   case "server": await server(args[0] === undefined ? 1 : intArg(args, 0, "workers"), args[1] === undefined ? 0 : intArg(args, 1, "port")); break;
+  case "httpserver": await httpServer(); break;
   default: throw new Error(`unknown workload ${workload}`);
 }

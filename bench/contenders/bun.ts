@@ -203,6 +203,13 @@ function server(): void {
   process.stdout.write(`PORT ${srv.port}\n`);
 }
 
+/** Bun.serve answering every request with the same 12-byte body. */
+function httpServer(): void {
+  const srv = Bun.serve({ hostname, port: 0, fetch: () => new Response("hello world\n") });
+  process.on("SIGTERM", () => process.exit(0));
+  process.stdout.write(`PORT ${srv.port}\n`);
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const c = new Uint8Array(a.length + b.length);
   c.set(a);
@@ -217,5 +224,6 @@ switch (workload) {
   case "connrate": await connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
   case "file": await file(intArg(args, 0, "port"), args[1]!, intArg(args, 2, "total"), args[3] ?? "readsend"); break;
   case "server": server(); break;
+  case "httpserver": httpServer(); break;
   default: throw new Error(`unknown workload ${workload}`);
 }

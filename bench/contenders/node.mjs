@@ -183,6 +183,17 @@ function server() {
   srv.listen({ host, port: 0, backlog: 4096 }, () => process.stdout.write(`PORT ${srv.address().port}\n`));
 }
 
+// node:http, the same handler as the others' (a 12-byte body): on its own net server, or with
+// "emit" fed each connection of a net.Server by emit("connection", socket) — the path a
+// connection from elsewhere (toDuplex) takes, which Bun serves without its native HTTP parser.
+async function httpServer(how) {
+  const http = await import("node:http");
+  const app = http.createServer((_req, res) => res.end("hello world\n"));
+  process.on("SIGTERM", () => process.exit(0));
+  const srv = how === "emit" ? net.createServer((s) => { s.setNoDelay(true); app.emit("connection", s); }) : app;
+  srv.listen({ host, port: 0, backlog: 4096 }, () => process.stdout.write(`PORT ${srv.address().port}\n`));
+}
+
 switch (workload) {
   case "pingpong": await pingpong(args[0], args[1], int(2), int(3), int(4)); break;
   case "bulk": await bulk(int(0), int(1), int(2)); break;
@@ -190,5 +201,6 @@ switch (workload) {
   case "connrate": await connrate(int(0), int(1)); break;
   case "file": await file(int(0), args[1], int(2), args[3] ?? "readsend"); break;
   case "server": server(); break;
+  case "httpserver": await httpServer(args[0]); break;
   default: throw new Error(`unknown workload ${workload}`);
 }

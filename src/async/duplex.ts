@@ -24,6 +24,11 @@ export interface ToDuplexOptions {
    * and node:net servers set it): false ends the writable side when the readable side ends.
    */
   readonly allowHalfOpen?: boolean;
+  /**
+   * TCP_NODELAY on a TCP socket (default true, as node:http and Bun.serve set it on their
+   * connections: a response written as headers then body must not wait for a delayed ACK).
+   */
+  readonly noDelay?: boolean;
   /** Largest single recv on a stream socket (default 65 536 bytes). Records always arrive whole. */
   readonly readSize?: number;
   /**
@@ -83,6 +88,7 @@ export class SocketDuplex extends Duplex {
     this.#readChunk = readChunk;
     this.#records = sock.type === C.SOCK_SEQPACKET;
     this.#recordSize = options.recordSize ?? Infinity;
+    if (this.#isTcp()) sock.setOption("noDelay", options.noDelay ?? true);
   }
 
   /** Bytes handed to the kernel so far (as net.Socket's). */
