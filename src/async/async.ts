@@ -990,7 +990,15 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
       check.inRange("toDuplex", "recordSize", options.recordSize, 1, Number.MAX_SAFE_INTEGER);
     }
     this.#duplex = true;
-    const read = t === C.SOCK_SEQPACKET ? (): Promise<Uint8Array> => this.#recvRecord() : (): Promise<Uint8Array> => this.recv(readSize);
+    // Stream reads go through recvInto (the reactor's parked fast path) into one buffer kept for
+    // the Duplex; each chunk is copied out, since node:http and tls keep the chunks they get.
+    let scratch: Uint8Array | null = null;
+    const readStream = async (): Promise<Uint8Array> => {
+      scratch ??= new Uint8Array(readSize);
+      const n = await this.recvInto(scratch);
+      return scratch.slice(0, n);
+    };
+    const read = t === C.SOCK_SEQPACKET ? (): Promise<Uint8Array> => this.#recvRecord() : readStream;
     return new SocketDuplex(this, read, options);
   }
 
