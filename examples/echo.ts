@@ -19,6 +19,10 @@
  * lines go to stderr. Without --path/--abstract a unix server binds an unnamed address, which
  * Linux autobinds to a 5-character abstract name (printed as usual).
  *
+ * An inet/inet6 datagram server answers every datagram from the address it was sent to (Linux:
+ * IP_PKTINFO / IPV6_PKTINFO), so with `--host 0.0.0.0` or `--host ::` a client that connected
+ * its socket to 127.0.0.5, or to any other local address, gets its reply.
+ *
  * Both sides run on the async API (AsyncSocket): one thread serves every client, each
  * connection its own `for await` loop, with no polling and no timed waits; an idle server
  * sleeps in the kernel. Bun raises the open-files limit (RLIMIT_NOFILE) to the hard limit at
@@ -63,6 +67,7 @@ import { reactorReady } from "../src/async/reactor.ts";
 import { SocketError } from "../src/core/errors.ts";
 import { platform } from "../src/index.ts";
 import { formatAddress, type Address, type RawAddress } from "../src/core/sockaddr.ts";
+import type { PacketInfo } from "../src/socket/pktinfo.ts";
 
 const C = platform.table.constants;
 const MSG_TRUNC = C.MSG_TRUNC;
@@ -322,19 +327,43 @@ async function serveConnection(conn: AsyncSocket, peer: string, type: Kind): Pro
   }
 }
 
+/**
+ * Turns on packet info for an IP datagram socket (Linux), so each reply leaves from the address
+ * its datagram was sent to: bound to 0.0.0.0 or ::, the kernel would otherwise answer from the
+ * address routing picks, and a client that connected its socket to 127.0.0.5 (or to a second
+ * address of the host) would drop the reply. Returns whether it is on.
+ */
+function answerFromDestination(sock: AsyncSocket): boolean {
+  if (!linux) return false;
+  const domain = sock.family;
+  if (domain === C.AF_INET) sock.setOption("receivePacketInfoV4", true);
+  else if (domain === C.AF_INET6) sock.setOption("receivePacketInfoV6", true); // IPv4-mapped too
+  else return false;
+  return true;
+}
+
 async function serveDatagrams(sock: AsyncSocket): Promise<void> {
   const buffer = new Uint8Array(1 << 16);
+  const withInfo = answerFromDestination(sock);
   for (;;) {
     let n: number;
-    let from: Address | RawAddress;
+    let from: Address | RawAddress | undefined;
+    let source: PacketInfo | undefined;
     try {
       // MSG_TRUNC (Linux): the return value is the datagram's real size even if it was larger.
-      [n, from] = await sock.recvFromInto(buffer, { flags: linux ? MSG_TRUNC : 0 });
+      const flags = linux ? MSG_TRUNC : 0;
+      if (withInfo) {
+        const r = await sock.recvMsg({ buffers: [buffer], packetInfo: true, flags });
+        [n, from, source] = [r.bytes, r.address, r.packetInfo];
+      } else {
+        [n, from] = await sock.recvFromInto(buffer, { flags });
+      }
     } catch (e) {
       if (sock.closed) return;
       log(`recvfrom: ${describe(e)}`);
       continue;
     }
+    if (from === undefined) continue; // a datagram with no sender (not on a datagram socket)
     if (n > buffer.length) {
       log(`datagram of ${n} bytes from ${formatAddress(from)} truncated to ${buffer.length}; not echoed`);
       continue;
@@ -345,7 +374,9 @@ async function serveDatagrams(sock: AsyncSocket): Promise<void> {
     }
     try {
       // A full send queue waits here (at most 1 s) rather than dropping the reply.
-      await sock.sendTo(buffer.subarray(0, n), from as Address, { timeout: 1000 });
+      const data = buffer.subarray(0, n);
+      if (source) await sock.sendMsg({ data, address: from, source }, { timeout: 1000 });
+      else await sock.sendTo(data, from, { timeout: 1000 });
     } catch (e) {
       log(`sendto ${formatAddress(from)}: ${describe(e)}`);
     }

@@ -10,6 +10,8 @@ import { closeSync, openSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
 import { cmsgAlign, cmsgLen, cmsgSpace, CMSG_ALIGNMENT, decodeTimestamp, encodeControl, walkControl } from "../src/socket/msg.ts";
+import { decodePacketInfo, sourceMessage } from "../src/socket/pktinfo.ts";
+import { parseIPv4, parseIPv6 } from "../src/core/sockaddr.ts";
 import * as P from "../src/posix.ts";
 import { Socket } from "../src/socket/socket.ts";
 import { bytesEq, eq, ok, outcome, sameOutcome } from "./check.ts";
@@ -89,6 +91,72 @@ export const msgTargets: Target[] = [
           ok(level === C.SOL_SOCKET && stampTypes.includes(type), `decoded a stamp from level ${level} type ${type}`);
           ok(Number.isInteger(t.seconds) && Number.isInteger(t.nanoseconds), `non-integer stamp ${JSON.stringify(t)}`);
         }
+      },
+    ),
+  },
+  {
+    name: "msg.packetInfo.decode",
+    doc: "decodePacketInfo on any level/type/bytes: never throws, reads only inside the data, decodes only IP_PKTINFO/IPV6_PKTINFO of full size, and its address texts parse back to the bytes they came from",
+    kernel: false,
+    make: () => fc.property(
+      fc.oneof({ weight: 3, arbitrary: fc.constantFrom(C.SOL_IP ?? 0, C.SOL_IPV6 ?? 41) }, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+      fc.oneof({ weight: 3, arbitrary: fc.constantFrom(C.IP_PKTINFO ?? 8, C.IPV6_PKTINFO) }, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+      fc.uint8Array({ maxLength: 40 }),
+      fc.integer({ min: 0, max: 16 }),
+      (level, type, bytes, slack) => {
+        const a = new Uint8Array(bytes.length + slack);
+        a.set(bytes);
+        const b = a.slice();
+        for (let i = bytes.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const ra = outcome(() => decodePacketInfo(level, type, a.subarray(0, bytes.length)));
+        const rb = outcome(() => decodePacketInfo(level, type, b.subarray(0, bytes.length)));
+        ok(ra.ok, `decodePacketInfo threw ${ra.ok ? "" : String(ra.error)}`);
+        sameOutcome(ra, rb, "decodePacketInfo read past the data");
+        const info = ra.value;
+        if (info === undefined) return;
+        const v4 = level === C.SOL_IP && type === C.IP_PKTINFO;
+        const v6 = level === C.SOL_IPV6 && type === C.IPV6_PKTINFO;
+        ok(v4 || v6, `decoded packet info from level ${level} type ${type}`);
+        const L = v4 ? table.structs.in_pktinfo! : table.structs.in6_pktinfo!;
+        ok(bytes.length >= L.size, `decoded ${bytes.length} bytes, shorter than ${L.size}`);
+        if (v4) {
+          const f = table.structs.in_pktinfo!.fields;
+          bytesEq(parseIPv4(info.destination)!, bytes.subarray(f.ipi_addr.offset, f.ipi_addr.offset + 4), "ipi_addr text");
+          bytesEq(parseIPv4(info.address)!, bytes.subarray(f.ipi_spec_dst.offset, f.ipi_spec_dst.offset + 4), "ipi_spec_dst text");
+        } else {
+          const f = table.structs.in6_pktinfo!.fields;
+          bytesEq(parseIPv6(info.address)!, bytes.subarray(f.ipi6_addr.offset, f.ipi6_addr.offset + 16), "ipi6_addr text");
+        }
+        ok(Number.isInteger(info.interfaceIndex), "interface index is not an integer");
+      },
+    ),
+  },
+  {
+    name: "msg.packetInfo.source",
+    doc: "sourceMessage on any value: a TypeError/RangeError or a message, never another error; a message decodes back (decodePacketInfo) to the same address and interface index",
+    kernel: false,
+    make: () => fc.property(
+      fc.oneof(
+        fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 40 }), fc.constantFrom("::ffff:127.0.0.1", "fe80::1%1", "fe80::1%lo", "1.2.3.4%lo", "::1%", ""),
+        fc.record({ address: fc.oneof(fc.ipV4(), fc.ipV6(), fc.anything()), interfaceIndex: fc.oneof(fc.integer({ min: -5, max: 2 ** 32 + 5 }), fc.double(), fc.anything()) }, { requiredKeys: ["address"] }),
+        fc.anything(),
+      ),
+      (source) => {
+        const r = outcome(() => sourceMessage("sendMsg", source as never));
+        if (!r.ok) {
+          ok(r.error instanceof TypeError || r.error instanceof RangeError, `sourceMessage threw ${String(r.error)}`);
+          return;
+        }
+        const m = r.value;
+        const back = decodePacketInfo(m.level, m.type, m.data);
+        ok(back !== undefined, "sourceMessage built a message decodePacketInfo does not read");
+        const text = typeof source === "string" ? source : (source as { address: string }).address;
+        const host = text.includes("%") ? text.slice(0, text.indexOf("%")) : text;
+        const want = parseIPv4(host) ?? parseIPv6(host);
+        const got = parseIPv4(back!.address) ?? parseIPv6(back!.address);
+        bytesEq(got!, want!, `source ${JSON.stringify(text)} came back as ${back!.address}`);
+        const index = typeof source === "object" && source !== null ? (source as { interfaceIndex?: number }).interfaceIndex : undefined;
+        if (index !== undefined) eq(back!.interfaceIndex, index + 0, "interface index"); // -0 is 0
       },
     ),
   },

@@ -60,6 +60,7 @@ export {
   SCM_MAX_FD, cmsgLen, cmsgSpace, decodeTimestamp, timestampMs, type ControlMessage, type Credentials, type KernelTimestamp,
   type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions, type WallTime,
 } from "./socket/msg.ts";
+export { decodePacketInfo, type PacketInfo, type PacketSource } from "./socket/pktinfo.ts";
 export { realtimeNow } from "./core/clock.ts";
 export { type ReceivedDatagram } from "./socket/mmsg.ts";
 export {

@@ -252,12 +252,108 @@ for i in range(2):
   });
 });
 
-// --- ping ------------------------------------------------------------------------------------
-
 const isRoot = process.getuid?.() === 0;
-const hasV6Loopback = existsSync("/proc/net/if_inet6") && /^0{31}1 /m.test(readFileSync("/proc/net/if_inet6", "utf8"));
 const unshare = Bun.which("unshare");
 const ipTool = Bun.which("ip");
+
+// --- UDP answers from the address each datagram was sent to -----------------------------------
+
+/**
+ * Connected python3 UDP clients, one per target: each optionally binds `bind`, connects to
+ * host:port, sends one datagram and waits `waitS` for the echo. Prints "<host> ok" or
+ * "<host> timeout" per target (a connected UDP socket drops a reply from any other address).
+ */
+const PY_CONNECTED_CLIENTS = String.raw`
+import socket, sys, json
+c = json.loads(sys.argv[1])
+for t in c["targets"]:
+    s = socket.socket(socket.AF_INET6 if ":" in t["host"] else socket.AF_INET, socket.SOCK_DGRAM)
+    if t.get("bind"): s.bind((t["bind"], 0))
+    s.connect((t["host"], c["port"]))
+    s.settimeout(c["waitS"])
+    m = ("to " + t["host"]).encode()
+    s.send(m)
+    try: print(t["host"], "ok" if s.recv(100) == m else "wrong")
+    except socket.timeout: print(t["host"], "timeout")
+    s.close()
+`;
+
+describe.skipIf(!linux || !python)("echo.ts datagram server on a wildcard address answers from each datagram's destination", () => {
+  for (const [family, host, targets] of [
+    ["inet", "0.0.0.0", ["127.0.0.1", "127.0.0.5", "127.3.4.5"]],
+    ["inet6", "::", ["::1", "::ffff:127.0.0.7", "127.0.0.5"]], // dual-stack: IPv4 clients too
+  ] as const) {
+    test(`--family ${family} --host ${host}: connected clients to ${targets.join(", ")} all get their replies`, async () => {
+      const server = await startServer(["--family", family, "--type", "dgram", "--host", host]);
+      try {
+        const port = Number(/:(\d+)$/.exec(server.line)?.[1]);
+        expect(port).toBeGreaterThan(0);
+        const o = await run([python!, "-c", PY_CONNECTED_CLIENTS, JSON.stringify({ port, waitS: 3, targets: targets.map((h) => ({ host: h })) })]);
+        expect(o.stderr).toBe("");
+        expect(o.stdout).toBe(targets.map((h) => `${h} ok\n`).join(""));
+      } finally {
+        server.proc.kill("SIGTERM");
+      }
+      const end = await server.finished;
+      expect(end.code).toBe(0);
+      expect(end.stderr).not.toContain("sendto"); // no failed reply was logged
+    });
+  }
+
+  // Two addresses on a veth interface in a network namespace of our own (documentation ranges);
+  // each client binds the other address and connects to one, so a reply that routing sourced
+  // (from the client's own address) would be dropped. A python echo server answering with plain
+  // sendto on the same addresses is the control: its clients time out.
+  const netnsReason = !unshare || !ipTool ? "no unshare/ip on PATH" : !isRoot ? "not root: cannot create a network namespace" : null;
+  test.skipIf(!!netnsReason)("in a private netns: two IPv4 and two IPv6 addresses on a veth interface, clients bound to the other one", async () => {
+    const driver = String.raw`
+import json, socket, subprocess, sys
+bun, echo, client = sys.argv[1], sys.argv[2], sys.argv[3]
+out = {}
+def clients(port, pairs, wait):
+    targets = [{"host": h, "bind": b} for h, b in pairs]
+    r = subprocess.run([sys.executable, "-c", client, json.dumps({"port": port, "waitS": wait, "targets": targets})], capture_output=True, text=True, timeout=30)
+    return r.stdout + r.stderr
+v4 = [("198.51.100.1", "198.51.100.2"), ("198.51.100.2", "198.51.100.1")]
+v6 = [("2001:db8::1", "2001:db8::2"), ("2001:db8::2", "2001:db8::1")]
+for fam, host, pairs in [("inet", "0.0.0.0", v4), ("inet6", "::", v6 + v4)]:
+    p = subprocess.Popen([bun, echo, "server", "--family", fam, "--type", "dgram", "--host", host], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    out[fam] = clients(int(line.rsplit(":", 1)[1]), pairs, 3)
+    p.terminate(); p.wait(10)
+# The control: a wildcard server that answers with plain sendto.
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::", 0)); port = s.getsockname()[1]
+c = subprocess.Popen([sys.executable, "-c", client, json.dumps({"port": port, "waitS": 0.5, "targets": [{"host": h, "bind": b} for h, b in v6 + v4]})], stdout=subprocess.PIPE, text=True)
+s.settimeout(5)
+for _ in range(4):
+    data, addr = s.recvfrom(100); s.sendto(data, addr)
+out["control"] = c.communicate(timeout=30)[0]
+print(json.dumps(out))
+`;
+    const setup = [
+      "ip link set lo up", "ip link add d0 type veth peer name d1", "ip link set d0 up", "ip link set d1 up",
+      "ip addr add 198.51.100.1/24 dev d0", "ip addr add 198.51.100.2/24 dev d0",
+      "ip addr add 2001:db8::1/64 dev d0 nodad", "ip addr add 2001:db8::2/64 dev d0 nodad",
+    ].join(" && ");
+    const o = await run([unshare!, "--net", "sh", "-c", `${setup} && exec "$@"`, "sh", python!, "-c", driver, bun, echo, PY_CONNECTED_CLIENTS], {}, 60_000);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) {
+      console.warn(`SKIP netns echo: ${o.stderr.trim()}`);
+      return;
+    }
+    expect(o.stderr).toBe("");
+    const out = JSON.parse(o.stdout) as Record<string, string>;
+    expect(out.inet).toBe("198.51.100.1 ok\n198.51.100.2 ok\n");
+    expect(out.inet6).toBe("2001:db8::1 ok\n2001:db8::2 ok\n198.51.100.1 ok\n198.51.100.2 ok\n");
+    // The control fails where routing picks another source: IPv6 prefers the destination's own
+    // address (the client's), IPv4 the interface's primary address (198.51.100.1), so only the
+    // client aiming at the primary one gets a reply.
+    expect(out.control).toBe("2001:db8::1 timeout\n2001:db8::2 timeout\n198.51.100.1 ok\n198.51.100.2 timeout\n");
+  }, 90_000);
+});
+
+// --- ping ------------------------------------------------------------------------------------
+
+const hasV6Loopback = existsSync("/proc/net/if_inet6") && /^0{31}1 /m.test(readFileSync("/proc/net/if_inet6", "utf8"));
 const dropPrivileges = asNobody;
 const unprivilegedReason: string | null = !linux ? "Linux only" : nobodyCannotRun(ping);
 if (unprivilegedReason) console.warn(`SKIP unprivileged ping: ${unprivilegedReason}`);

@@ -101,10 +101,12 @@ const roundTrips: AnyRoundTrip[] = [
   { name: "multicastTtlV4", make: udp, values: [5, 0, 255] },
   { name: "multicastLoopV4", make: udp, values: [false, true] },
   { name: "multicastInterfaceV4", make: udp, values: ["127.0.0.1", "0.0.0.0"] },
+  { name: "receivePacketInfoV4", make: udp, values: [true, false] }, // its effect: test/pktinfo.test.ts
   { name: "onlyV6", make: tcp6, values: [true, false] },
   { name: "unicastHopsV6", make: udp6, values: [33, 200] },
   { name: "multicastHopsV6", make: udp6, values: [7, 1] },
   { name: "multicastLoopV6", make: udp6, values: [false, true] },
+  { name: "receivePacketInfoV6", make: udp6, values: [true, false] },
   { name: "noDelay", make: tcp, values: [true, false] },
   { name: "keepAliveIdle", make: tcp, values: [30, 7200] },
   { name: "keepAliveInterval", make: tcp, values: [5, 75] },

@@ -40,6 +40,8 @@ export const headers: readonly { readonly header: string; readonly guard?: strin
   // IF_OPER_*; glibc's <net/if.h> and <linux/if.h> coexist (linux/libc-compat.h), musl's do not.
   { header: "linux/if.h", guard: "defined(__linux__) && defined(__GLIBC__)" },
   { header: "linux/if_packet.h", guard: "defined(__linux__)" },
+  // struct mptcp_info, MPTCP_INFO; it includes <linux/in.h>, which only glibc's headers coexist with.
+  { header: "linux/mptcp.h", guard: "defined(__linux__) && defined(__GLIBC__)" },
   { header: "linux/if_ether.h", guard: "defined(__linux__)" },
   { header: "linux/filter.h", guard: "defined(__linux__)" },
   { header: "net/if_arp.h", guard: "defined(__linux__)" },
@@ -119,6 +121,10 @@ export const optionalConstants = [
   // kernel timestamps (SO_TIMESTAMPING and its flags: Linux, <linux/net_tstamp.h>)
   "SO_TIMESTAMPING", "SCM_TIMESTAMPING", "SOF_TIMESTAMPING_TX_SOFTWARE",
   "SOF_TIMESTAMPING_RX_SOFTWARE", "SOF_TIMESTAMPING_SOFTWARE", "SOF_TIMESTAMPING_OPT_TSONLY",
+  // the error queue (<linux/errqueue.h>): MSG_ZEROCOPY completions
+  "SO_EE_ORIGIN_ZEROCOPY", "SO_EE_CODE_ZEROCOPY_COPIED",
+  // MPTCP (SOL_MPTCP options; TCP_IS_MPTCP is in kernel headers from 6.10 on) and TCP Fast Open
+  "SOL_MPTCP", "MPTCP_INFO", "TCP_IS_MPTCP", "TCPI_OPT_SYN_DATA",
   // clocks (clock_gettime)
   "CLOCK_REALTIME", "CLOCK_MONOTONIC",
   // signals (sendfile has no MSG_NOSIGNAL: SIGPIPE is blocked and consumed around it)
@@ -307,6 +313,21 @@ export const structs = {
       "tcpi_last_ack_sent", "tcpi_last_data_recv", "tcpi_last_ack_recv", "tcpi_pmtu",
       "tcpi_rcv_ssthresh", "tcpi_rtt", "tcpi_rttvar", "tcpi_snd_ssthresh", "tcpi_snd_cwnd",
       "tcpi_advmss", "tcpi_reordering", "tcpi_rcv_rtt", "tcpi_rcv_space", "tcpi_total_retrans"],
+  },
+  in_pktinfo: { type: "struct in_pktinfo", fields: ["ipi_ifindex", "ipi_spec_dst", "ipi_addr"], guard: linux },
+  in6_pktinfo: { type: "struct in6_pktinfo", fields: ["ipi6_addr", "ipi6_ifindex"], guard: linux },
+  sock_extended_err: {
+    type: "struct sock_extended_err",
+    fields: ["ee_errno", "ee_origin", "ee_type", "ee_code", "ee_info", "ee_data"],
+    guard: linux,
+  },
+  mptcp_info: {
+    type: "struct mptcp_info",
+    guard: "defined(__linux__) && defined(__GLIBC__)",
+    fields: ["mptcpi_subflows", "mptcpi_add_addr_signal", "mptcpi_add_addr_accepted",
+      "mptcpi_subflows_max", "mptcpi_add_addr_signal_max", "mptcpi_add_addr_accepted_max",
+      "mptcpi_flags", "mptcpi_token", "mptcpi_write_seq", "mptcpi_snd_una", "mptcpi_rcv_nxt",
+      "mptcpi_local_addr_used", "mptcpi_local_addr_max", "mptcpi_csum_enabled"],
   },
 } as const satisfies Record<string, StructSpec>;
 

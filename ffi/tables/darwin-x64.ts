@@ -226,6 +226,12 @@ const table = {
     "SOF_TIMESTAMPING_RX_SOFTWARE": null,
     "SOF_TIMESTAMPING_SOFTWARE": null,
     "SOF_TIMESTAMPING_OPT_TSONLY": null,
+    "SO_EE_ORIGIN_ZEROCOPY": null,
+    "SO_EE_CODE_ZEROCOPY_COPIED": null,
+    "SOL_MPTCP": null,
+    "MPTCP_INFO": null,
+    "TCP_IS_MPTCP": null,
+    "TCPI_OPT_SYN_DATA": null,
     "CLOCK_REALTIME": 0,
     "CLOCK_MONOTONIC": 6,
     "SIGPIPE": 13,
@@ -735,7 +741,11 @@ const table = {
         }
       }
     },
-    "tcp_info": null
+    "tcp_info": null,
+    "in_pktinfo": null,
+    "in6_pktinfo": null,
+    "sock_extended_err": null,
+    "mptcp_info": null
   },
   "errno": {
     "E2BIG": 7,

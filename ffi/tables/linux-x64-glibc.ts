@@ -226,6 +226,12 @@ const table = {
     "SOF_TIMESTAMPING_RX_SOFTWARE": 8,
     "SOF_TIMESTAMPING_SOFTWARE": 16,
     "SOF_TIMESTAMPING_OPT_TSONLY": 2048,
+    "SO_EE_ORIGIN_ZEROCOPY": 5,
+    "SO_EE_CODE_ZEROCOPY_COPIED": 1,
+    "SOL_MPTCP": 284,
+    "MPTCP_INFO": 1,
+    "TCP_IS_MPTCP": null,
+    "TCPI_OPT_SYN_DATA": 32,
     "CLOCK_REALTIME": 0,
     "CLOCK_MONOTONIC": 1,
     "SIGPIPE": 13,
@@ -1084,6 +1090,130 @@ const table = {
         "tcpi_total_retrans": {
           "offset": 100,
           "size": 4
+        }
+      }
+    },
+    "in_pktinfo": {
+      "size": 12,
+      "align": 4,
+      "fields": {
+        "ipi_ifindex": {
+          "offset": 0,
+          "size": 4
+        },
+        "ipi_spec_dst": {
+          "offset": 4,
+          "size": 4
+        },
+        "ipi_addr": {
+          "offset": 8,
+          "size": 4
+        }
+      }
+    },
+    "in6_pktinfo": {
+      "size": 20,
+      "align": 4,
+      "fields": {
+        "ipi6_addr": {
+          "offset": 0,
+          "size": 16
+        },
+        "ipi6_ifindex": {
+          "offset": 16,
+          "size": 4
+        }
+      }
+    },
+    "sock_extended_err": {
+      "size": 16,
+      "align": 4,
+      "fields": {
+        "ee_errno": {
+          "offset": 0,
+          "size": 4
+        },
+        "ee_origin": {
+          "offset": 4,
+          "size": 1
+        },
+        "ee_type": {
+          "offset": 5,
+          "size": 1
+        },
+        "ee_code": {
+          "offset": 6,
+          "size": 1
+        },
+        "ee_info": {
+          "offset": 8,
+          "size": 4
+        },
+        "ee_data": {
+          "offset": 12,
+          "size": 4
+        }
+      }
+    },
+    "mptcp_info": {
+      "size": 48,
+      "align": 8,
+      "fields": {
+        "mptcpi_subflows": {
+          "offset": 0,
+          "size": 1
+        },
+        "mptcpi_add_addr_signal": {
+          "offset": 1,
+          "size": 1
+        },
+        "mptcpi_add_addr_accepted": {
+          "offset": 2,
+          "size": 1
+        },
+        "mptcpi_subflows_max": {
+          "offset": 3,
+          "size": 1
+        },
+        "mptcpi_add_addr_signal_max": {
+          "offset": 4,
+          "size": 1
+        },
+        "mptcpi_add_addr_accepted_max": {
+          "offset": 5,
+          "size": 1
+        },
+        "mptcpi_flags": {
+          "offset": 8,
+          "size": 4
+        },
+        "mptcpi_token": {
+          "offset": 12,
+          "size": 4
+        },
+        "mptcpi_write_seq": {
+          "offset": 16,
+          "size": 8
+        },
+        "mptcpi_snd_una": {
+          "offset": 24,
+          "size": 8
+        },
+        "mptcpi_rcv_nxt": {
+          "offset": 32,
+          "size": 8
+        },
+        "mptcpi_local_addr_used": {
+          "offset": 40,
+          "size": 1
+        },
+        "mptcpi_local_addr_max": {
+          "offset": 41,
+          "size": 1
+        },
+        "mptcpi_csum_enabled": {
+          "offset": 42,
+          "size": 1
         }
       }
     }

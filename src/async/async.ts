@@ -779,7 +779,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** sendmsg(): gather, destination, fds (SCM_RIGHTS), credentials; see Socket.sendMsg. */
   sendMsg(message: SendMsgOptions, op?: OperationOptions): Promise<number> {
-    return this.#io(WRITE, "sendmsg", op, (fd) => attempt.sendMsg(fd, message));
+    return this.#io(WRITE, "sendmsg", op, (fd) => attempt.sendMsg(fd, message, this.family));
   }
 
   /** recvmsg(): data, sender, fds (yours to close), credentials; see Socket.recvMsg. */

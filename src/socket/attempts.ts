@@ -164,9 +164,13 @@ export function accept(fd: number, family: number, flags: number): [number, Addr
   }
 }
 
-/** sendmsg() of everything `options` describes (checked and encoded now): the count, or WOULD_BLOCK. */
-export function sendMsg(fd: number, options: SendMsgOptions): number {
-  return new OutgoingMessage("sendMsg", options, SEND_FLAGS).attempt(fd);
+/**
+ * sendmsg() of everything `options` describes (checked and encoded now): the count, or
+ * WOULD_BLOCK. `family` (the socket's AF_*) lets a `source` of the other IP version be refused
+ * instead of silently ignored by the kernel.
+ */
+export function sendMsg(fd: number, options: SendMsgOptions, family?: number): number {
+  return new OutgoingMessage("sendMsg", options, SEND_FLAGS, family).attempt(fd);
 }
 
 /** recvmsg() as `options` asks (checked now): its result, or WOULD_BLOCK. */

@@ -31,6 +31,7 @@ import { readIntField } from "../core/structs.ts";
 import type { FieldLayout } from "../../ffi/table.ts";
 import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
 import * as sys from "../core/sys.ts";
+import { decodePacketInfo, packetInfoSizes, sourceMessage, type PacketInfo, type PacketSource } from "./pktinfo.ts";
 import { INTERRUPTED, WOULD_BLOCK, outcome } from "../core/sys.ts";
 
 const C = table.constants;
@@ -189,7 +190,14 @@ export interface SendMsgOptions {
    * the chunking for any length.
    */
   readonly segmentSize?: number;
-  /** Further control messages, sent after the SCM_RIGHTS/SCM_CREDENTIALS/UDP_SEGMENT ones. */
+  /**
+   * The source address (and optionally the interface) of this datagram: an IP_PKTINFO or
+   * IPV6_PKTINFO message (Linux). To answer from the address a datagram was sent to, pass the
+   * `packetInfo` that `recvMsg` returned: `sendMsg({ data, address: from, source: packetInfo })`.
+   * The address must be one of this host's (EINVAL otherwise); binding to it is not needed.
+   */
+  readonly source?: PacketSource;
+  /** Further control messages, sent after the SCM_RIGHTS/SCM_CREDENTIALS/UDP_SEGMENT/source ones. */
   readonly control?: readonly ControlMessage[];
   /** MSG_* flags, or-ed as given (Socket.sendMsg adds MSG_NOSIGNAL). */
   readonly flags?: number;
@@ -219,7 +227,13 @@ export interface RecvMsgOptions {
    * data. Default false.
    */
   readonly timestamp?: boolean;
-  /** Control buffer size in bytes; overrides the room computed from maxFds/credentials/segmentSize/timestamp. */
+  /**
+   * Room for the packet info of the datagram (with the `receivePacketInfoV4` or
+   * `receivePacketInfoV6` option on, Linux): the result's `packetInfo` then says which local
+   * address and interface it arrived on. Default false.
+   */
+  readonly packetInfo?: boolean;
+  /** Control buffer size in bytes; overrides the room computed from maxFds/credentials/segmentSize/timestamp/packetInfo. */
   readonly controlSize?: number;
   /** MSG_* flags (MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL...). MSG_CMSG_CLOEXEC is always added on Linux. */
   readonly flags?: number;
@@ -252,6 +266,12 @@ export interface RecvMsgResult {
    * SCM_TIMESTAMPING), when one came: wall-clock time (CLOCK_REALTIME) the packet arrived.
    */
   readonly timestamp?: KernelTimestamp;
+  /**
+   * IP_PKTINFO / IPV6_PKTINFO: the local address the datagram was sent to and the interface it
+   * came in on, when one came (the first one, if a dual-stack socket got both). Pass it as
+   * `source` to answer from that address.
+   */
+  readonly packetInfo?: PacketInfo;
   /** Every other control message, copied. */
   readonly control: ControlMessage[];
   /** MSG_TRUNC: the datagram was longer than the buffers (the rest is gone). */
@@ -372,9 +392,9 @@ export class OutgoingMessage {
    * Each option is read once, and the data views are checked last, after every getter has run,
    * so no getter can change what was checked.
    */
-  constructor(fn: string, options: SendMsgOptions, extraFlags = 0) {
+  constructor(fn: string, options: SendMsgOptions, extraFlags = 0, family?: number) {
     if (options === null || typeof options !== "object") throw new TypeError(`${fn}: options must be an object`);
-    const { data: dataOption, fds: fdsOption, credentials, control: extra = [], segmentSize, flags, address } = options;
+    const { data: dataOption, fds: fdsOption, credentials, control: extra = [], segmentSize, source, flags, address } = options;
     const data = dataList(fn, dataOption);
     const fds = fdList(fn, fdsOption);
     const cred = credentials === undefined ? undefined : credentialsOf(fn, credentials);
@@ -383,6 +403,7 @@ export class OutgoingMessage {
     if (fds.length) control.push({ level: C.SOL_SOCKET, type: C.SCM_RIGHTS, data: intBytes(fds) });
     if (cred) control.push({ level: C.SOL_SOCKET, type: C.SCM_CREDENTIALS!, data: ucredBytes(cred) });
     if (segmentSize !== undefined) control.push(segmentMessage(fn, segmentSize));
+    if (source !== undefined) control.push(sourceMessage(fn, source, family));
     extra.slice().forEach((m: ControlMessage, i: number) => {
       if (m === null || typeof m !== "object") throw new TypeError(`${fn}: control[${i}] must be { level, type, data }`);
       const { level, type, data: bytesOf } = m;
@@ -500,7 +521,7 @@ export class IncomingMessage {
    */
   constructor(fn: string, options: RecvMsgOptions = {}) {
     if (options === null || typeof options !== "object") throw new TypeError(`${fn}: options must be an object`);
-    const { buffers: buffersOption, size, maxFds: maxFdsOption, credentials, segmentSize, timestamp, controlSize, flags } = options;
+    const { buffers: buffersOption, size, maxFds: maxFdsOption, credentials, segmentSize, timestamp, packetInfo, controlSize, flags } = options;
     let buffers: readonly Uint8Array[];
     if (buffersOption !== undefined) {
       if (!Array.isArray(buffersOption)) throw new TypeError(`${fn}: buffers must be an array of Uint8Array`);
@@ -516,10 +537,11 @@ export class IncomingMessage {
     if (maxFds > SCM_MAX_FD) throw new RangeError(`${fn}: maxFds is at most ${SCM_MAX_FD} (SCM_MAX_FD), got ${maxFds}`);
     if (credentials && !UCRED) throw new RangeError(`${fn}: SCM_CREDENTIALS does not exist on ${table.platform}`);
     if (segmentSize && C.UDP_GRO === null) throw new RangeError(`${fn}: UDP_GRO does not exist on ${table.platform}`);
+    const infoRoom = packetInfo ? packetInfoSizes(fn).reduce((sum, n) => sum + cmsgSpace(n), 0) : 0;
     const room = controlSize !== undefined
       ? check.size(fn, "controlSize", controlSize)
       : (maxFds ? cmsgSpace(maxFds * INT_SIZE) : 0) + (credentials ? cmsgSpace(UCRED!.size) : 0) +
-        (segmentSize ? cmsgSpace(INT_SIZE) : 0) + (timestamp ? cmsgSpace(TIMESTAMP_ROOM) : 0);
+        (segmentSize ? cmsgSpace(INT_SIZE) : 0) + (timestamp ? cmsgSpace(TIMESTAMP_ROOM) : 0) + infoRoom;
     if (room > 0x7fffffff) throw new RangeError(`${fn}: controlSize ${room} is too large`);
     this.#flags = check.int32(fn, "flags", flags ?? 0) | RECV_FLAGS;
 
@@ -585,12 +607,17 @@ export class IncomingMessage {
       let credentials: Credentials | undefined;
       let segmentSize: number | undefined;
       let timestamp: KernelTimestamp | undefined;
+      let packetInfo: PacketInfo | undefined;
       const control: ControlMessage[] = [];
       for (const m of messages) {
         if (m.level === C.SOL_SOCKET && m.type === C.SCM_RIGHTS) continue;
         if (timestamp === undefined) {
           timestamp = decodeTimestamp(m.level, m.type, m.data);
           if (timestamp !== undefined) continue;
+        }
+        if (packetInfo === undefined) {
+          packetInfo = decodePacketInfo(m.level, m.type, m.data);
+          if (packetInfo !== undefined) continue;
         }
         if (C.UDP_GRO !== null && m.level === C.SOL_UDP && m.type === C.UDP_GRO && m.data.byteLength >= INT_SIZE && segmentSize === undefined) {
           segmentSize = viewOf(m.data).getInt32(0, LE); // the kernel puts gso_size in an int
@@ -637,6 +664,7 @@ export class IncomingMessage {
         ...(credentials ? { credentials } : {}),
         ...(segmentSize !== undefined ? { segmentSize } : {}),
         ...(timestamp !== undefined ? { timestamp } : {}),
+        ...(packetInfo !== undefined ? { packetInfo } : {}),
       };
       return result;
     } catch (e) {

@@ -482,6 +482,7 @@ const specs = {
   multicastInterfaceV4: opt("IP_MULTICAST_IF", "IPPROTO_IP", inAddr, "both", "address of the interface IPv4 multicast is sent from (\"0.0.0.0\": default)"),
   joinMulticastV4: opt("IP_ADD_MEMBERSHIP", "IPPROTO_IP", membershipV4, "set", "join an IPv4 multicast group on an interface"),
   leaveMulticastV4: opt("IP_DROP_MEMBERSHIP", "IPPROTO_IP", membershipV4, "set", "leave an IPv4 multicast group"),
+  receivePacketInfoV4: opt("IP_PKTINFO", "IPPROTO_IP", bool, "both", "an IP_PKTINFO message with each datagram: recvMsg({ packetInfo: true }).packetInfo says the local address and interface it came to (Linux)"),
   // IPPROTO_IPV6
   onlyV6: opt("IPV6_V6ONLY", "IPPROTO_IPV6", bool, "both", "an IPv6 socket refuses IPv4-mapped traffic (set before bind)"),
   unicastHopsV6: opt("IPV6_UNICAST_HOPS", "IPPROTO_IPV6", HOPS, "both", "hop limit of outgoing unicast IPv6 packets (-1: route default)"),
@@ -489,6 +490,7 @@ const specs = {
   multicastLoopV6: opt("IPV6_MULTICAST_LOOP", "IPPROTO_IPV6", bool, "both", "loop our own IPv6 multicast back to local members"),
   joinMulticastV6: opt("IPV6_JOIN_GROUP", "IPPROTO_IPV6", membershipV6, "set", "join an IPv6 multicast group on an interface"),
   leaveMulticastV6: opt("IPV6_LEAVE_GROUP", "IPPROTO_IPV6", membershipV6, "set", "leave an IPv6 multicast group"),
+  receivePacketInfoV6: opt("IPV6_RECVPKTINFO", "IPPROTO_IPV6", bool, "both", "an IPV6_PKTINFO message with each datagram (IPv4-mapped ones too): recvMsg({ packetInfo: true }).packetInfo"),
   // IPPROTO_TCP
   noDelay: opt("TCP_NODELAY", "IPPROTO_TCP", bool, "both", "disable Nagle's algorithm: send small segments at once"),
   keepAliveIdle: opt(["TCP_KEEPIDLE", "TCP_KEEPALIVE"], "IPPROTO_TCP", SECONDS, "both", "seconds idle before the first keepalive probe"),

@@ -643,12 +643,12 @@ export class Socket implements Disposable {
    * `sock.sendMsg({ data: ["hdr", body], fds: [fileFd] })`.
    */
   sendMsg(options: SendMsgOptions): number {
-    let r = attempt.sendMsg(this.#open("sendmsg"), options);
+    let r = attempt.sendMsg(this.#open("sendmsg"), options, this.family);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
         this.#wait("sendmsg", this.#fd, POLLOUT, deadline);
-        r = attempt.sendMsg(this.#open("sendmsg"), options);
+        r = attempt.sendMsg(this.#open("sendmsg"), options, this.family);
       } while (r === WOULD_BLOCK);
     }
     return r;

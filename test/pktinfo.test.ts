@@ -1,0 +1,258 @@
+/**
+ * Packet info (IP_PKTINFO / IPV6_PKTINFO, Linux) on real UDP sockets: the destination address
+ * and interface of each datagram in recvMsg (Socket and AsyncSocket, IPv4 and dual-stack IPv6),
+ * the source address chosen by sendMsg as a python3 receiver sees it, the case it exists for
+ * (a client connected to 127.0.0.5 drops a reply from 127.0.0.1, and gets one sent with
+ * `source`), and the errors for sources that are wrong before or in the kernel.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { AsyncSocket } from "../src/async/async.ts";
+import { SocketError } from "../src/core/errors.ts";
+import { platform } from "../src/index.ts";
+import type { Address } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
+import { expectNoFdLeaks, start } from "./helpers.ts";
+
+expectNoFdLeaks();
+
+const linux = platform.key.startsWith("linux-");
+const python = Bun.which("python3");
+const loIndex = linux ? Number(readFileSync("/sys/class/net/lo/ifindex", "utf8")) : 0;
+const hasV6Loopback = linux && /^0{31}1 /m.test(readFileSync("/proc/net/if_inet6", "utf8"));
+const encoder = new TextEncoder();
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+function errorOf(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected a throw");
+}
+
+/** A wildcard UDP socket (0.0.0.0 or ::) with packet info on; closed by `using`. */
+function wildcard(family: "inet" | "inet6"): Socket & { port: number } {
+  const s = new Socket(family, "dgram");
+  try {
+    s.bind({ family, host: family === "inet" ? "0.0.0.0" : "::", port: 0 } as Address);
+    s.setOption(family === "inet" ? "receivePacketInfoV4" : "receivePacketInfoV6", true);
+    s.timeout = 5000;
+  } catch (e) {
+    s.close();
+    throw e;
+  }
+  return Object.assign(s, { port: (s.localAddress as { port: number }).port });
+}
+
+/**
+ * A python3 UDP client bound to `bind` (default any), connected to `host:port`: it sends "ping N"
+ * for each N, waits `waitS` for each reply, and prints one line per send: the reply or "timeout".
+ */
+const PY_CONNECTED_CLIENT = String.raw`
+import socket, sys, json
+c = json.loads(sys.argv[1])
+s = socket.socket(socket.AF_INET6 if ":" in c["host"] else socket.AF_INET, socket.SOCK_DGRAM)
+if c.get("bind"): s.bind((c["bind"], 0))
+s.connect((c["host"], c["port"]))
+s.settimeout(c["waitS"])
+for i in range(c["count"]):
+    s.send(b"ping %d" % i)
+    try: print(s.recv(100).decode())
+    except socket.timeout: print("timeout")
+`;
+
+/** A python3 receiver on host:0: prints its port, then the sender and bytes of one datagram. */
+const PY_RECEIVER = String.raw`
+import socket, sys
+host = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((host, 0)); s.settimeout(10)
+print(s.getsockname()[1], flush=True)
+data, addr = s.recvfrom(100)
+print(addr[0], addr[1], data.decode())
+`;
+
+/** Starts PY_RECEIVER and reads the port it prints (bounded). */
+async function receiver(host: string): Promise<{ port: number; result: Promise<string> }> {
+  const proc = Bun.spawn([python!, "-c", PY_RECEIVER, host], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  let out = "";
+  const deadline = Date.now() + 10_000;
+  while (!out.includes("\n") && Date.now() < deadline) {
+    const chunk = await Promise.race([reader.read(), Bun.sleep(Math.max(1, deadline - Date.now())).then(() => null)]);
+    if (chunk === null || chunk.done) break;
+    out += text(chunk.value);
+  }
+  const port = Number(out.split("\n")[0]);
+  if (!(port > 0)) {
+    proc.kill("SIGKILL");
+    throw new Error(`python receiver printed no port: ${JSON.stringify(out)}`);
+  }
+  const result = (async () => {
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      out += text(chunk.value);
+    }
+    await proc.exited;
+    clearTimeout(killer);
+    return out.split("\n")[1] ?? "";
+  })();
+  return { port, result };
+}
+
+describe.skipIf(!linux)("recvMsg packetInfo: where each datagram arrived", () => {
+  test("IPv4 socket on 0.0.0.0: the address each datagram was sent to, and lo's interface index", () => {
+    using rx = wildcard("inet");
+    expect(rx.getOption("receivePacketInfoV4")).toBe(true);
+    using tx = new Socket("inet", "dgram");
+    for (const host of ["127.0.0.1", "127.0.0.5", "127.3.4.5"]) {
+      tx.sendTo(encoder.encode(`to ${host}`), { family: "inet", host, port: rx.port });
+      const r = rx.recvMsg({ size: 64, packetInfo: true });
+      expect(text(r.data)).toBe(`to ${host}`);
+      expect(r.packetInfo).toEqual({ family: "ipv4", address: host, destination: host, interfaceIndex: loIndex });
+      expect(r.control).toEqual([]); // the packet info is decoded, not left raw
+      expect(r.address).toEqual({ family: "inet", host: "127.0.0.1", port: (tx.localAddress as { port: number }).port });
+    }
+  });
+
+  test("without the option there is no packet info; without room for it the message says so (MSG_CTRUNC)", () => {
+    using rx = wildcard("inet");
+    using tx = new Socket("inet", "dgram");
+    rx.setOption("receivePacketInfoV4", false);
+    expect(rx.getOption("receivePacketInfoV4")).toBe(false);
+    tx.sendTo(encoder.encode("a"), { family: "inet", host: "127.0.0.5", port: rx.port });
+    const off = rx.recvMsg({ size: 8, packetInfo: true });
+    expect(off.packetInfo).toBeUndefined();
+    expect(off.controlTruncated).toBe(false);
+    rx.setOption("receivePacketInfoV4", true);
+    tx.sendTo(encoder.encode("b"), { family: "inet", host: "127.0.0.5", port: rx.port });
+    const noRoom = rx.recvMsg({ size: 8 });
+    expect(text(noRoom.data)).toBe("b");
+    expect(noRoom.packetInfo).toBeUndefined();
+    expect(noRoom.controlTruncated).toBe(true);
+  });
+
+  test.skipIf(!hasV6Loopback)("dual-stack socket on ::: ::1 natively, IPv4 as ::ffff:a.b.c.d", () => {
+    using rx = wildcard("inet6");
+    expect(rx.getOption("receivePacketInfoV6")).toBe(true);
+    using tx6 = new Socket("inet6", "dgram");
+    tx6.sendTo(encoder.encode("six"), { family: "inet6", host: "::1", port: rx.port });
+    const r6 = rx.recvMsg({ size: 8, packetInfo: true });
+    expect(r6.packetInfo).toEqual({ family: "ipv6", address: "::1", destination: "::1", interfaceIndex: loIndex });
+    using tx4 = new Socket("inet", "dgram");
+    tx4.sendTo(encoder.encode("four"), { family: "inet", host: "127.0.0.6", port: rx.port });
+    const r4 = rx.recvMsg({ size: 8, packetInfo: true });
+    expect(text(r4.data)).toBe("four");
+    expect(r4.packetInfo).toEqual({ family: "ipv6", address: "::ffff:127.0.0.6", destination: "::ffff:127.0.0.6", interfaceIndex: loIndex });
+  });
+
+  test.skipIf(!hasV6Loopback)("dual-stack socket with both options: the first message is packetInfo, the other stays in control", () => {
+    using rx = wildcard("inet6");
+    rx.setOption("receivePacketInfoV4", true); // IP_PKTINFO on an AF_INET6 socket applies to its IPv4 datagrams
+    using tx = new Socket("inet", "dgram");
+    tx.sendTo(encoder.encode("x"), { family: "inet", host: "127.0.0.8", port: rx.port });
+    const r = rx.recvMsg({ size: 8, packetInfo: true });
+    expect(r.controlTruncated).toBe(false);
+    expect(r.packetInfo?.address).toMatch(/^(::ffff:)?127\.0\.0\.8$/);
+    expect(r.control.length).toBe(1);
+  });
+});
+
+describe.skipIf(!linux || !python)("sendMsg source: the address a datagram leaves from (python3 receivers)", () => {
+  test("IPv4: a text source and { address, interfaceIndex } from a socket bound to 0.0.0.0", async () => {
+    using tx = wildcard("inet");
+    for (const source of ["127.0.0.5", { address: "127.3.4.5", interfaceIndex: loIndex }] as const) {
+      const rx = await receiver("127.0.0.9");
+      expect(tx.sendMsg({ data: "hi", address: { family: "inet", host: "127.0.0.9", port: rx.port }, source })).toBe(2);
+      const host = typeof source === "string" ? source : source.address;
+      expect(await rx.result).toBe(`${host} ${tx.port} hi`);
+    }
+  });
+
+  test.skipIf(!hasV6Loopback)("dual-stack socket: an IPv4 source reaches an IPv4 peer through its mapped address", async () => {
+    using tx = wildcard("inet6");
+    const rx = await receiver("127.0.0.9");
+    tx.sendMsg({ data: "v4", address: { family: "inet6", host: "::ffff:127.0.0.9", port: rx.port }, source: "127.0.0.6" });
+    expect(await rx.result).toBe(`127.0.0.6 ${tx.port} v4`);
+  });
+
+  test("a client connected to 127.0.0.5 drops a plain sendTo reply (it comes from 127.0.0.1) and gets one sent with source", async () => {
+    using server = wildcard("inet");
+    const client = start([python!, "-c", PY_CONNECTED_CLIENT, JSON.stringify({ host: "127.0.0.5", port: server.port, count: 2, waitS: 0.7 })]);
+    // First ping: answered as a server without packet info would (the kernel picks 127.0.0.1).
+    const first = server.recvMsg({ size: 64, packetInfo: true });
+    expect(first.packetInfo?.address).toBe("127.0.0.5");
+    server.sendTo(first.data, first.address as Address);
+    // Second ping: answered from the address it was sent to.
+    const second = server.recvMsg({ size: 64, packetInfo: true });
+    server.sendMsg({ data: second.data, address: second.address as Address, source: second.packetInfo! });
+    const o = await client.done;
+    expect(o.stderr).toBe("");
+    expect(o.stdout).toBe("timeout\nping 1\n");
+  });
+
+  test("AsyncSocket: recvMsg packetInfo and sendMsg source answer connected clients on three addresses", async () => {
+    await using server = AsyncSocket.from(wildcard("inet"));
+    const port = (server.localAddress as { port: number }).port;
+    const hosts = ["127.0.0.1", "127.0.0.7", "127.42.0.1"];
+    const clients = hosts.map((host) => start([python!, "-c", PY_CONNECTED_CLIENT, JSON.stringify({ host, port, count: 2, waitS: 5 })]));
+    const seen: string[] = [];
+    for (let i = 0; i < hosts.length * 2; i++) {
+      const r = await server.recvMsg({ size: 64, packetInfo: true }, { timeout: 10_000 });
+      seen.push(r.packetInfo!.address);
+      expect(r.packetInfo!.interfaceIndex).toBe(loIndex);
+      await server.sendMsg({ data: r.data, address: r.address as Address, source: r.packetInfo! }, { timeout: 1000 });
+    }
+    expect(seen.sort()).toEqual([...hosts, ...hosts].sort());
+    for (const c of clients) expect(await c.done).toMatchObject({ code: 0, stdout: "ping 0\nping 1\n", stderr: "" });
+  });
+});
+
+describe.skipIf(!linux)("sendMsg source: refused before the kernel, or by it", () => {
+  test("a source that is not one of this host's addresses is refused by sendmsg (EINVAL or ENETUNREACH), nothing sent", () => {
+    using tx = wildcard("inet");
+    using rx = wildcard("inet");
+    const to: Address = { family: "inet", host: "127.0.0.1", port: rx.port };
+    const e = errorOf(() => tx.sendMsg({ data: "x", address: to, source: "192.0.2.1" }));
+    expect(e).toBeInstanceOf(SocketError);
+    expect((e as SocketError).syscall).toBe("sendmsg");
+    // The route lookup for a foreign source fails: ENETUNREACH on 6.x kernels, EINVAL on older ones.
+    expect(["EINVAL", "ENETUNREACH"]).toContain((e as SocketError).code);
+    rx.timeout = 100;
+    expect(() => rx.recvMsg({ size: 8 })).toThrow(/timed out/);
+  });
+
+  test("malformed sources are TypeError/RangeError naming the field", () => {
+    using tx = wildcard("inet");
+    const to: Address = { family: "inet", host: "127.0.0.1", port: 9 };
+    const bad: [unknown, ErrorConstructor | RangeErrorConstructor | TypeErrorConstructor, RegExp][] = [
+      ["localhost", TypeError, /not a numeric IPv4 or IPv6 address/],
+      ["127.0.0.256", TypeError, /not a numeric/],
+      [42, TypeError, /source must be an address string/],
+      [null, TypeError, /source must be an address string/],
+      [{ address: 5 }, TypeError, /source\.address must be a string/],
+      [{ address: "127.0.0.1", interfaceIndex: -1 }, RangeError, /interfaceIndex/],
+      [{ address: "127.0.0.1", interfaceIndex: 1.5 }, RangeError, /interfaceIndex/],
+      [{ address: "127.0.0.1", interfaceIndex: 2 ** 31 }, RangeError, /at most 2147483647/],
+      ["::1", TypeError, /is IPv6 but the socket is IPv4/],
+      ["::1%no-such-if0", TypeError, /unknown network interface/],
+    ];
+    for (const [source, type, message] of bad) {
+      const e = errorOf(() => tx.sendMsg({ data: "x", address: to, source: source as string }));
+      expect(e).toBeInstanceOf(type);
+      expect(String((e as Error).message)).toMatch(message);
+    }
+  });
+
+  test.skipIf(!hasV6Loopback)("IPv6: a zone that disagrees with interfaceIndex is a TypeError; a non-local source EINVAL", () => {
+    using tx = wildcard("inet6");
+    const to: Address = { family: "inet6", host: "::1", port: 9 };
+    expect(() => tx.sendMsg({ data: "x", address: to, source: { address: "::1%lo", interfaceIndex: loIndex + 1 } })).toThrow(/names interface/);
+    const e = errorOf(() => tx.sendMsg({ data: "x", address: to, source: "2001:db8::1" }));
+    expect((e as SocketError).code).toBe("EINVAL");
+  });
+});
