@@ -3,6 +3,7 @@
  *
  *   bun run examples/echo.ts server --family inet|inet6|unix --type stream|dgram|seqpacket
  *                                   [--host H] [--port P] [--path P | --abstract NAME] [--workers N]
+ *                                   [--mptcp]
  *   bun run examples/echo.ts client <same options> [--count N] [--size BYTES] [--timeout MS]
  *                                   [--concurrency C]
  *
@@ -35,6 +36,12 @@
  * or LISTEN_FDS/LISTEN_PID set by any supervisor), whatever their families and types. With
  * NOTIFY_SOCKET set (a Type=notify service) it sends READY=1 and STATUS= once it serves, and
  * STOPPING=1 when it shuts down (sd_notify).
+ *
+ * --mptcp (inet/inet6 stream, Linux) uses MPTCP sockets (protocol "mptcp"): a server that also
+ * serves plain TCP clients, a client that falls back to TCP with a plain TCP server. The client's
+ * summary then says which it got: "(inet stream, MPTCP)" or "(inet stream, MPTCP fell back to
+ * TCP)"; with ECHO_VERBOSE=1 the server logs it per connection. Where the kernel has MPTCP off
+ * (sysctl net.mptcp.enabled = 0) both exit 2 saying so.
  *
  * --workers N (inet/inet6 stream or dgram) runs N processes on one port with SO_REUSEPORT: this
  * one and N-1 children it starts (and stops with itself); the kernel spreads connections, or
@@ -79,7 +86,7 @@ type Kind = "stream" | "dgram" | "seqpacket";
 function usage(message?: string): never {
   if (message) process.stderr.write(`echo: ${message}\n`);
   process.stderr.write(
-    "usage: echo.ts server --family inet|inet6|unix --type stream|dgram|seqpacket [--host H] [--port P] [--path P|--abstract NAME] [--workers N]\n" +
+    "usage: echo.ts server --family inet|inet6|unix --type stream|dgram|seqpacket [--host H] [--port P] [--path P|--abstract NAME] [--workers N] [--mptcp]\n" +
       "       echo.ts server --systemd   (the sockets of systemd socket activation)\n" +
       "       echo.ts client <same options> [--count N] [--size BYTES] [--timeout MS] [--concurrency C]\n",
   );
@@ -119,7 +126,7 @@ const { values, positionals } = (() => {
       options: {
         family: { type: "string" }, type: { type: "string" }, host: { type: "string" }, port: { type: "string" },
         path: { type: "string" }, abstract: { type: "string" }, count: { type: "string" }, size: { type: "string" },
-        timeout: { type: "string" }, concurrency: { type: "string" }, workers: { type: "string" }, systemd: { type: "boolean" },
+        timeout: { type: "string" }, concurrency: { type: "string" }, workers: { type: "string" }, systemd: { type: "boolean" }, mptcp: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -137,6 +144,7 @@ if (systemd && mode !== "server") usage("--systemd is for the server");
 if (systemd && [values.family, values.type, values.host, values.port, values.path, values.abstract, values.workers].some((v) => v !== undefined)) {
   usage("--systemd takes the sockets it is given: no --family/--type/--host/--port/--path/--abstract/--workers");
 }
+if (systemd && values.mptcp) usage("--systemd takes the sockets it is given: no --mptcp");
 const family = (values.family ?? (systemd ? "inet" : undefined)) as Family;
 const kind = (values.type ?? (systemd ? "stream" : undefined)) as Kind;
 if (!["inet", "inet6", "unix"].includes(family)) usage("--family must be inet, inet6 or unix");
@@ -144,6 +152,9 @@ if (!["stream", "dgram", "seqpacket"].includes(kind)) usage("--type must be stre
 if (family === "unix" && (values.host !== undefined || values.port !== undefined)) usage("--host/--port are for inet and inet6");
 if (family !== "unix" && (values.path !== undefined || values.abstract !== undefined)) usage("--path/--abstract are for unix");
 if (values.path !== undefined && values.abstract !== undefined) usage("give --path or --abstract, not both");
+/** --mptcp: MPTCP sockets ("mptcp" protocol) for inet/inet6 stream. */
+const protocol = values.mptcp ? "mptcp" : 0;
+if (values.mptcp && (family === "unix" || kind !== "stream")) usage("--mptcp is for inet/inet6 stream");
 
 /** The address named by the options (port 0 / unnamed when not given: the server's default). */
 function addressOf(): Address {
@@ -228,7 +239,7 @@ async function server(): Promise<number> {
   const workers = integer("workers", values.workers, 1, 1, 64);
   if (workers > 1 && family === "unix") usage("--workers needs inet or inet6 (SO_REUSEPORT shares a port)");
   const reusePort = workers > 1 || process.env.ECHO_WORKER_CHILD === "1"; // a worker process shares its port
-  const listener = kind === "dgram" ? new AsyncSocket(family, "dgram") : AsyncSocket.listen(address, { type: kind, reusePort });
+  const listener = kind === "dgram" ? new AsyncSocket(family, "dgram") : AsyncSocket.listen(address, { type: kind, reusePort, protocol });
   let createdPath: string | null = null;
   const children: Subprocess[] = [];
   let stopped: (sig: string) => void = () => {};
@@ -310,7 +321,7 @@ async function acceptLoop(listener: AsyncSocket, conns: Set<AsyncSocket>, type: 
 
 /** Echoes one connection until end of stream; a client that stops reading only stalls itself. */
 async function serveConnection(conn: AsyncSocket, peer: string, type: Kind): Promise<void> {
-  if (verbose) log(`accepted ${peer}`);
+  if (verbose) log(`accepted ${peer}${protocol ? (conn.getOption("isMptcp") ? " (MPTCP)" : " (plain TCP)") : ""}`);
   let buffer = new Uint8Array(4096);
   try {
     for (;;) {
@@ -401,7 +412,7 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
 
 /** A connected client socket (a datagram one bound first where the server must reply to it). */
 async function open(address: Address, timeout: number, tempDir: () => string): Promise<AsyncSocket> {
-  if (kind !== "dgram") return AsyncSocket.connect(address, { type: kind, timeout });
+  if (kind !== "dgram") return AsyncSocket.connect(address, { type: kind, timeout, protocol });
   const sock = new AsyncSocket(family, "dgram");
   try {
     if (family === "unix") {
@@ -440,15 +451,23 @@ async function client(): Promise<number> {
     const matched = (await Promise.all(socks.map((sock) => exchangeAll(sock, count, size, timeout)))).reduce((a, b) => a + b, 0);
     const ms = (performance.now() - started).toFixed(1);
     const total = count * concurrency;
+    const what = `${family} ${kind}${protocol ? `, ${mptcpState(socks)}` : ""}`;
     const line = concurrency === 1
-      ? `${matched}/${total} echoes of ${size} bytes matched, ${formatAddress(socks[0]!.localAddress)} -> ${formatAddress(socks[0]!.remoteAddress)} (${family} ${kind}), ${ms} ms`
-      : `${matched}/${total} echoes of ${size} bytes matched over ${concurrency} connections to ${formatAddress(socks[0]!.remoteAddress)} (${family} ${kind}), ${ms} ms`;
+      ? `${matched}/${total} echoes of ${size} bytes matched, ${formatAddress(socks[0]!.localAddress)} -> ${formatAddress(socks[0]!.remoteAddress)} (${what}), ${ms} ms`
+      : `${matched}/${total} echoes of ${size} bytes matched over ${concurrency} connections to ${formatAddress(socks[0]!.remoteAddress)} (${what}), ${ms} ms`;
     writeSync(1, `${line}\n`);
     return matched === total ? 0 : 1;
   } finally {
     for (const s of socks) s.close();
     if (temp !== null) rmSync(temp, { recursive: true, force: true });
   }
+}
+
+/** "MPTCP" when every connection runs MPTCP, else how many fell back to plain TCP. */
+function mptcpState(socks: readonly AsyncSocket[]): string {
+  const fellBack = socks.filter((s) => !s.getOption("isMptcp")).length;
+  if (fellBack === 0) return "MPTCP";
+  return socks.length === 1 ? "MPTCP fell back to TCP" : `MPTCP, ${fellBack} of ${socks.length} fell back to TCP`;
 }
 
 /** One connection's messages, each checked; returns how many matched. */

@@ -54,7 +54,7 @@ export {
 } from "./linux/netlink.ts";
 export {
   options, type GettableOption, type Linger, type MembershipV4, type MembershipV6, type OptionName,
-  type OptionValue, type SettableOption, type TcpInfo, type Ucred,
+  type MptcpInfo, type OptionValue, type SettableOption, type TcpInfo, type Ucred,
 } from "./socket/options.ts";
 export {
   SCM_MAX_FD, cmsgLen, cmsgSpace, decodeTimestamp, timestampMs, type ControlMessage, type Credentials, type KernelTimestamp,

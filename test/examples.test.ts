@@ -32,8 +32,8 @@ const servers = new Set<ReturnType<typeof Bun.spawn>>();
 afterAll(() => { for (const p of servers) p.kill("SIGKILL"); });
 
 /** Starts the echo server and waits (bounded) for its first line. */
-async function startServer(args: string[], timeoutMs = 15_000): Promise<Server> {
-  const proc = Bun.spawn([bun, echo, "server", ...args], { cwd: root, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+async function startServer(args: string[], timeoutMs = 15_000, env: Record<string, string> = {}): Promise<Server> {
+  const proc = Bun.spawn([bun, echo, "server", ...args], { cwd: root, env: { ...process.env, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   servers.add(proc);
   const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
@@ -255,6 +255,91 @@ for i in range(2):
 const isRoot = process.getuid?.() === 0;
 const unshare = Bun.which("unshare");
 const ipTool = Bun.which("ip");
+
+// --- MPTCP ------------------------------------------------------------------------------------
+
+const C = platform.table.constants;
+const mptcpReason: string | null = !linux ? "Linux only"
+  : C.IPPROTO_MPTCP === null ? `no IPPROTO_MPTCP in the ${platform.key} table`
+  : !existsSync("/proc/sys/net/mptcp/enabled") ? "this kernel has no MPTCP"
+  : readFileSync("/proc/sys/net/mptcp/enabled", "utf8").trim() !== "1" ? "MPTCP is disabled here (net.mptcp.enabled = 0)" : null;
+
+/** A python3 echo server (MPTCP when argv[2] is the protocol number): prints its port, echoes one connection. */
+const PY_STREAM_ECHO = String.raw`
+import socket, sys
+l = socket.socket(int(sys.argv[1]), socket.SOCK_STREAM, int(sys.argv[2])); l.bind((sys.argv[3], 0)); l.listen(); l.settimeout(10)
+print(l.getsockname()[1], flush=True)
+a, _ = l.accept(); a.settimeout(10)
+while True:
+    b = a.recv(65536)
+    if not b: break
+    a.sendall(b)
+`;
+
+describe.skipIf(!!mptcpReason)("echo.ts --mptcp", () => {
+  for (const family of ["inet", "inet6"] as const) {
+    test(`${family}: the MPTCP server serves bsdsock and python3 MPTCP clients and plain TCP ones, each as what it is`, async () => {
+      const server = await startServer(["--family", family, "--type", "stream", "--mptcp"], 15_000, { ECHO_VERBOSE: "1" });
+      try {
+        const opts = clientOptions(family, server.line);
+        const mp = await run([bun, echo, "client", "--family", family, "--type", "stream", ...opts, "--mptcp", "--count", "3", "--size", "100000"]);
+        expect(mp.stderr).toBe("");
+        expect(mp.stdout).toMatch(new RegExp(`^3/3 echoes of 100000 bytes matched, .+ \\(${family} stream, MPTCP\\), [\\d.]+ ms\\n$`));
+        const many = await run([bun, echo, "client", "--family", family, "--type", "stream", ...opts, "--mptcp", "--concurrency", "20", "--count", "2"]);
+        expect(many.stdout).toMatch(/^40\/40 echoes of 1000 bytes matched over 20 connections to .+ stream, MPTCP\), /);
+        const plain = await run([bun, echo, "client", "--family", family, "--type", "stream", ...opts, "--count", "2"]);
+        expect(plain.stdout).toMatch(new RegExp(`\\(${family} stream\\), `));
+        if (python) {
+          const mptcpClient = PY_ECHO_CLIENT.replace("s = socket.socket(fam, typ)", `s = socket.socket(fam, typ, ${C.IPPROTO_MPTCP})`);
+          expect(mptcpClient).not.toBe(PY_ECHO_CLIENT);
+          const py = await run([python, "-c", mptcpClient, JSON.stringify({ family, type: "stream", count: 3, size: 5000, ...pythonTarget(family, opts) })]);
+          expect(py.stderr).toBe("");
+          expect(py.stdout).toBe("ok 3\n");
+        }
+      } finally {
+        server.proc.kill("SIGTERM");
+      }
+      const end = await server.finished;
+      expect(end.code).toBe(0);
+      // The server's own view of each connection (ECHO_VERBOSE): 1 + 20 + python's MPTCP, 1 plain.
+      expect(end.stderr.match(/accepted .+ \(MPTCP\)$/gm)?.length).toBe(python ? 22 : 21);
+      expect(end.stderr.match(/accepted .+ \(plain TCP\)$/gm)?.length).toBe(1);
+    });
+  }
+
+  test.skipIf(!python)("the MPTCP client against a python3 plain TCP server falls back and says so; against an MPTCP one it does not", async () => {
+    for (const proto of [0, C.IPPROTO_MPTCP!]) {
+      const proc = Bun.spawn([python!, "-c", PY_STREAM_ECHO, String(C.AF_INET), String(proto), "127.0.0.1"], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+      try {
+        const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+        const first = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => null)]);
+        const port = first && !first.done ? Number(new TextDecoder().decode(first.value).trim()) : 0;
+        expect(port).toBeGreaterThan(0);
+        const o = await run([bun, echo, "client", "--family", "inet", "--type", "stream", "--host", "127.0.0.1", "--port", String(port), "--mptcp", "--count", "2"]);
+        expect(o.stderr).toBe("");
+        expect(o.stdout).toContain(proto === 0 ? "(inet stream, MPTCP fell back to TCP)" : "(inet stream, MPTCP)");
+        expect(o.code).toBe(0);
+      } finally {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      }
+    }
+  });
+
+  test("--mptcp is refused for unix and dgram; with MPTCP switched off the server says which sysctl", async () => {
+    for (const args of [["--family", "unix", "--type", "stream"], ["--family", "inet", "--type", "dgram"]]) {
+      const r = await run([bun, echo, "server", ...args, "--mptcp"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("--mptcp is for inet/inet6 stream");
+    }
+    if (!unshare || !isRoot) return console.warn("SKIP echo.ts --mptcp with MPTCP off: needs unshare and root");
+    const off = await run([unshare, "--net", "sh", "-c", 'ip link set lo up && sysctl -qw net.mptcp.enabled=0 && exec "$@"', "sh", bun, echo, "server", "--family", "inet", "--type", "stream", "--mptcp"]);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(off.stderr)) return console.warn(`SKIP netns: ${off.stderr.trim()}`);
+    expect(off.code).toBe(2);
+    expect(off.stdout).toBe("");
+    expect(off.stderr).toBe("echo server: socket: Protocol not available (MPTCP is disabled in this network namespace: sysctl net.mptcp.enabled = 0)\n");
+  });
+});
 
 // --- UDP answers from the address each datagram was sent to -----------------------------------
 

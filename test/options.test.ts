@@ -124,7 +124,7 @@ const roundTrips: AnyRoundTrip[] = [
 const testedElsewhere: readonly OptionName[] = [
   "receiveBufferSize", "sendBufferSize", "bindToDevice", "mark", "congestionControl", "error", "type", "domain",
   "protocol", "acceptConn", "peerCredentials", "tcpInfo", "joinMulticastV4", "leaveMulticastV4",
-  "joinMulticastV6", "leaveMulticastV6", "noSigPipe",
+  "joinMulticastV6", "leaveMulticastV6", "noSigPipe", "isMptcp", "mptcpInfo", // the last two: test/mptcp.test.ts
 ];
 
 describe("round trips: set, then get returns what was set", () => {
@@ -572,7 +572,7 @@ describe("checks before any syscall", () => {
   });
 
   test("metadata: every option has its C name, level, access, type and doc; optname from the table", () => {
-    const levels = new Set(["SOL_SOCKET", "IPPROTO_IP", "IPPROTO_IPV6", "IPPROTO_TCP", "IPPROTO_UDP"]);
+    const levels = new Set(["SOL_SOCKET", "IPPROTO_IP", "IPPROTO_IPV6", "IPPROTO_TCP", "IPPROTO_UDP", "SOL_MPTCP"]);
     for (const [name, info] of Object.entries(options)) {
       expect(info.name).toBe(name as OptionName);
       expect(levels.has(info.level)).toBe(true);

@@ -124,7 +124,8 @@ export const optionalConstants = [
   // the error queue (<linux/errqueue.h>): MSG_ZEROCOPY completions
   "SO_EE_ORIGIN_ZEROCOPY", "SO_EE_CODE_ZEROCOPY_COPIED",
   // MPTCP (SOL_MPTCP options; TCP_IS_MPTCP is in kernel headers from 6.10 on) and TCP Fast Open
-  "SOL_MPTCP", "MPTCP_INFO", "TCP_IS_MPTCP", "TCPI_OPT_SYN_DATA",
+  "SOL_MPTCP", "MPTCP_INFO", "MPTCP_INFO_FLAG_FALLBACK", "MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED", "TCP_IS_MPTCP",
+  "TCPI_OPT_SYN_DATA",
   // clocks (clock_gettime)
   "CLOCK_REALTIME", "CLOCK_MONOTONIC",
   // signals (sendfile has no MSG_NOSIGNAL: SIGPIPE is blocked and consumed around it)

@@ -230,6 +230,8 @@ const table = {
     "SO_EE_CODE_ZEROCOPY_COPIED": null,
     "SOL_MPTCP": null,
     "MPTCP_INFO": null,
+    "MPTCP_INFO_FLAG_FALLBACK": null,
+    "MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED": null,
     "TCP_IS_MPTCP": null,
     "TCPI_OPT_SYN_DATA": null,
     "CLOCK_REALTIME": 0,

@@ -77,6 +77,8 @@ export interface AsyncConnectOptions extends OperationOptions {
   readonly localAddress?: Address;
   /** Socket type; default "stream". */
   readonly type?: SocketType;
+  /** Protocol; default the type's own (0). `"mptcp"` makes an MPTCP socket (Linux 5.6+) that falls back to TCP with a peer without it. */
+  readonly protocol?: Protocol;
 }
 
 /** Options for `AsyncSocket.createConnection()`. */
@@ -85,6 +87,8 @@ export interface AsyncCreateConnectionOptions extends OperationOptions {
   readonly family?: "inet" | "inet6";
   /** Bind here before connecting. */
   readonly localAddress?: Address;
+  /** Protocol of each attempt's socket: `"mptcp"` for MPTCP (Linux). Default TCP. */
+  readonly protocol?: "tcp" | "mptcp";
 }
 
 /** Options for `AsyncSocket.connections()`. */
@@ -399,7 +403,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** A connected socket to `address` (any family; stream unless `type` says otherwise). Closed on failure. */
   static async connect(address: Address, options: AsyncConnectOptions = {}): Promise<AsyncSocket> {
-    const sock = new AsyncSocket(address.family, options.type ?? "stream");
+    const sock = new AsyncSocket(address.family, options.type ?? "stream", options.protocol ?? 0);
     try {
       if (options.localAddress) sock.bind(options.localAddress);
       await sock.connect(address, options);
@@ -425,14 +429,14 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     } catch {
       throw new AddressInfoError("getaddrinfo", C.EAI_NONAME, host);
     }
-    const { family: _f, localAddress, ...op } = options;
+    const { family: _f, localAddress, protocol, ...op } = options;
     let last: unknown = new AddressInfoError("getaddrinfo", C.EAI_NONAME, host);
     for (const a of found) {
       const address: InetAddress | Inet6Address = a.family === 6
         ? { family: "inet6", host: a.address, port }
         : { family: "inet", host: a.address, port };
       try {
-        return await AsyncSocket.connect(address, { ...op, ...(localAddress ? { localAddress } : {}) });
+        return await AsyncSocket.connect(address, { ...op, ...(localAddress ? { localAddress } : {}), ...(protocol ? { protocol } : {}) });
       } catch (e) {
         if (op.signal?.aborted) throw e;
         last = e;

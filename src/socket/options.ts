@@ -21,6 +21,7 @@ import type { Constants, FieldLayout, StructLayout } from "../../ffi/table.ts";
 import * as check from "../core/check.ts";
 import { formatIP, interfaceIndex, parseIPv4, parseIPv6 } from "../core/sockaddr.ts";
 import { readIntField, writeIntField } from "../core/structs.ts";
+import { SocketError } from "../core/errors.ts";
 import * as sys from "../core/sys.ts";
 
 const C = table.constants;
@@ -408,10 +409,72 @@ export const tcpInfo: Codec<TcpInfo> = (() => {
   };
 })();
 
+type MptcpiField<F> = F extends `mptcpi_${infer R}` ? Camel<R> : never;
+type MptcpiName = MptcpiField<(typeof structs)["mptcp_info"]["fields"][number]>;
+/** The 64-bit members of struct mptcp_info: data sequence numbers, random 64-bit values. */
+type MptcpSequence = "writeSeq" | "sndUna" | "rcvNxt";
+
+/**
+ * MPTCP_INFO, decoded: every member of the platform's struct mptcp_info without `mptcpi_`,
+ * camelCased: `subflows` (additional subflows in use), `subflowsMax`, `addAddrSignal`,
+ * `addAddrAccepted`, `flags` (constants.MPTCP_INFO_FLAG_*), `token`, `localAddrUsed`,
+ * `csumEnabled`... The 64-bit data sequence numbers `writeSeq`, `sndUna`, `rcvNxt` are bigints
+ * (they start at a random 64-bit value, beyond a double's exact range).
+ */
+export type MptcpInfo = { readonly [K in MptcpiName]: K extends MptcpSequence ? bigint : number };
+
+/** struct mptcp_info → MptcpInfo (read-only; Linux glibc headers). */
+export const mptcpInfo: Codec<MptcpInfo> = (() => {
+  const L: StructLayout | null = S.mptcp_info;
+  const fields = L ? Object.entries(L.fields as Record<string, FieldLayout>).map(([n, f]) => [camel(n.replace(/^mptcpi_/, "")), f] as const) : [];
+  const end = fields.reduce((m, [, f]) => Math.max(m, f.offset + f.size), 0);
+  return {
+    name: "struct mptcp_info",
+    size: L?.size ?? 0,
+    missing: L ? null : "struct mptcp_info",
+    encode(what) {
+      throw new TypeError(`${what} is read-only`);
+    },
+    decode(what, _bytes, view, len) {
+      if (!L) throw new TypeError(`${what}: struct mptcp_info does not exist on ${table.platform}`);
+      needBytes(what, len, end, "struct mptcp_info");
+      const out: Record<string, number | bigint> = {};
+      for (const [name, f] of fields) out[name] = f.size === 8 ? view.getBigUint64(f.offset, LE) : readIntField(view, f, false);
+      return out as MptcpInfo;
+    },
+  };
+})();
+
+/**
+ * Whether a socket runs MPTCP, read through MPTCP_INFO: the kernel answers it only for an MPTCP
+ * socket that has not fallen back to plain TCP (a peer without MPTCP), and fails with
+ * EOPNOTSUPP otherwise — which the `isMptcp` line turns into false. That is what TCP_IS_MPTCP
+ * (Linux 5.16+) reports; these headers do not define it, so it is never typed from memory.
+ */
+const mptcpInUse: Codec<boolean> = (() => {
+  const L = S.mptcp_info;
+  const FALLBACK = C.MPTCP_INFO_FLAG_FALLBACK;
+  const missing = !L ? "struct mptcp_info" : FALLBACK === null ? "MPTCP_INFO_FLAG_FALLBACK" : null;
+  return {
+    name: "boolean (struct mptcp_info answered, not fallen back)",
+    size: L?.size ?? 0,
+    missing,
+    encode(what) {
+      throw new TypeError(`${what} is read-only`);
+    },
+    decode(what, _bytes, view, len) {
+      if (!L || FALLBACK === null) throw new TypeError(`${what}: struct mptcp_info does not exist on ${table.platform}`);
+      const f = L.fields.mptcpi_flags;
+      needBytes(what, len, f.offset + f.size, "struct mptcp_info");
+      return (readIntField(view, f, false) & FALLBACK) === 0;
+    },
+  };
+})();
+
 // --- the table ----------------------------------------------------------------------------------
 
 /** Protocol levels, by their C names. */
-export type OptionLevel = "SOL_SOCKET" | "IPPROTO_IP" | "IPPROTO_IPV6" | "IPPROTO_TCP" | "IPPROTO_UDP";
+export type OptionLevel = "SOL_SOCKET" | "IPPROTO_IP" | "IPPROTO_IPV6" | "IPPROTO_TCP" | "IPPROTO_UDP" | "SOL_MPTCP";
 
 /** Whether an option can be read, written, or both. */
 export type OptionAccess = "get" | "set" | "both";
@@ -429,6 +492,8 @@ export interface OptionSpec<T, A extends OptionAccess = OptionAccess> {
   readonly access: A;
   /** One line of documentation. */
   readonly doc: string;
+  /** getsockopt errno codes that are an answer, not a failure, and the value they mean. */
+  readonly answers?: { readonly codes: readonly string[]; readonly value: T };
 }
 
 /** An option line. `cnames`: the macro, or alternatives in order of preference (first defined wins). */
@@ -503,6 +568,12 @@ const specs = {
   userTimeout: opt("TCP_USER_TIMEOUT", "IPPROTO_TCP", uint(0, 0x7fffffff), "both", "ms unacknowledged data may wait before the connection is dropped (0: system default)"),
   congestionControl: opt("TCP_CONGESTION", "IPPROTO_TCP", string(TCP_CA_NAME_MAX - 1, false), "both", "congestion control algorithm (\"cubic\", \"reno\"...)"),
   tcpInfo: opt("TCP_INFO", "IPPROTO_TCP", tcpInfo, "get", "connection state and statistics (struct tcp_info, decoded)"),
+  // SOL_MPTCP (Linux 5.16+)
+  isMptcp: {
+    ...opt("MPTCP_INFO", "SOL_MPTCP", mptcpInUse, "get", "whether the socket runs MPTCP: false for plain TCP and for an MPTCP socket fallen back to TCP (what TCP_IS_MPTCP says)"),
+    answers: { codes: ["EOPNOTSUPP", "ENOPROTOOPT"], value: false },
+  },
+  mptcpInfo: opt("MPTCP_INFO", "SOL_MPTCP", mptcpInfo, "get", "MPTCP connection state (struct mptcp_info, decoded); EOPNOTSUPP on plain TCP or after a fallback"),
   // IPPROTO_UDP (Linux's SOL_UDP is the same number)
   udpSegment: opt("UDP_SEGMENT", "IPPROTO_UDP", int(0, 65535), "both", "segment every send into datagrams of this many bytes (UDP GSO, Linux 4.18+; 0: off)"),
   udpGro: opt("UDP_GRO", "IPPROTO_UDP", bool, "both", "coalesce received datagrams of a flow into one buffer, gso_size in a UDP_GRO control message (Linux 5.0+)"),
@@ -541,6 +612,7 @@ export interface OptionInfo {
 
 function unsupportedReason(spec: OptionSpec<unknown>): string | null {
   if (spec.optname === null) return `${spec.cname} is not defined by the ${table.platform} headers`;
+  if (C[spec.level] === null) return `${spec.level} is not defined by the ${table.platform} headers`;
   if (spec.codec.missing !== null) return `${spec.codec.missing} is not defined by the ${table.platform} headers`;
   return null;
 }
@@ -577,7 +649,7 @@ function lookup(fn: string, name: unknown, access: "get" | "set"): [OptionSpec<u
 
 /** Level number of a level name. */
 function levelOf(level: OptionLevel): number {
-  return C[level];
+  return C[level]!; // lookup() refused levels this platform lacks
 }
 
 /**
@@ -590,7 +662,13 @@ export function getOptionFd<K extends GettableOption>(fd: number, name: K): Opti
   const size = spec.codec.size;
   scratch.fill(0, 0, size);
   scratchLen[0] = size;
-  const n = sys.getsockopt(fd, levelOf(spec.level), optname, scratch, scratchLen);
+  let n: number;
+  try {
+    n = sys.getsockopt(fd, levelOf(spec.level), optname, scratch, scratchLen);
+  } catch (e) {
+    if (spec.answers && e instanceof SocketError && spec.answers.codes.includes(e.code)) return spec.answers.value as OptionValue<K>;
+    throw e;
+  }
   // Never trust a reported length beyond the room offered.
   return spec.codec.decode(what, scratch, scratchView, Math.min(n, size)) as OptionValue<K>;
 }

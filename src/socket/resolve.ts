@@ -185,6 +185,8 @@ export interface CreateConnectionOptions {
   readonly family?: "inet" | "inet6";
   /** Bind here before connecting. */
   readonly localAddress?: Address;
+  /** Protocol of each attempt's socket: `"mptcp"` for MPTCP (Linux). Default TCP. */
+  readonly protocol?: "tcp" | "mptcp";
 }
 
 /**
@@ -199,6 +201,7 @@ export function createConnection(host: string, port: number, options: CreateConn
       return Socket.connect(info.address, {
         ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
         ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+        ...(options.protocol ? { protocol: options.protocol } : {}),
       });
     } catch (e) {
       last = e;

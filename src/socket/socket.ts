@@ -23,6 +23,7 @@ import { getOptionFd, setOptionFd, type GettableOption, type OptionValue, type S
 import { decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
 import { writeIntField } from "../core/structs.ts";
 import * as sys from "../core/sys.ts";
+import { explainSocketFailure } from "../linux/mptcp.ts";
 import { WOULD_BLOCK } from "../core/sys.ts";
 
 const C = table.constants;
@@ -113,6 +114,8 @@ export interface ConnectOptions {
   readonly localAddress?: Address;
   /** Socket type; default "stream". */
   readonly type?: SocketType;
+  /** Protocol; default the type's own (0). `"mptcp"` makes an MPTCP socket (Linux 5.6+) that falls back to TCP with a peer without it. */
+  readonly protocol?: Protocol;
 }
 
 /** Options for `sendFile()`. */
@@ -135,6 +138,8 @@ export interface ListenOptions {
   readonly dualStack?: boolean;
   /** Socket type; default "stream". */
   readonly type?: SocketType;
+  /** Protocol; default the type's own (0). `"mptcp"` makes an MPTCP socket (Linux 5.6+) that falls back to TCP with a peer without it. */
+  readonly protocol?: Protocol;
 }
 
 /** A socket fd owned by a JS object. */
@@ -168,7 +173,12 @@ export class Socket implements Disposable {
     const t = typeValue(type);
     const p = protocolValue(protocol);
     const nonBlocking = options.timeout === 0 ? (C.SOCK_NONBLOCK ?? 0) : 0;
-    const fd = sys.socket(f, t | CLOEXEC | nonBlocking, p);
+    let fd: number;
+    try {
+      fd = sys.socket(f, t | CLOEXEC | nonBlocking, p);
+    } catch (e) {
+      throw explainSocketFailure(e, f, t, p); // e.g. MPTCP disabled by sysctl
+    }
     this.#fd = fd;
     if (nonBlocking) this.#timeout = 0;
     this.family = f;
@@ -277,7 +287,7 @@ export class Socket implements Disposable {
    * unix), optionally bound first and with a connect timeout. The fd is closed on any failure.
    */
   static connect(address: Address, options: ConnectOptions = {}): Socket {
-    const sock = new Socket(address.family, options.type ?? "stream");
+    const sock = new Socket(address.family, options.type ?? "stream", options.protocol ?? 0);
     try {
       if (options.timeout !== undefined) sock.timeout = options.timeout;
       if (options.localAddress) sock.bind(options.localAddress);
@@ -299,7 +309,7 @@ export class Socket implements Disposable {
    * SO_REUSEADDR unless `reuseAddress: false`; `dualStack` accepts IPv4 on an IPv6 socket.
    */
   static listen(address: Address, options: ListenOptions = {}): Socket {
-    const sock = new Socket(address.family, options.type ?? "stream");
+    const sock = new Socket(address.family, options.type ?? "stream", options.protocol ?? 0);
     try {
       const fd = sock.fd;
       const ip = address.family === "inet" || address.family === "inet6";
