@@ -115,6 +115,7 @@ const roundTrips: AnyRoundTrip[] = [
   { name: "cork", make: tcp, values: [true, false] },
   { name: "quickAck", make: tcp, values: [false, true] },
   { name: "fastOpen", make: tcp, values: [5, 0] },
+  { name: "fastOpenConnect", make: tcp, values: [true, false] }, // its effect: test/fastopen.test.ts
   { name: "userTimeout", make: tcp, values: [5000, 0] },
   { name: "udpSegment", make: udp, values: [1400, 65535, 0] },
   { name: "udpGro", make: udp6, values: [true, false] },

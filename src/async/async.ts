@@ -744,6 +744,37 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     return this.#io(READ, "recv", op, (fd, flags) => attempt.recvInto(fd, buffer, op?.nbytes, flags));
   }
 
+  /**
+   * connect() with `data` (TCP Fast Open client, Linux), without blocking: one
+   * sendto(MSG_FASTOPEN), so with a cached cookie the data rides in the SYN; without one the SYN
+   * asks for a cookie and the data follows the handshake. Resolves with the bytes sent, all of
+   * `data`; the timeout and signal apply to the connect and to sending the rest, each. See
+   * Socket.connectWithData.
+   */
+  async connectWithData(address: Address, data: Data, op?: AsyncSendOptions): Promise<number> {
+    const refusal = attempt.fastOpenRefusal(this.family, this.type, this.protocol);
+    if (refusal) throw refusal;
+    checkAddress(address);
+    const buf = bytesOf("connectWithData", data);
+    const total = check.byteLength("connectWithData", "data", buf);
+    // On a connected socket the kernel would ignore MSG_FASTOPEN and the address and just send.
+    if (isConnected(this.socket)) throw new SocketError("connect", E.EISCONN, { address: formatAddress(address) });
+    // One attempt, never retried by #io: a second sendto(MSG_FASTOPEN) would be another connect.
+    const [first] = await this.#io(WRITE, "sendto", op, (fd, flags) => [attempt.fastOpen(fd, buf, address, flags)] as const);
+    // WOULD_BLOCK: the handshake is under way, wait for it; FAST_OPEN_OFF: connect as usual.
+    if (first === WOULD_BLOCK || first === attempt.FAST_OPEN_OFF) await this.connect(address, op);
+    const sent = Math.max(first, 0);
+    if (sent < total) {
+      try {
+        await this.sendAll(buf.subarray(sent, total), op);
+      } catch (e) {
+        if (e instanceof SocketError) e.bytesSent = sent + (e.bytesSent ?? 0);
+        throw e;
+      }
+    }
+    return total;
+  }
+
   /** sendto(): one datagram to `address`; bytes sent. */
   sendTo(data: Data, address: Address, op?: AsyncSendOptions): Promise<number> {
     try {

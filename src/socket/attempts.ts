@@ -133,6 +133,40 @@ export function sendTo(fd: number, data: Data, address: Address, flags: number):
   return sys.sendtoChecked(fd, buf, size, fl, sendToAddress.bytes, len);
 }
 
+/** Why `connectWithData` cannot run on this socket (a TypeError before any syscall), or null. */
+export function fastOpenRefusal(family: number, type: number, protocol: number): TypeError | null {
+  if (C.MSG_FASTOPEN === null) return new TypeError(`connectWithData: MSG_FASTOPEN (TCP Fast Open) does not exist on ${table.platform}`);
+  if ((family !== C.AF_INET && family !== C.AF_INET6) || type !== C.SOCK_STREAM || (protocol !== 0 && protocol !== C.IPPROTO_TCP && protocol !== C.IPPROTO_MPTCP)) {
+    // On a UDP socket MSG_FASTOPEN would be ignored and the data sent as a datagram.
+    return new TypeError("connectWithData: TCP Fast Open needs an inet/inet6 stream socket (TCP or MPTCP)");
+  }
+  return null;
+}
+
+/**
+ * sendto(MSG_FASTOPEN) of `buf` to `address` on an unconnected TCP socket: the connect, with the
+ * data in the SYN when the kernel has a Fast Open cookie for that server. Returns the bytes the
+ * SYN carries (a blocking socket waits out a cookie-less handshake and returns what it then
+ * sent), or WOULD_BLOCK when no data went: without a cookie a non-blocking socket sends a plain
+ * SYN asking for one (EINPROGRESS), and the driver waits for the connection and sends the data.
+ * FAST_OPEN_OFF: nothing was done because the client side of Fast Open is switched off
+ * (net.ipv4.tcp_fastopen without bit 1: EOPNOTSUPP); the driver connects as usual.
+ */
+export function fastOpen(fd: number, buf: Uint8Array, address: Address, flags: number): number {
+  try {
+    return sendTo(fd, buf, address, flags | C.MSG_FASTOPEN!);
+  } catch (e) {
+    if (e instanceof SocketError && e.syscall === "sendto") {
+      if (e.errno === E.EINPROGRESS || e.errno === E.EALREADY) return WOULD_BLOCK;
+      if (e.errno === E.EOPNOTSUPP) return FAST_OPEN_OFF;
+    }
+    throw e;
+  }
+}
+
+/** fastOpen's "Fast Open is switched off here: connect() as usual" (distinct from WOULD_BLOCK and any count). */
+export const FAST_OPEN_OFF = -2;
+
 /** recvfrom() into `buffer`: [count, sender] (with MSG_TRUNC: the real length), or WOULD_BLOCK. */
 export function recvFromInto(fd: number, family: number, buffer: Uint8Array, nbytes: number | undefined, flags: number): [number, Address | RawAddress] | typeof WOULD_BLOCK {
   if (!(buffer instanceof Uint8Array)) throw new TypeError("recvFromInto: buffer must be a Uint8Array");

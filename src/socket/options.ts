@@ -565,6 +565,7 @@ const specs = {
   cork: opt("TCP_CORK", "IPPROTO_TCP", bool, "both", "hold partial segments until uncorked (Linux)"),
   quickAck: opt("TCP_QUICKACK", "IPPROTO_TCP", bool, "both", "ACK immediately instead of delaying (not permanent on Linux)"),
   fastOpen: opt("TCP_FASTOPEN", "IPPROTO_TCP", POSITIVE, "both", "TCP Fast Open queue length on a listener (0 disables)"),
+  fastOpenConnect: opt("TCP_FASTOPEN_CONNECT", "IPPROTO_TCP", bool, "both", "TCP Fast Open client: with a cached cookie connect() returns at once and the first send rides in the SYN (Linux 4.11+)"),
   userTimeout: opt("TCP_USER_TIMEOUT", "IPPROTO_TCP", uint(0, 0x7fffffff), "both", "ms unacknowledged data may wait before the connection is dropped (0: system default)"),
   congestionControl: opt("TCP_CONGESTION", "IPPROTO_TCP", string(TCP_CA_NAME_MAX - 1, false), "both", "congestion control algorithm (\"cubic\", \"reno\"...)"),
   tcpInfo: opt("TCP_INFO", "IPPROTO_TCP", tcpInfo, "get", "connection state and statistics (struct tcp_info, decoded)"),

@@ -552,6 +552,67 @@ export class Socket implements Disposable {
     return r;
   }
 
+  /**
+   * connect() with `data` (TCP Fast Open client, Linux): one sendto(MSG_FASTOPEN). Once this
+   * host holds a Fast Open cookie from the server (from an earlier connection, with
+   * net.ipv4.tcp_fastopen's client bit set, the default), the data rides in the SYN and the
+   * server can read it a round trip sooner; without one, the SYN asks for a cookie and the data
+   * follows the handshake — the same bytes arrive either way. Returns the bytes sent: all of
+   * `data` (the rest after the SYN via sendAll, within the socket's timeout), except on a
+   * non-blocking socket (`timeout` 0), where it is what the SYN took — possibly 0, the
+   * connection then under way without the data (wait for writability, read `error`, send).
+   * Connection errors (ECONNREFUSED) are thrown here when the handshake is waited for, else by
+   * the next call. An inet/inet6 stream socket only (TypeError otherwise, before any syscall);
+   * `tcpInfo().options & constants.TCPI_OPT_SYN_DATA` says afterwards whether the SYN's data
+   * was accepted.
+   */
+  connectWithData(address: Address, data: Data): number {
+    const refusal = attempt.fastOpenRefusal(this.family, this.type, this.protocol);
+    if (refusal) throw refusal;
+    const fd = this.#open("sendto");
+    const buf = bytesOf("connectWithData", data);
+    const total = sizeOf("connectWithData", buf);
+    // On a connected socket the kernel would ignore MSG_FASTOPEN and the address and just send.
+    if (this.#isConnected(fd)) throw withAddress(new SocketError("connect", E.EISCONN), address);
+    let first: number;
+    try {
+      first = attempt.fastOpen(fd, buf, address, 0);
+    } catch (e) {
+      throw withAddress(e, address); // e.g. ECONNREFUSED from a blocking handshake
+    }
+    if (first === attempt.FAST_OPEN_OFF) {
+      // Fast Open's client side is off (net.ipv4.tcp_fastopen): an ordinary connect, then the data.
+      if (this.#timeout === 0) {
+        try {
+          this.connect(address);
+        } catch (e) {
+          if (e instanceof SocketError && e.errno === E.EINPROGRESS) return 0;
+          throw e;
+        }
+        const r = attempt.send(fd, buf, 0);
+        return r === WOULD_BLOCK ? 0 : r;
+      }
+      this.connect(address);
+    } else if (this.#timeout === 0) return Math.max(first, 0);
+    else if (first === WOULD_BLOCK) {
+      // No data went: the handshake is under way (EINPROGRESS, or EALREADY after an interrupted
+      // blocking attempt). Wait for it as connect() does, then send everything.
+      this.#wait("connect", fd, POLLOUT, this.#deadline(), true);
+      const err = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);
+      if (err !== 0) throw withAddress(new SocketError("connect", err), address);
+    }
+    const sent = Math.max(first, 0);
+    if (sent < total) {
+      try {
+        this.sendAll(buf.subarray(sent, total));
+      } catch (e) {
+        if (e instanceof SocketError) e.bytesSent = sent + (e.bytesSent ?? 0);
+        throw e;
+      }
+    }
+    return total;
+  }
+
   /** sendto(): one datagram (or stream data) to `address`; returns bytes sent. */
   sendTo(data: Data, address: Address, flags = 0): number {
     let r = attempt.sendTo(this.#open("sendto"), data, address, flags);
