@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { table } from "../ffi/platform.ts";
 import { cmsgAlign, cmsgLen, cmsgSpace, CMSG_ALIGNMENT, decodeTimestamp, encodeControl, walkControl } from "../src/socket/msg.ts";
 import { decodePacketInfo, sourceMessage } from "../src/socket/pktinfo.ts";
+import { decodeZeroCopy, ZeroCopyLedger } from "../src/linux/zerocopy.ts";
 import { parseIPv4, parseIPv6 } from "../src/core/sockaddr.ts";
 import * as P from "../src/posix.ts";
 import { Socket } from "../src/socket/socket.ts";
@@ -128,6 +129,54 @@ export const msgTargets: Target[] = [
           bytesEq(parseIPv6(info.address)!, bytes.subarray(f.ipi6_addr.offset, f.ipi6_addr.offset + 16), "ipi6_addr text");
         }
         ok(Number.isInteger(info.interfaceIndex), "interface index is not an integer");
+      },
+    ),
+  },
+  {
+    name: "msg.zeroCopy.decode",
+    doc: "decodeZeroCopy on any level/type/bytes: never throws, reads only inside the data, decodes only IP_RECVERR/IPV6_RECVERR with a full sock_extended_err of origin SO_EE_ORIGIN_ZEROCOPY and errno 0, its range and copied flag the struct's fields; a ledger counts any range against tickets without exceeding them",
+    kernel: false,
+    make: () => fc.property(
+      fc.oneof({ weight: 3, arbitrary: fc.constantFrom(C.SOL_IP ?? 0, C.SOL_IPV6 ?? 41) }, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+      fc.oneof({ weight: 3, arbitrary: fc.constantFrom(C.IP_RECVERR ?? 11, C.IPV6_RECVERR ?? 25) }, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+      fc.uint8Array({ maxLength: 48 }),
+      fc.boolean(),
+      fc.integer({ min: 0, max: 16 }),
+      fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }),
+      fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      (level, type, raw, plausible, slack, counts, start) => {
+        const S = table.structs.sock_extended_err;
+        const bytes = raw.slice();
+        if (plausible && S && bytes.length >= S.size) {
+          bytes[S.fields.ee_origin.offset] = C.SO_EE_ORIGIN_ZEROCOPY ?? 5;
+          bytes.fill(0, S.fields.ee_errno.offset, S.fields.ee_errno.offset + 4);
+        }
+        const a = new Uint8Array(bytes.length + slack);
+        a.set(bytes);
+        const b = a.slice();
+        for (let i = bytes.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const ra = outcome(() => decodeZeroCopy(level, type, a.subarray(0, bytes.length)));
+        const rb = outcome(() => decodeZeroCopy(level, type, b.subarray(0, bytes.length)));
+        ok(ra.ok, `decodeZeroCopy threw ${ra.ok ? "" : String(ra.error)}`);
+        sameOutcome(ra, rb, "decodeZeroCopy read past the data");
+        const c = ra.value;
+        if (c === undefined) return;
+        ok((level === C.SOL_IP && type === C.IP_RECVERR) || (level === C.SOL_IPV6 && type === C.IPV6_RECVERR), `decoded from level ${level} type ${type}`);
+        ok(S !== null && bytes.length >= S.size, "decoded a short sock_extended_err");
+        const v = new DataView(bytes.buffer);
+        eq(c.first, v.getUint32(S!.fields.ee_info.offset, LE), "first = ee_info");
+        eq(c.last, v.getUint32(S!.fields.ee_data.offset, LE), "last = ee_data");
+        eq(c.copied, (bytes[S!.fields.ee_code.offset]! & (C.SO_EE_CODE_ZEROCOPY_COPIED ?? 1)) !== 0, "copied = ee_code bit");
+        // Tickets of `counts` sends each from `start` on: a completion never over-completes one.
+        const ledger = new ZeroCopyLedger();
+        ledger.startAt(start);
+        const tickets = counts.map((n) => {
+          const t = ledger.open(new Uint8Array(1));
+          for (let i = 0; i < n; i++) ledger.recordSend(t);
+          return t;
+        });
+        ledger.complete(c);
+        for (const t of tickets) ok(t.completed >= 0 && t.completed <= t.count, `ticket completed ${t.completed} of ${t.count}`);
       },
     ),
   },

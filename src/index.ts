@@ -61,6 +61,7 @@ export {
   type RecvMsgOptions, type RecvMsgResult, type SendMsgOptions, type WallTime,
 } from "./socket/msg.ts";
 export { decodePacketInfo, type PacketInfo, type PacketSource } from "./socket/pktinfo.ts";
+export { decodeZeroCopy, type ZeroCopyCompletion, type ZeroCopyResult } from "./linux/zerocopy.ts";
 export { realtimeNow } from "./core/clock.ts";
 export { type ReceivedDatagram } from "./socket/mmsg.ts";
 export {

@@ -91,6 +91,7 @@ const roundTrips: AnyRoundTrip[] = [
   { name: "passCredentials", make: unix, values: [true, false] },
   { name: "timestamp", make: udp, values: [true, false] },
   { name: "timestampNs", make: udp, values: [true, false] },
+  { name: "zeroCopy", make: tcp, values: [true, false] }, // its effect: test/zerocopy.test.ts
   {
     name: "timestamping", make: udp,
     values: [table.constants.SOF_TIMESTAMPING_RX_SOFTWARE! | table.constants.SOF_TIMESTAMPING_SOFTWARE!, 0],

@@ -29,11 +29,12 @@ import { SocketDuplex, type ToDuplexOptions } from "./duplex.ts";
 import { SocketAbortError, SocketError, SocketTimeoutError } from "../core/errors.ts";
 import type { ReceivedDatagram } from "../socket/mmsg.ts";
 import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "../socket/msg.ts";
-import { READ, WRITE, closedWhileWaiting, reactor, type Parked, type Watch } from "./reactor.ts";
+import { ERRQUEUE, READ, WRITE, closedWhileWaiting, reactor, type Parked, type Watch } from "./reactor.ts";
 import { AddressInfoError } from "../socket/resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "../core/sockaddr.ts";
 import * as attempt from "../socket/attempts.ts";
 import { WOULD_BLOCK, bytesOf } from "../socket/attempts.ts";
+import { zeroCopyLedger, zeroCopyRefusal, type ZeroCopyResult, type ZeroCopyTicket } from "../linux/zerocopy.ts";
 import { hasAccept4 } from "../core/sys.ts";
 import { Socket, sendFileArguments, type Data, type FromFdOptions, type ListenOptions, type SendFileOptions } from "../socket/socket.ts";
 import { encodeAddress, SOCKADDR_MAX } from "../core/sockaddr.ts";
@@ -653,6 +654,113 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
       return Promise.reject(withProgress("send", e, op, off));
     }
     return this.#sendAllRest(buf, total, 0, op, false);
+  }
+
+  /**
+   * send() with MSG_ZEROCOPY (Linux TCP/UDP), without blocking: all of `data` goes to the kernel
+   * under the socket's write turn (as sendAll), and the promise resolves with
+   * `{ bytes, copied }` once the kernel reports, on the error queue, that it no longer reads
+   * `data` — on TCP when the peer has acknowledged it. Until then `data` must stay unmodified
+   * (it stays referenced, so it cannot be collected). The write turn is released as soon as
+   * the bytes are queued, so several sends can be in flight and their completions awaited
+   * together. A timeout or abort rejects with `bytesSent`; after the bytes went, the kernel may
+   * then still read `data` (the error says so). See Socket.sendZeroCopy for when it pays off.
+   */
+  async sendZeroCopy(data: ArrayBufferView, op?: OperationOptions): Promise<ZeroCopyResult> {
+    const refusal = zeroCopyRefusal("sendZeroCopy", this.family, this.type, data);
+    if (refusal) throw refusal;
+    const buf = bytesOf("sendZeroCopy", data);
+    const total = check.byteLength("sendZeroCopy", "data", buf);
+    if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendZeroCopy: data has no memory (detached, or its resizable buffer shrank)");
+    const turn = this.#writes;
+    const { signal, timeout, deadline } = this.#limits("sendZeroCopy", op);
+    const ledger = zeroCopyLedger(this.socket);
+    let off = 0;
+    let ticket: ZeroCopyTicket;
+    const queued = turn.acquire("sendZeroCopy", signal, deadline, timeout ?? 0);
+    if (queued) await queued;
+    try {
+      ledger.enable(this.#fd("send"));
+      ticket = ledger.open(buf);
+      try {
+        while (off < total) {
+          if (signal?.aborted) throw signal.reason;
+          // Re-checked before every attempt: the caller may shrink or detach the buffer while this waits.
+          if (check.byteLength("sendZeroCopy", "data", buf) < total) throw bufferChanged("sendZeroCopy", off, total);
+          const r = ledger.send(ticket, this.#fd("send"), off === 0 ? buf : buf.subarray(off, total), 0);
+          if (r !== WOULD_BLOCK) off += r;
+          else await this.#awaitWritable("send", signal, deadline, timeout);
+        }
+      } finally {
+        ledger.seal(ticket);
+      }
+      ledger.drain(this.#fd("sendZeroCopy"));
+    } catch (e) {
+      throw withProgress("send", e, op, off);
+    } finally {
+      turn.release();
+    }
+    if (ticket.done) return { bytes: total, copied: ticket.copied };
+    return this.#completion(ticket, total, signal, deadline, timeout);
+  }
+
+  /** Tickets whose callers wait for their completion, and how each ends. */
+  readonly #completions = new Map<ZeroCopyTicket, { total: number; resolve: (r: ZeroCopyResult) => void; reject: (e: unknown) => void; guard: Guard | null }>();
+  #pumping = false;
+
+  /** A promise for `ticket`'s completion (its own deadline and signal), read by one pump per socket. */
+  #completion(ticket: ZeroCopyTicket, total: number, signal: AbortSignal | null, deadline: number, timeout: number | null): Promise<ZeroCopyResult> {
+    return new Promise<ZeroCopyResult>((resolve, reject) => {
+      const guard = signal !== null || deadline !== Infinity ? new Guard("sendZeroCopy", signal, deadline, timeout ?? 0) : null;
+      this.#completions.set(ticket, { total, resolve, reject, guard });
+      guard?.arm((reason) => {
+        // The caller stops waiting; the ledger keeps the buffer until the kernel lets it go.
+        this.#completions.delete(ticket);
+        const aborted = signal !== null && signal.aborted && Object.is(reason, signal.reason);
+        const e = aborted ? new SocketAbortError("sendZeroCopy", reason, total) : reason; // else the Guard's SocketTimeoutError
+        if (e instanceof SocketError) {
+          e.bytesSent = total;
+          e.message += " (all bytes sent; the kernel may still read the buffer)";
+        }
+        reject(e);
+      });
+      if (!this.#pumping) void this.#pumpCompletions();
+    });
+  }
+
+  /** Reads completions while anyone waits for one: each error-queue edge, a drain. */
+  async #pumpCompletions(): Promise<void> {
+    this.#pumping = true;
+    const ledger = zeroCopyLedger(this.socket);
+    try {
+      while (this.#completions.size > 0) {
+        const w = this.#watched();
+        await w.reactor.wait(w, ERRQUEUE, "sendZeroCopy", null, Infinity, 0);
+        ledger.drain(this.#fd("sendZeroCopy"));
+        for (const [t, c] of this.#completions) {
+          if (!t.done) continue;
+          this.#completions.delete(t);
+          c.guard?.disarm();
+          c.resolve({ bytes: c.total, copied: t.copied });
+        }
+        const err = this.socket.closed ? 0 : this.socket.getOption("error");
+        if (err !== 0) throw new SocketError("send", err, { note: "zero-copy send: the connection failed before the kernel released the buffer" });
+      }
+    } catch (e) {
+      for (const [t, c] of this.#completions) {
+        this.#completions.delete(t);
+        c.guard?.disarm();
+        c.reject(e instanceof Error && Object.isExtensible(e) ? Object.assign(e, { bytesSent: c.total }) : e);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Waits (edge-triggered) for the socket's next write-side readiness or error. */
+  async #awaitWritable(syscall: string, signal: AbortSignal | null, deadline: number, timeout: number | null): Promise<void> {
+    const w = this.#watched();
+    await w.reactor.wait(w, WRITE, syscall, signal, deadline, timeout ?? 0);
   }
 
   /** sendAll from byte `sent` on, through the driver (waiting first when `waitFirst`). */

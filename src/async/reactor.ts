@@ -15,7 +15,8 @@
  *   hands each batch of `[fd, bits]` pairs over in a SharedArrayBuffer; this thread picks it
  *   up with `Atomics.waitAsync` (so an idle process sleeps in the kernel: no CPU), dispatches
  *   it, then releases the Worker to wait again;
- * - per fd a `Watch`: at most one pending reader and one pending writer (AsyncSocket queues
+ * - per fd a `Watch`: at most one pending reader, one pending writer and one error-queue waiter
+ *   (MSG_ZEROCOPY completions; AsyncSocket queues
  *   the rest), and a sticky "ready" edge for a direction nobody was waiting on, so an edge
  *   that arrives between a syscall's EAGAIN and the wait is never lost.
  *
@@ -38,6 +39,13 @@ const C = table.constants;
 export const READ = 1;
 /** Wait direction: writable (send, connect). */
 export const WRITE = 2;
+/**
+ * Wait "direction": an error edge (EPOLLERR), i.e. an entry on the socket's error queue — how
+ * MSG_ZEROCOPY completions announce themselves. Error edges also wake READ and WRITE waiters.
+ */
+export const ERRQUEUE = 4;
+
+const DIRECTION_NAMES: Record<number, string> = { [READ]: "read", [WRITE]: "write", [ERRQUEUE]: "error queue" };
 
 /** Events one hand-over carries at most. */
 const MAX_EVENTS = 1024;
@@ -80,9 +88,23 @@ export class Watch {
   ready = 0;
   reader: Waiter | null = null;
   writer: Waiter | null = null;
+  /** Waits for an error-queue entry (ERRQUEUE). */
+  errored: Waiter | null = null;
   /** unwatch() was called: waits reject with EBADF. */
   closed = false;
   constructor(readonly fd: number, readonly reactor: Reactor) {}
+}
+
+/** The waiter in `w`'s slot for `dir`. */
+function slotOf(w: Watch, dir: number): Waiter | null {
+  return dir === READ ? w.reader : dir === WRITE ? w.writer : w.errored;
+}
+
+/** Puts `waiter` (or null) in `w`'s slot for `dir`. */
+function setSlot(w: Watch, dir: number, waiter: Waiter | null): void {
+  if (dir === READ) w.reader = waiter;
+  else if (dir === WRITE) w.writer = waiter;
+  else w.errored = waiter;
 }
 
 /** Why a wait ended because stopReactor() stopped its reactor (the socket itself stays open). */
@@ -223,10 +245,11 @@ export class Reactor {
     }
     if (w.reader) this.#reject(w, READ, why(w.reader.syscall));
     if (w.writer) this.#reject(w, WRITE, why(w.writer.syscall));
+    if (w.errored) this.#reject(w, ERRQUEUE, why(w.errored.syscall));
   }
 
   /**
-   * The one waiting protocol: parks `op` until `w` is ready for `dir` (READ or WRITE), then
+   * The one waiting protocol: parks `op` until `w` is ready for `dir` (READ, WRITE or ERRQUEUE), then
    * calls `op.ready()`, which makes its attempt and settles the operation itself (true), or
    * finds it would block again and stays parked (false). It runs at once if an edge arrived
    * while nobody waited. `op.fail()` ends it instead: with SocketTimeoutError at `deadline`
@@ -274,21 +297,17 @@ export class Reactor {
    * the slot is taken — AsyncSocket's per-direction turn makes that a bug, not a state.
    */
   #enqueue(w: Watch, dir: number, waiter: Waiter): Error | null {
-    if ((dir === READ ? w.reader : w.writer) !== null) {
-      return new Error(`bsdsock: two waiters for ${dir === READ ? "read" : "write"} on fd ${w.fd}`);
-    }
-    if (dir === READ) w.reader = waiter;
-    else w.writer = waiter;
+    if (slotOf(w, dir) !== null) return new Error(`bsdsock: two waiters for ${DIRECTION_NAMES[dir]} on fd ${w.fd}`);
+    setSlot(w, dir, waiter);
     if (this.#waiting++ === 0) this.#worker.ref();
     return null;
   }
 
   /** Takes the waiter of `w` in `dir` out of its slot (unrefs, clears its timer and listener). */
   #take(w: Watch, dir: number): Waiter | null {
-    const waiter = dir === READ ? w.reader : w.writer;
+    const waiter = slotOf(w, dir);
     if (!waiter) return null;
-    if (dir === READ) w.reader = null;
-    else w.writer = null;
+    setSlot(w, dir, null);
     if (--this.#waiting === 0) this.#worker.unref();
     waiter.guard?.disarm();
     return waiter;
@@ -301,7 +320,7 @@ export class Reactor {
 
   /** `w` is ready for `dir`: run its waiting operation, or keep the edge for the next one. */
   #ready(w: Watch, dir: number): void {
-    const waiter = dir === READ ? w.reader : w.writer;
+    const waiter = slotOf(w, dir);
     if (waiter === null) {
       w.ready |= dir;
       return;
@@ -364,6 +383,7 @@ export class Reactor {
       const bits = pairs[2 * i + 1]!;
       if (bits & (READY_READ | READY_HANGUP | READY_ERROR)) this.#ready(w, READ);
       if (bits & (READY_WRITE | READY_HANGUP | READY_ERROR)) this.#ready(w, WRITE);
+      if (bits & READY_ERROR) this.#ready(w, ERRQUEUE);
     }
   }
 
@@ -375,6 +395,7 @@ export class Reactor {
     for (const w of this.#watches.values()) {
       if (w.reader) this.#reject(w, READ, error);
       if (w.writer) this.#reject(w, WRITE, error);
+      if (w.errored) this.#reject(w, ERRQUEUE, error);
     }
     // Release everything: the next wait (on any socket) starts a new reactor.
     this.stopNow();

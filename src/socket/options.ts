@@ -539,6 +539,7 @@ const specs = {
   timestamp: opt("SO_TIMESTAMP", "SOL_SOCKET", bool, "both", "a receive timestamp (struct timeval, µs) with each message: recvMsg({ timestamp: true }).timestamp"),
   timestampNs: opt("SO_TIMESTAMPNS", "SOL_SOCKET", bool, "both", "a receive timestamp in ns (struct timespec) with each message (Linux)"),
   timestamping: opt("SO_TIMESTAMPING", "SOL_SOCKET", uint(), "both", "SOF_TIMESTAMPING_* flags: software/hardware stamps (constants.SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE for receive stamps; Linux)"),
+  zeroCopy: opt("SO_ZEROCOPY", "SOL_SOCKET", bool, "both", "let sends with MSG_ZEROCOPY skip the copy; completions on the error queue (sendZeroCopy turns it on; Linux 4.14+)"),
   // IPPROTO_IP
   ttl: opt("IP_TTL", "IPPROTO_IP", int(1, 255), "both", "time-to-live of outgoing unicast IPv4 packets"),
   tos: opt("IP_TOS", "IPPROTO_IP", BYTE, "both", "type-of-service / DSCP byte of outgoing IPv4 packets"),

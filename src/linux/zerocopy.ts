@@ -1,0 +1,190 @@
+/**
+ * MSG_ZEROCOPY (Linux 4.14+ TCP, 5.0+ UDP): sends whose pages the kernel pins and transmits
+ * without copying, reporting through the socket's error queue when it no longer needs them.
+ *
+ * Each successful send() with MSG_ZEROCOPY gets the socket's next 32-bit id (the kernel's
+ * sk_zckey); a completion is a `struct sock_extended_err` with ee_origin SO_EE_ORIGIN_ZEROCOPY
+ * whose ee_info..ee_data is an inclusive range of ids now released (several sends may be
+ * acknowledged together), and ee_code SO_EE_CODE_ZEROCOPY_COPIED when the kernel copied after
+ * all (always on loopback and between network namespaces: the data crosses to a local socket).
+ * A `ZeroCopyLedger` per socket counts the ids, holds each send's buffer (so it stays alive)
+ * until its ids are all complete, and drains the error queue. It assumes it is the only one
+ * sending MSG_ZEROCOPY on the socket and the only reader of the error queue: other
+ * error-queue entries (IP_RECVERR errors, transmit timestamps) are consumed and dropped.
+ */
+import { table } from "../../ffi/platform.ts";
+import type { Socket } from "../socket/socket.ts";
+import * as attempt from "../socket/attempts.ts";
+import { WOULD_BLOCK } from "../socket/attempts.ts";
+import { cmsgSpace } from "../socket/msg.ts";
+import * as sys from "../core/sys.ts";
+
+const C = table.constants;
+const LE = table.expressions.LITTLE_ENDIAN === 1;
+const SERR = table.structs.sock_extended_err;
+
+/** What a zero-copy send reports once the kernel has released its buffer. */
+export interface ZeroCopyResult {
+  /** Bytes sent: all of the data. */
+  readonly bytes: number;
+  /**
+   * The kernel copied some of the data after all (SO_EE_CODE_ZEROCOPY_COPIED): on loopback,
+   * into another namespace, or where the device cannot send from user pages. Zero copy then
+   * cost more than a plain send: turn it off for such destinations.
+   */
+  readonly copied: boolean;
+}
+
+/** One zero-copy completion: the send ids `first`..`last` (inclusive, modulo 2^32) are released. */
+export interface ZeroCopyCompletion {
+  readonly first: number;
+  readonly last: number;
+  /** SO_EE_CODE_ZEROCOPY_COPIED: the kernel copied the data of these sends after all. */
+  readonly copied: boolean;
+}
+
+/**
+ * The completion in an error-queue control message (IP_RECVERR or IPV6_RECVERR carrying a
+ * struct sock_extended_err with origin SO_EE_ORIGIN_ZEROCOPY), or undefined when it is not one
+ * or too short. Reads only inside `data`.
+ */
+export function decodeZeroCopy(level: number, type: number, data: Uint8Array): ZeroCopyCompletion | undefined {
+  const isErr = (level === C.SOL_IP && type === C.IP_RECVERR) || (level === C.SOL_IPV6 && type === C.IPV6_RECVERR);
+  if (!isErr || !SERR || C.SO_EE_ORIGIN_ZEROCOPY === null || data.byteLength < SERR.size) return undefined;
+  const f = SERR.fields;
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (v.getUint8(f.ee_origin.offset) !== C.SO_EE_ORIGIN_ZEROCOPY || v.getUint32(f.ee_errno.offset, LE) !== 0) return undefined;
+  const copied = C.SO_EE_CODE_ZEROCOPY_COPIED !== null && (v.getUint8(f.ee_code.offset) & C.SO_EE_CODE_ZEROCOPY_COPIED) !== 0;
+  return { first: v.getUint32(f.ee_info.offset, LE), last: v.getUint32(f.ee_data.offset, LE), copied };
+}
+
+/** Why sendZeroCopy cannot run on a socket (a TypeError before any syscall), or null. */
+export function zeroCopyRefusal(fn: string, family: number, type: number, data: unknown): TypeError | null {
+  if (C.MSG_ZEROCOPY === null || C.SO_ZEROCOPY === null || C.MSG_ERRQUEUE === null || !SERR || C.SO_EE_ORIGIN_ZEROCOPY === null) {
+    return new TypeError(`${fn}: MSG_ZEROCOPY does not exist on ${table.platform}`);
+  }
+  if ((family !== C.AF_INET && family !== C.AF_INET6) || (type !== C.SOCK_STREAM && type !== C.SOCK_DGRAM)) {
+    return new TypeError(`${fn}: MSG_ZEROCOPY is for TCP and UDP sockets (inet/inet6 stream or dgram)`);
+  }
+  if (!ArrayBuffer.isView(data)) {
+    return new TypeError(`${fn}: data must be an ArrayBufferView (a string would be a temporary copy, not your pages)`);
+  }
+  return null;
+}
+
+/** One sendZeroCopy call: its ids (`first`, `count` of them), how many completed, its buffer. */
+export class ZeroCopyTicket {
+  count = 0;
+  completed = 0;
+  copied = false;
+  /** No more sends belong to it. */
+  sealed = false;
+  constructor(readonly first: number, readonly buffer: Uint8Array) {}
+  /** Every id it got is complete (and none will follow). */
+  get done(): boolean {
+    return this.sealed && this.completed >= this.count;
+  }
+}
+
+/** Ids of [a, a + n) also in [lo, lo + m), counted modulo 2^32. */
+function overlap(a: number, n: number, lo: number, m: number): number {
+  const d = (lo - a) >>> 0;
+  if (d < n) return Math.min(n - d, m);
+  const e = (a - lo) >>> 0;
+  return e < m ? Math.min(m - e, n) : 0;
+}
+
+/** Control-buffer room for one error-queue message: sock_extended_err and the offender address. */
+const ROOM = SERR ? cmsgSpace(SERR.size + 32) : 0;
+/** Error-queue messages read per drain, at most (the queue is bounded by the send buffer anyway). */
+const DRAIN_MAX = 1024;
+
+/** A socket's zero-copy state (see the module comment). */
+export class ZeroCopyLedger {
+  #enabled = false;
+  /** The id the next successful MSG_ZEROCOPY send gets. */
+  #next = 0;
+  /** Tickets not yet complete, oldest first (their buffers stay referenced until then). */
+  readonly #open: ZeroCopyTicket[] = [];
+  readonly #scratch = new Uint8Array(1);
+
+  /** SO_ZEROCOPY on, once: without it the kernel ignores MSG_ZEROCOPY and reports nothing. */
+  enable(fd: number): void {
+    if (this.#enabled) return;
+    sys.setIntOption(fd, C.SOL_SOCKET, C.SO_ZEROCOPY!, 1);
+    this.#enabled = true;
+  }
+
+  /** A ticket for a call about to send `buffer`. */
+  open(buffer: Uint8Array): ZeroCopyTicket {
+    const t = new ZeroCopyTicket(this.#next, buffer);
+    this.#open.push(t);
+    return t;
+  }
+
+  /** One send() of `bytes` with MSG_ZEROCOPY for `ticket`: the count or WOULD_BLOCK. */
+  send(ticket: ZeroCopyTicket, fd: number, bytes: Uint8Array, flags: number): number {
+    const r = attempt.send(fd, bytes, flags | C.MSG_ZEROCOPY!);
+    if (r !== WOULD_BLOCK) this.recordSend(ticket);
+    return r;
+  }
+
+  /** Counts one successful MSG_ZEROCOPY send (one kernel id) for `ticket` (send's step; public for tests). */
+  recordSend(ticket: ZeroCopyTicket): void {
+    this.#next = (this.#next + 1) >>> 0;
+    ticket.count++;
+  }
+
+  /** No more sends for `ticket`; a ticket with nothing to wait for leaves at once. */
+  seal(ticket: ZeroCopyTicket): void {
+    ticket.sealed = true;
+    this.#prune();
+  }
+
+  /** Reads every completion queued now (never waits). */
+  drain(fd: number): void {
+    for (let i = 0; i < DRAIN_MAX && this.#open.length > 0; i++) {
+      const r = attempt.recvMsg(fd, { buffers: [this.#scratch], controlSize: ROOM, flags: C.MSG_ERRQUEUE! });
+      if (r === WOULD_BLOCK) break;
+      for (const m of r.control) {
+        const c = decodeZeroCopy(m.level, m.type, m.data);
+        if (c) this.complete(c);
+      }
+    }
+    this.#prune();
+  }
+
+  /** Tickets still waiting, for tests and diagnostics. */
+  get pending(): number {
+    return this.#open.length;
+  }
+
+  /** Counts `c` against the open tickets its range covers (drain's step; public for tests). */
+  complete(c: ZeroCopyCompletion): void {
+    const m = ((c.last - c.first) >>> 0) + 1;
+    for (const t of this.#open) {
+      const k = overlap(t.first, t.count, c.first, m);
+      if (k === 0) continue;
+      t.completed += k;
+      if (c.copied) t.copied = true;
+    }
+  }
+
+  /** Skips the id counter to `id`, as if that many sends had gone before (tests of wrap-around). */
+  startAt(id: number): void {
+    this.#next = id >>> 0;
+  }
+
+  #prune(): void {
+    for (let i = this.#open.length - 1; i >= 0; i--) if (this.#open[i]!.done) this.#open.splice(i, 1);
+  }
+}
+
+const ledgers = new WeakMap<Socket, ZeroCopyLedger>();
+
+/** The ledger of `socket` (made at first use; it lives as long as the Socket object). */
+export function zeroCopyLedger(socket: Socket): ZeroCopyLedger {
+  let l = ledgers.get(socket);
+  if (l === undefined) ledgers.set(socket, (l = new ZeroCopyLedger()));
+  return l;
+}

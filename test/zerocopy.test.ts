@@ -1,0 +1,253 @@
+/**
+ * MSG_ZEROCOPY (Linux) on real loopback sockets, where the kernel reports every completion as
+ * "copied": Socket.sendZeroCopy (TCP to a python3 reader that checks a sha256, UDP, IPv6) and
+ * AsyncSocket.sendZeroCopy with many sends in flight; a completion that cannot come because the
+ * peer stops reading (a timeout after every byte went, saying the kernel may still read the
+ * buffer), an abort and a close while waiting; the refusals; and the decoder and ledger on
+ * completions built byte by byte, 32-bit wrap-around included.
+ */
+import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { AsyncSocket } from "../src/async/async.ts";
+import { SocketAbortError, SocketError, SocketTimeoutError } from "../src/core/errors.ts";
+import { platform } from "../src/index.ts";
+import { decodeZeroCopy, zeroCopyLedger, ZeroCopyLedger } from "../src/linux/zerocopy.ts";
+import type { Address } from "../src/core/sockaddr.ts";
+import { Socket } from "../src/socket/socket.ts";
+import { expectNoFdLeaks, start } from "./helpers.ts";
+
+expectNoFdLeaks();
+
+const T = platform.table;
+const C = T.constants;
+const LE = T.expressions.LITTLE_ENDIAN === 1;
+const python = Bun.which("python3");
+const hasV6Loopback = existsSync("/proc/net/if_inet6") && /^0{31}1 /m.test(readFileSync("/proc/net/if_inet6", "utf8"));
+const reason = !platform.key.startsWith("linux-") ? "Linux only" : C.MSG_ZEROCOPY === null || !T.structs.sock_extended_err ? `no MSG_ZEROCOPY in the ${platform.key} table` : null;
+if (reason) console.warn(`SKIP zerocopy: ${reason}`);
+
+const pattern = (n: number, seed = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+/** A connected TCP pair on `host`: [listener, client, accepted]. */
+function tcpPair(family: "inet" | "inet6" = "inet"): [Socket, Socket, Socket] {
+  const l = Socket.listen(family === "inet" ? { family, host: "127.0.0.1", port: 0 } : { family, host: "::1", port: 0 });
+  try {
+    const c = Socket.connect(l.localAddress as Address, { timeout: 5000 });
+    const [a] = l.accept();
+    return [l, c, a];
+  } catch (e) {
+    l.close();
+    throw e;
+  }
+}
+
+/** Reads exactly `n` bytes from `s`. */
+async function readExactly(s: AsyncSocket, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const k = await s.recvInto(out.subarray(got), { timeout: 10_000 });
+    if (k === 0) break;
+    got += k;
+  }
+  return out.subarray(0, got);
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe.skipIf(!!reason)("sendZeroCopy on Socket", () => {
+  test.skipIf(!python)("TCP, 4 MiB in 1 MiB calls to a python3 reader: every byte right (sha256), each call reported, copied on loopback", async () => {
+    using l = Socket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+    const port = (l.localAddress as { port: number }).port;
+    const reader = start([python!, "-c", `import socket, hashlib
+s = socket.create_connection(("127.0.0.1", ${port})); h = hashlib.sha256(); n = 0
+while n < ${4 << 20}:
+    b = s.recv(1 << 20)
+    if not b: break
+    h.update(b); n += len(b)
+print(n, h.hexdigest())`]);
+    l.timeout = 10_000;
+    using c = l.accept()[0];
+    c.timeout = 10_000;
+    expect(c.getOption("zeroCopy")).toBe(false);
+    const all = pattern(4 << 20);
+    for (let i = 0; i < 4; i++) {
+      expect(c.sendZeroCopy(all.subarray(i << 20, (i + 1) << 20))).toEqual({ bytes: 1 << 20, copied: true });
+    }
+    expect(c.getOption("zeroCopy")).toBe(true); // sendZeroCopy turned SO_ZEROCOPY on
+    expect(zeroCopyLedger(c).pending).toBe(0); // nothing held any more
+    const o = await reader.done;
+    expect(o.stderr).toBe("");
+    expect(o.stdout).toBe(`${4 << 20} ${sha(all)}\n`);
+  });
+
+  test("UDP: one datagram of 20 000 bytes, whole; IPv6 TCP completions come as IPV6_RECVERR", () => {
+    using rx = new Socket("inet", "dgram");
+    rx.bind({ family: "inet", host: "127.0.0.1", port: 0 });
+    rx.timeout = 5000;
+    using tx = new Socket("inet", "dgram");
+    tx.timeout = 5000;
+    tx.connect(rx.localAddress as Address);
+    const d = pattern(20_000, 7);
+    expect(tx.sendZeroCopy(d)).toEqual({ bytes: 20_000, copied: true });
+    expect(sha(rx.recv(65_536))).toBe(sha(d));
+    if (!hasV6Loopback) return;
+    const [l, c, a] = tcpPair("inet6");
+    using _l = l, _c = c, _a = a;
+    a.timeout = 5000;
+    expect(c.sendZeroCopy(pattern(100_000))).toEqual({ bytes: 100_000, copied: true });
+    let got = 0;
+    for (let i = 0; i < 1000 && got < 100_000; i++) got += a.recv(1 << 20).length;
+    expect(got).toBe(100_000);
+  });
+
+  test("refused before any syscall: unix sockets, strings, a non-blocking Socket; EBADF once closed", () => {
+    const [u1, u2] = Socket.pair("unix", "stream");
+    using _u1 = u1, _u2 = u2;
+    expect(() => u1.sendZeroCopy(new Uint8Array(4))).toThrow(/TCP and UDP sockets/);
+    const [l, c, a] = tcpPair();
+    using _l = l, _a = a;
+    expect(() => c.sendZeroCopy("text" as unknown as Uint8Array)).toThrow(/ArrayBufferView/);
+    using nb = new Socket("inet", "stream", 0, { timeout: 0 });
+    expect(() => nb.sendZeroCopy(new Uint8Array(4))).toThrow(/needs a blocking socket or a timeout/);
+    c.close();
+    expect(() => c.sendZeroCopy(new Uint8Array(4))).toThrow(/closed/);
+  });
+
+  test("a peer that stops reading: the timeout comes after every byte went, and says the buffer may still be read", () => {
+    const [l, c, a] = tcpPair();
+    using _l = l, _c = c, _a = a;
+    a.setOption("receiveBufferSize", 4096);
+    c.setOption("sendBufferSize", 4 << 20);
+    c.timeout = 300;
+    const data = pattern(64 << 10); // fits the send buffer, not the peer's window: never all acknowledged
+    let e: unknown;
+    try {
+      c.sendZeroCopy(data);
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(SocketTimeoutError);
+    expect((e as SocketError).bytesSent).toBe(data.length);
+    expect((e as Error).message).toContain("it may still read it");
+    expect(zeroCopyLedger(c).pending).toBe(1); // the buffer stays referenced
+    // The peer reads everything: the kernel releases the pages, and the next call drains the report.
+    a.timeout = 5000;
+    let got = 0;
+    for (let i = 0; i < 10_000 && got < data.length; i++) {
+      a.setOption("quickAck", true); // no delayed ACK per small window
+      got += a.recv(1 << 20).length;
+    }
+    expect(got).toBe(data.length);
+    c.timeout = 5000;
+    expect(c.sendZeroCopy(new Uint8Array(10))).toEqual({ bytes: 10, copied: true });
+    expect(zeroCopyLedger(c).pending).toBe(0);
+  });
+});
+
+describe.skipIf(!!reason)("sendZeroCopy on AsyncSocket", () => {
+  test("16 × 1 MiB in flight at once: each promise resolves on its completion, the stream is exact", async () => {
+    await using l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+    const accepting = l.accept({ timeout: 5000 });
+    await using c = await AsyncSocket.connect(l.localAddress as Address, { timeout: 5000 });
+    await using a = (await accepting)[0];
+    const chunks = Array.from({ length: 16 }, (_, i) => pattern(1 << 20, i));
+    const reading = readExactly(a, 16 << 20);
+    const results = await Promise.all(chunks.map((b) => c.sendZeroCopy(b, { timeout: 10_000 })));
+    expect(results).toEqual(chunks.map(() => ({ bytes: 1 << 20, copied: true })));
+    const got = await reading;
+    expect(got.length).toBe(16 << 20);
+    for (let i = 0; i < 16; i++) expect(sha(got.subarray(i << 20, (i + 1) << 20))).toBe(sha(chunks[i]!));
+    expect(zeroCopyLedger(c.socket).pending).toBe(0);
+  });
+
+  test("completion timeout, abort and close while waiting reject with bytesSent; the buffer stays held until the kernel lets go", async () => {
+    await using l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+    const accepting = l.accept({ timeout: 5000 });
+    const c = await AsyncSocket.connect(l.localAddress as Address, { timeout: 5000 });
+    await using a = (await accepting)[0];
+    a.setOption("receiveBufferSize", 4096);
+    c.setOption("sendBufferSize", 4 << 20);
+    const data = pattern(256 << 10);
+    const timedOut = await rejection(c.sendZeroCopy(data, { timeout: 200 }));
+    expect(timedOut).toBeInstanceOf(SocketTimeoutError);
+    expect((timedOut as SocketError).bytesSent).toBe(data.length);
+    expect((timedOut as Error).message).toContain("the kernel may still read the buffer");
+    const ac = new AbortController();
+    const pending = c.sendZeroCopy(pattern(1000), { signal: ac.signal });
+    setTimeout(() => ac.abort(new Error("enough")), 50);
+    const aborted = await rejection(pending);
+    expect(aborted).toBeInstanceOf(SocketAbortError);
+    expect((aborted as SocketError).bytesSent).toBe(1000);
+    expect(zeroCopyLedger(c.socket).pending).toBe(2);
+    const waiting = c.sendZeroCopy(pattern(1000));
+    await Bun.sleep(20);
+    c.close();
+    const closed = await rejection(waiting);
+    expect((closed as SocketError).code).toBe("EBADF");
+    expect((closed as Error).message).toContain("socket closed while waiting");
+  });
+
+  test("refusals reject: a unix socket, a string", async () => {
+    const [u1, u2] = AsyncSocket.pair("unix", "stream");
+    await using _u1 = u1, _u2 = u2;
+    expect(await rejection(u1.sendZeroCopy(new Uint8Array(1)))).toBeInstanceOf(TypeError);
+    await using t = new AsyncSocket("inet", "stream");
+    expect(await rejection(t.sendZeroCopy("x" as unknown as Uint8Array))).toBeInstanceOf(TypeError);
+  });
+});
+
+describe.skipIf(!!reason)("decodeZeroCopy and the ledger (completions built from the table's layout)", () => {
+  const S = T.structs.sock_extended_err!;
+  function serr(origin: number, errno: number, code: number, info: number, data: number): Uint8Array {
+    const b = new Uint8Array(S.size + 16); // the offender address follows in a real message
+    const v = new DataView(b.buffer);
+    v.setUint32(S.fields.ee_errno.offset, errno, LE);
+    b[S.fields.ee_origin.offset] = origin;
+    b[S.fields.ee_code.offset] = code;
+    v.setUint32(S.fields.ee_info.offset, info, LE);
+    v.setUint32(S.fields.ee_data.offset, data, LE);
+    return b;
+  }
+
+  test("a zero-copy report decodes to its range and copied flag; anything else is not one", () => {
+    const Z = C.SO_EE_ORIGIN_ZEROCOPY!;
+    expect(decodeZeroCopy(C.SOL_IP!, C.IP_RECVERR!, serr(Z, 0, 0, 5, 9))).toEqual({ first: 5, last: 9, copied: false });
+    expect(decodeZeroCopy(C.SOL_IPV6!, C.IPV6_RECVERR!, serr(Z, 0, C.SO_EE_CODE_ZEROCOPY_COPIED!, 7, 7))).toEqual({ first: 7, last: 7, copied: true });
+    expect(decodeZeroCopy(C.SOL_IP!, C.IP_RECVERR!, serr(Z, T.errno.ECONNREFUSED!, 0, 1, 2))).toBeUndefined(); // an error, not a completion
+    expect(decodeZeroCopy(C.SOL_IP!, C.IP_RECVERR!, serr(Z + 1, 0, 0, 1, 2))).toBeUndefined(); // another origin
+    expect(decodeZeroCopy(C.SOL_IPV6!, C.IP_RECVERR!, serr(Z, 0, 0, 1, 2))).toBeUndefined(); // level and type disagree
+    expect(decodeZeroCopy(C.SOL_IP!, C.IP_RECVERR!, serr(Z, 0, 0, 1, 2).subarray(0, S.size - 1))).toBeUndefined(); // short
+  });
+
+  test("ranges count across tickets, in any order, across the 32-bit wrap, never beyond a ticket", () => {
+    const L = new ZeroCopyLedger();
+    L.startAt(0xfffffffe);
+    const a = L.open(new Uint8Array(1)); // ids 0xfffffffe, 0xffffffff, 0
+    for (let i = 0; i < 3; i++) L.recordSend(a);
+    L.seal(a);
+    const b = L.open(new Uint8Array(1)); // ids 1, 2
+    L.recordSend(b);
+    L.recordSend(b);
+    L.seal(b);
+    expect(L.pending).toBe(2);
+    L.complete({ first: 1, last: 2, copied: false }); // the later one first
+    expect([a.done, b.done, b.copied]).toEqual([false, true, false]);
+    L.complete({ first: 0xffffffff, last: 0, copied: true }); // wraps
+    expect([a.completed, a.done]).toEqual([2, false]);
+    L.complete({ first: 0xfffffff0, last: 0xfffffffe, copied: false }); // covers one of a's and ids before it
+    expect([a.completed, a.done, a.copied]).toEqual([3, true, true]);
+    const empty = L.open(new Uint8Array(0)); // nothing sent: done when sealed
+    L.seal(empty);
+    expect(empty.done).toBe(true);
+  });
+});
