@@ -43,6 +43,7 @@ export const rowsFor: Record<string, Row[]> = {
   ],
   bulk_64k: bulkRows,
   bulk_1m: bulkRows,
+  bulk_zerocopy: bulkRows,
   file_sendfile: bulkRows,
   file_readsend: bulkRows,
   udp_64: udpRows,

@@ -14,6 +14,7 @@ const workloads = [
   "echo_concurrent",
   "bulk_64k",
   "bulk_1m",
+  "bulk_zerocopy",
   "udp_64",
   "udp_1400",
   "udp_64_sleep",
@@ -34,6 +35,10 @@ const lacking: Record<string, Record<string, string>> = {
   udp_many_64: { posix: "n/a (no batch send)", ffi: floorOnly, node_bun: "n/a (no batch send)", node: "n/a (no batch send)" },
   udp_segments_64: { posix: "n/a (no UDP_SEGMENT)", ffi: floorOnly, bun: "n/a (no UDP_SEGMENT)", node_bun: "n/a (no UDP_SEGMENT)", node: "n/a (no UDP_SEGMENT)" },
   udp_segments_1400: { posix: "n/a (no UDP_SEGMENT)", ffi: floorOnly, bun: "n/a (no UDP_SEGMENT)", node_bun: "n/a (no UDP_SEGMENT)", node: "n/a (no UDP_SEGMENT)" },
+  bulk_zerocopy: {
+    ffi: "n/a (floor for UDP only)",
+    ...Object.fromEntries(["posix", "bun", "node_bun", "node"].map((id) => [id, "n/a (no MSG_ZEROCOPY)"])),
+  },
   file_sendfile: {
     ffi: "n/a (floor for UDP only)",
     ...Object.fromEntries(["posix", "bun", "node_bun", "node"].map((id) => [id, "n/a (no sendfile)"])),

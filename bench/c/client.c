@@ -6,6 +6,10 @@
  *   client pingpong tcp <port> <rtts> <warmup> <size>
  *   client pingpong unix <path> <rtts> <warmup> <size>
  *   client bulk <port> <total bytes> <write size>
+ *   client bulkzc <port> <total bytes> <write size>
+ *          the same with SO_ZEROCOPY + MSG_ZEROCOPY (Linux): the buffer never changes, so sends go
+ *          on while completions are drained from the error queue without waiting; at the end
+ *          it waits for every one (reports "copied" when the kernel copied after all)
  *   client udp <port> <count> <size> <run id> <warm-up> <one|many|segments>
  *          one: a sendto per datagram; many: sendmmsg, 64 per call; segments: UDP_SEGMENT
  *          (segmentation offload), 64 datagrams per sendmsg. <warm-up> datagrams (kind 2,
@@ -19,6 +23,8 @@
 #include <netinet/udp.h>
 #include <fcntl.h>
 #include <sys/sendfile.h>
+#include <linux/errqueue.h>
+#include <poll.h>
 
 static double t0, u0, s0;
 static void begin(void) { cpu_s(&u0, &s0); t0 = now_s(); }
@@ -108,6 +114,66 @@ static void bulk(int port, long long total, size_t wsize) {
   while (recv(fd, tail, sizeof tail, 0) > 0) {} /* the sink closes once it has read everything */
   double wall = now_s() - t0;
   end_report(",\"bytes\":%lld,\"gib_per_s\":%.6f", sent, (double)sent / wall / (double)(1 << 30));
+  close(fd);
+}
+
+/* Reads every zero-copy completion queued now; returns how many send ids they covered. */
+static unsigned long long drain_zc(int fd, int *copied) {
+  unsigned long long done = 0;
+  for (;;) {
+    char control[128];
+    struct msghdr m = {0};
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return done;
+      die("recvmsg errqueue");
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+      if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) || (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR))) continue;
+      struct sock_extended_err *e = (struct sock_extended_err *)CMSG_DATA(c);
+      if (e->ee_origin != SO_EE_ORIGIN_ZEROCOPY || e->ee_errno != 0) continue;
+      done += (unsigned long long)(e->ee_data - e->ee_info) + 1;
+      if (e->ee_code & SO_EE_CODE_ZEROCOPY_COPIED) *copied = 1;
+    }
+  }
+}
+
+static void bulkzc(int port, long long total, size_t wsize) {
+  int fd = connect_tcp(port);
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) < 0) die("SO_ZEROCOPY");
+  char *buf = malloc(wsize);
+  if (!buf) die("malloc");
+  memset(buf, 'x', wsize);
+  begin();
+  long long sent = 0;
+  unsigned long long ids = 0, completed = 0;
+  int copied = 0;
+  while (sent < total) {
+    size_t want = total - sent < (long long)wsize ? (size_t)(total - sent) : wsize;
+    size_t off = 0;
+    while (off < want) {
+      ssize_t w = send(fd, buf + off, want - off, MSG_NOSIGNAL | MSG_ZEROCOPY);
+      if (w > 0) { off += (size_t)w; ids++; }
+      else if (w < 0 && errno == EINTR) continue;
+      else if (w < 0 && errno == ENOBUFS) { completed += drain_zc(fd, &copied); continue; } /* optmem full: read reports */
+      else die("send");
+    }
+    sent += (long long)want;
+    completed += drain_zc(fd, &copied);
+  }
+  while (completed < ids) {
+    struct pollfd p = { fd, 0, 0 };
+    if (poll(&p, 1, 5000) < 0 && errno != EINTR) die("poll");
+    completed += drain_zc(fd, &copied);
+  }
+  shutdown(fd, SHUT_WR);
+  char tail[16];
+  while (recv(fd, tail, sizeof tail, 0) > 0) {}
+  double wall = now_s() - t0;
+  end_report(",\"bytes\":%lld,\"gib_per_s\":%.6f,\"copied\":%d", sent, (double)sent / wall / (double)(1 << 30), copied);
   close(fd);
 }
 
@@ -277,6 +343,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "pingpong") && argc >= 7)
     pingpong(!strcmp(argv[2], "tcp"), argv[3], atol(argv[4]), atol(argv[5]), (size_t)atol(argv[6]));
   else if (!strcmp(m, "bulk") && argc >= 5) bulk(atoi(argv[2]), atoll(argv[3]), (size_t)atol(argv[4]));
+  else if (!strcmp(m, "bulkzc") && argc >= 5) bulkzc(atoi(argv[2]), atoll(argv[3]), (size_t)atol(argv[4]));
   else if (!strcmp(m, "udp") && argc >= 8) udp(atoi(argv[2]), atol(argv[3]), (size_t)atol(argv[4]), (unsigned)atol(argv[5]), atol(argv[6]), argv[7]);
   else if (!strcmp(m, "connrate") && argc >= 4) connrate(atoi(argv[2]), atol(argv[3]));
   else if (!strcmp(m, "file") && argc >= 6) file(atoi(argv[2]), argv[3], atoll(argv[4]), argv[5]);

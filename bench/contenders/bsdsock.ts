@@ -121,6 +121,24 @@ function pingpong(kind: string, where: string, rtts: number, warmup: number, siz
   P.close(fd);
 }
 
+/** Bulk with MSG_ZEROCOPY as the docs show it: sendZeroCopy per write, each returning on its completion. */
+function bulkZeroCopy(port: number, total: number, wsize: number): void {
+  if (api !== "socket") fail("bulkzc is for the Socket layer");
+  const buf = new Uint8Array(wsize).fill(0x78);
+  const sock = Socket.connect({ family: "inet", host: loopback, port });
+  sock.timeout = 60_000;
+  const p = begin();
+  let sent = 0;
+  let copied = false;
+  while (sent < total) {
+    const n = Math.min(wsize, total - sent);
+    copied = sock.sendZeroCopy(n === wsize ? buf : buf.subarray(0, n)).copied || copied;
+    sent += n;
+  }
+  sock.timeout = null;
+  endStream(sock, p, sent, { copied: copied ? 1 : 0 });
+}
+
 function bulk(port: number, total: number, wsize: number): void {
   const buf = new Uint8Array(wsize).fill(0x78); // real bytes in every contender (see client.c)
   const tail = new Uint8Array(16);
@@ -270,12 +288,12 @@ function connrate(port: number, count: number): void {
 }
 
 /** After a one-way stream (Socket API): FIN, wait for the sink's close, report. */
-function endStream(sock: Socket, p: Phase, sent: number): void {
+function endStream(sock: Socket, p: Phase, sent: number, extra: Record<string, number> = {}): void {
   const tail = new Uint8Array(16);
   sock.shutdown("write");
   while (sock.recvInto(tail) > 0) { /* the sink closes once it has read everything */ }
   const f = finish(p);
-  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30 });
+  print({ ...f, bytes: sent, gib_per_s: sent / f.wall_s / 2 ** 30, ...extra });
   sock.close();
 }
 
@@ -441,6 +459,7 @@ const args = rest;
 switch (workload) {
   case "pingpong": pingpong(args[0]!, args[1]!, intArg(args, 2, "rtts"), intArg(args, 3, "warmup"), intArg(args, 4, "size")); break;
   case "bulk": bulk(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
+  case "bulkzc": bulkZeroCopy(intArg(args, 0, "port"), intArg(args, 1, "total"), intArg(args, 2, "write size")); break;
   case "udp": udp(intArg(args, 0, "port"), intArg(args, 1, "count"), intArg(args, 2, "size"), intArg(args, 3, "run"), intArg(args, 4, "warm-up"), args[5] ?? "one"); break;
   case "connrate": connrate(intArg(args, 0, "port"), intArg(args, 1, "count")); break;
   case "file": file(intArg(args, 0, "port"), args[1]!, intArg(args, 2, "total"), args[3] ?? "sendfile"); break;

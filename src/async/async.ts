@@ -695,6 +695,9 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         ledger.seal(ticket);
       }
       ledger.drain(this.#fd("sendZeroCopy"));
+      // This drain may have read others' completions too: their edge is gone with them (epoll
+      // computes EPOLLERR when it reports, from a queue now empty), so settle them here.
+      this.#settleCompletions();
     } catch (e) {
       throw withProgress("send", e, op, off);
     } finally {
@@ -728,7 +731,21 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     });
   }
 
-  /** Reads completions while anyone waits for one: each error-queue edge, a drain. */
+  /** Resolves every waiting ticket the ledger has seen complete (whoever drained it). */
+  #settleCompletions(): void {
+    for (const [t, c] of this.#completions) {
+      if (!t.done) continue;
+      this.#completions.delete(t);
+      c.guard?.disarm();
+      c.resolve({ bytes: c.total, copied: t.copied });
+    }
+  }
+
+  /**
+   * Reads completions while anyone waits for one: each error-queue edge, a drain. Every drain is
+   * followed by a settle (here and in sendZeroCopy), so a completion read by either is never
+   * left waiting for an edge that will not come.
+   */
   async #pumpCompletions(): Promise<void> {
     this.#pumping = true;
     const ledger = zeroCopyLedger(this.socket);
@@ -737,12 +754,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         const w = this.#watched();
         await w.reactor.wait(w, ERRQUEUE, "sendZeroCopy", null, Infinity, 0);
         ledger.drain(this.#fd("sendZeroCopy"));
-        for (const [t, c] of this.#completions) {
-          if (!t.done) continue;
-          this.#completions.delete(t);
-          c.guard?.disarm();
-          c.resolve({ bytes: c.total, copied: t.copied });
-        }
+        this.#settleCompletions();
         const err = this.socket.closed ? 0 : this.socket.getOption("error");
         if (err !== 0) throw new SocketError("send", err, { note: "zero-copy send: the connection failed before the kernel released the buffer" });
       }
