@@ -28,11 +28,15 @@
  * an IPv6 raw socket get no IP header. Exit status: 0 when at least one reply came back, 1
  * when none did, 2 on error (as iputils ping).
  *
- * Round-trip times are measured as iputils ping measures them: the wall clock
- * (clock_gettime(CLOCK_REALTIME)) read just before sendto, against the kernel's receive
- * timestamp of the reply (SO_TIMESTAMPNS where the platform has it, else SO_TIMESTAMP), so the
- * time JS takes to wake up and run is not counted. A reply without a stamp falls back to the
- * clock read when it is handled (and the line says "(no kernel stamp)").
+ * Round-trip times are kernel to kernel: the request's software transmit timestamp
+ * (SO_TIMESTAMPING with SOF_TIMESTAMPING_TX_SOFTWARE, read from the socket's error queue, each
+ * matched to its request by SOF_TIMESTAMPING_OPT_ID) against the reply's receive timestamp
+ * (SO_TIMESTAMPNS, else SO_TIMESTAMP). So neither the time JS takes to wake up nor the work
+ * between reading a clock and the sendto on a cold first send is counted. Where transmit
+ * stamps are missing (not Linux, an older kernel) the wall clock read just before sendto
+ * stands in, as iputils ping does with gettimeofday, and the header line says so; a reply
+ * without a receive stamp falls back to the clock read when it is handled (its line says
+ * "(no kernel stamp)").
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -166,10 +170,28 @@ if (!ttlFromHeader) sock.setRawOption(ttlLevel, v6 ? C.IPV6_RECVHOPLIMIT : C.IP_
 // Kernel receive timestamps (the reply's arrival, not when JS got to it).
 const stampOption = C.SO_TIMESTAMPNS !== null ? "timestampNs" : "timestamp";
 sock.setOption(stampOption, true);
+const T = platform.table;
+const SERR = T.structs.sock_extended_err;
+/** Transmit stamps: software, reported on the error queue without the packet, numbered per send. */
+const txStamps = ((): boolean => {
+  if (C.SOF_TIMESTAMPING_TX_SOFTWARE === null || C.SOF_TIMESTAMPING_SOFTWARE === null || C.SOF_TIMESTAMPING_OPT_TSONLY === null ||
+      C.SOF_TIMESTAMPING_OPT_ID === null || C.MSG_ERRQUEUE === null || C.SO_EE_ORIGIN_TIMESTAMPING === null || !SERR) return false;
+  try {
+    sock.setOption("timestamping", C.SOF_TIMESTAMPING_TX_SOFTWARE | C.SOF_TIMESTAMPING_SOFTWARE | C.SOF_TIMESTAMPING_OPT_TSONLY | C.SOF_TIMESTAMPING_OPT_ID);
+    return true;
+  } catch {
+    return false; // the kernel refuses it: the clock before sendto stands in
+  }
+})();
 const ttlControlSize = cmsgSpace(4);
-// Room for the TTL message (where it is asked for) and one timestamp message.
-const controlSize = (ttlFromHeader ? 0 : ttlControlSize) +
-  cmsgSpace(Math.max(platform.table.structs.timespec.size, platform.table.structs.timeval.size));
+const stampRoom = cmsgSpace(Math.max(T.structs.timespec.size, T.structs.timeval.size));
+// SOF_TIMESTAMPING_SOFTWARE also reports receive stamps as SCM_TIMESTAMPING (three timespecs).
+const timestampingRoom = txStamps ? cmsgSpace(3 * T.structs.timespec.size) : 0;
+// Room for the TTL message (where it is asked for) and the timestamp messages.
+const controlSize = (ttlFromHeader ? 0 : ttlControlSize) + stampRoom + timestampingRoom;
+/** An error-queue entry: one SCM_TIMESTAMPING and one IP(V6)_RECVERR with the send's id. */
+const errqueueControl = cmsgSpace(3 * T.structs.timespec.size) + cmsgSpace((SERR?.size ?? 16) + 28);
+const errqueueBuffer = new Uint8Array(1);
 const littleEndian = platform.table.expressions.LITTLE_ENDIAN === 1; // a C int, in host order
 
 /** The int in an IP_TTL / IPV6_HOPLIMIT control message, or null. */
@@ -180,6 +202,34 @@ function ttlOf(control: readonly { level: number; type: number; data: Uint8Array
 
 /** Wall-clock ms (CLOCK_REALTIME) just before each request's sendto, by sequence number. */
 const sentAt = new Map<number, number>();
+/** The kernel's transmit stamp of each request (ms, CLOCK_REALTIME), by sequence number. */
+const stampedAt = new Map<number, number>();
+/** Sequence number of each send, by the kernel's OPT_ID counter (one per successful sendto). */
+const seqOfSend: number[] = [];
+
+/** Reads every transmit stamp queued now (never waits), filing each under its request. */
+function readTxStamps(): void {
+  if (!txStamps) return;
+  for (let i = 0; i < 64; i++) {
+    let m;
+    try {
+      m = sock.socket.recvMsg({ buffers: [errqueueBuffer], controlSize: errqueueControl, flags: C.MSG_ERRQUEUE! });
+    } catch (e) {
+      if (e instanceof SocketError && e.code === "EAGAIN") return; // nothing queued
+      throw e;
+    }
+    let id = -1;
+    for (const c of m.control) {
+      if (!((c.level === C.SOL_IP && c.type === C.IP_RECVERR) || (c.level === C.SOL_IPV6 && c.type === C.IPV6_RECVERR)) || c.data.length < SERR!.size) continue;
+      const v = new DataView(c.data.buffer, c.data.byteOffset, c.data.byteLength);
+      if (v.getUint8(SERR!.fields.ee_origin.offset) !== C.SO_EE_ORIGIN_TIMESTAMPING) continue;
+      if (C.SCM_TSTAMP_SND !== null && v.getUint32(SERR!.fields.ee_info.offset, littleEndian) !== C.SCM_TSTAMP_SND) continue;
+      id = v.getUint32(SERR!.fields.ee_data.offset, littleEndian);
+    }
+    const seq = seqOfSend[id];
+    if (m.timestamp && seq !== undefined) stampedAt.set(seq, timestampMs(m.timestamp));
+  }
+}
 const received = new Set<number>();
 const rtts: number[] = [];
 let transmitted = 0;
@@ -218,7 +268,9 @@ async function send(seq: number): Promise<void> {
   if (!v6) view.setUint16(2, checksum(packet)); // ICMPv6: the kernel fills it in
   sentAt.set(seq, timestampMs(realtimeNow()));
   await sock.sendTo(packet, target);
+  seqOfSend.push(seq); // OPT_ID: the kernel numbers successful sends 0, 1, 2...
   transmitted++;
+  readTxStamps(); // on loopback the stamp is queued before sendto returns
 }
 
 /** Handles one received packet; returns the sequence number of a valid echo reply, or -1. */
@@ -241,8 +293,9 @@ function handle(n: number, fromHost: string, id: number, controlTtl: number | nu
   const dv = new DataView(icmp.buffer, icmp.byteOffset, icmp.byteLength);
   if (dv.getUint16(4) !== id) return -1; // another ping's reply (raw sockets see them all)
   const seq = dv.getUint16(6);
-  const t0 = sentAt.get(seq);
-  if (t0 === undefined) return -1;
+  if (sentAt.get(seq) === undefined) return -1;
+  if (!stampedAt.has(seq)) readTxStamps(); // transmitted before the reply came back, so queued by now
+  const t0 = stampedAt.get(seq) ?? sentAt.get(seq)!;
   const rtt = timestampMs(stamp ?? realtimeNow()) - t0;
   const payloadOk = icmp.length === packet.length && icmp.subarray(8).every((b, i) => b === packet[8 + i]);
   const dup = received.has(seq);
@@ -278,7 +331,7 @@ async function awaitReply(seq: number, deadline: number): Promise<void> {
 }
 
 const started = performance.now();
-out(`PING ${host} (${host}) ${size} data bytes, ${raw ? "raw ICMP socket" : "unprivileged ICMP datagram socket"}, kernel receive timestamps`);
+out(`PING ${host} (${host}) ${size} data bytes, ${raw ? "raw ICMP socket" : "unprivileged ICMP datagram socket"}, ${txStamps ? "kernel transmit and receive timestamps" : "kernel receive timestamps"}`);
 try {
   for (let seq = 1; seq <= count && !stopped(); seq++) {
     const t = performance.now();

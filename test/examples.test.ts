@@ -475,7 +475,7 @@ describe.skipIf(!linux)("ping.ts", () => {
   test.skipIf(!isRoot)("raw IPv4: -c 2 127.0.0.1 (root: SOCK_RAW, TTL from the IP header)", async () => {
     const o = await run([bun, ping, "-c", "2", "-i", "0.2", "127.0.0.1"]);
     expect(o.stderr).toBe("");
-    expect(o.stdout.split("\n")[0]).toBe("PING 127.0.0.1 (127.0.0.1) 56 data bytes, raw ICMP socket, kernel receive timestamps");
+    expect(o.stdout.split("\n")[0]).toBe("PING 127.0.0.1 (127.0.0.1) 56 data bytes, raw ICMP socket, kernel transmit and receive timestamps");
     expect(seqs(REPLY_V4, o.stdout)).toEqual([1, 2]);
     for (const m of o.stdout.matchAll(REPLY_V4)) expect(Number(m[2])).toBe(64); // Linux's default TTL on lo
     expect(o.stdout).toContain("--- 127.0.0.1 ping statistics ---\n2 packets transmitted, 2 received, 0% packet loss");
@@ -486,7 +486,7 @@ describe.skipIf(!linux)("ping.ts", () => {
   test.skipIf(!isRoot || !hasV6Loopback)("raw IPv6: -c 2 -6 ::1", async () => {
     const o = await run([bun, ping, "-c", "2", "-i", "0.2", "-6", "::1"]);
     expect(o.stderr).toBe("");
-    expect(o.stdout.split("\n")[0]).toBe("PING ::1 (::1) 56 data bytes, raw ICMP socket, kernel receive timestamps");
+    expect(o.stdout.split("\n")[0]).toBe("PING ::1 (::1) 56 data bytes, raw ICMP socket, kernel transmit and receive timestamps");
     expect(seqs(REPLY_V6, o.stdout)).toEqual([1, 2]);
     expect(o.stdout).toContain("2 packets transmitted, 2 received, 0% packet loss");
     expect(o.code).toBe(0);

@@ -120,7 +120,7 @@ export const optionalConstants = [
   "SCM_CREDENTIALS", "SCM_CREDS", "SCM_TIMESTAMP", "SCM_TIMESTAMPNS",
   // kernel timestamps (SO_TIMESTAMPING and its flags: Linux, <linux/net_tstamp.h>)
   "SO_TIMESTAMPING", "SCM_TIMESTAMPING", "SOF_TIMESTAMPING_TX_SOFTWARE",
-  "SOF_TIMESTAMPING_RX_SOFTWARE", "SOF_TIMESTAMPING_SOFTWARE", "SOF_TIMESTAMPING_OPT_TSONLY",
+  "SOF_TIMESTAMPING_RX_SOFTWARE", "SOF_TIMESTAMPING_SOFTWARE", "SOF_TIMESTAMPING_OPT_TSONLY", "SOF_TIMESTAMPING_OPT_ID", "SCM_TSTAMP_SND", "SO_EE_ORIGIN_TIMESTAMPING",
   // the error queue (<linux/errqueue.h>): MSG_ZEROCOPY completions
   "SO_EE_ORIGIN_ZEROCOPY", "SO_EE_CODE_ZEROCOPY_COPIED",
   // MPTCP (SOL_MPTCP options; TCP_IS_MPTCP is in kernel headers from 6.10 on) and TCP Fast Open
@@ -164,6 +164,8 @@ export const constantGuards: { readonly [K in (typeof optionalConstants)[number]
   SOF_TIMESTAMPING_RX_SOFTWARE: "defined(__linux__)",
   SOF_TIMESTAMPING_SOFTWARE: "defined(__linux__)",
   SOF_TIMESTAMPING_OPT_TSONLY: "defined(__linux__)",
+  SOF_TIMESTAMPING_OPT_ID: "defined(__linux__)",
+  SCM_TSTAMP_SND: "defined(__linux__)",
   IFLA_ADDRESS: "defined(__linux__)",
   IFLA_BROADCAST: "defined(__linux__)",
   IFLA_IFNAME: "defined(__linux__)",
