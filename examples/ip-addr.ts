@@ -73,7 +73,7 @@ if (watcher) {
     if (e.kind === "link") {
       byIndex.set(e.link.index, e.link);
       process.stdout.write(e.action === "del" ? `link ${e.link.name} deleted\n` : `link ${displayName(e.link, byIndex)} ${e.link.operstate}\n`);
-    } else {
+    } else if (e.kind === "address") {
       const dev = byIndex.get(e.address.index)?.name ?? `if${e.address.index}`;
       process.stdout.write(`addr ${e.action === "del" ? "del" : "add"} ${addressText(e.address)} dev ${dev}\n`);
     }

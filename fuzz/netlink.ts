@@ -6,6 +6,7 @@
 import fc from "fast-check";
 import { table } from "../ffi/platform.ts";
 import { parseAddress, parseAttributes, parseLink, parseMessages, type NetlinkMessage } from "../src/linux/netlink.ts";
+import { formatRoute, parseRoute } from "../src/linux/routes.ts";
 import { bytesEq, ok, outcome, sameOutcome } from "./check.ts";
 import type { Target } from "./context.ts";
 
@@ -93,6 +94,49 @@ export const netlinkTargets: Target[] = [
         ok(l.ok && a.ok, "a decoder threw");
         if (l.value !== null) ok(type === C.RTM_NEWLINK || type === C.RTM_DELLINK, `a link from type ${type}`);
         if (a.value !== null) ok(type === C.RTM_NEWADDR || type === C.RTM_DELADDR, `an address from type ${type}`);
+      },
+    ),
+  },
+  {
+    name: "netlink.parseRoute.any",
+    doc: "parseRoute on route messages whose rtmsg is followed by plausible attributes (addresses, metrics, multipath next hops, of right and wrong lengths): never throws, reads only inside the payload, decodes only RTM_NEWROUTE/RTM_DELROUTE, and formatRoute prints every decoded route",
+    kernel: false,
+    make: () => fc.property(
+      fc.constantFrom(C.RTM_NEWROUTE ?? 24, C.RTM_DELROUTE ?? 25, C.RTM_NEWLINK ?? 16, 0),
+      fc.uint8Array({ minLength: 12, maxLength: 12 }),
+      fc.array(fc.record({
+        type: fc.oneof(fc.constantFrom(C.RTA_DST ?? 1, C.RTA_GATEWAY ?? 5, C.RTA_OIF ?? 4, C.RTA_PRIORITY ?? 6, C.RTA_PREFSRC ?? 7, C.RTA_METRICS ?? 8, C.RTA_MULTIPATH ?? 9, C.RTA_TABLE ?? 15, C.RTA_PREF ?? 20, C.RTA_EXPIRES ?? 23, C.RTA_CACHEINFO ?? 12), fc.integer({ min: 0, max: 40 })),
+        data: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constantFrom(new Uint8Array(4), new Uint8Array(16), Uint8Array.of(8, 0, 0, 0, 1, 0, 0, 0, 8, 0, 2, 0, 0, 0, 0, 0))),
+      }), { maxLength: 8 }),
+      fc.integer({ min: 0, max: 16 }),
+      (type, head, attrs, slack) => {
+        if (!linux || !table.structs.rtmsg) return;
+        head[0] = head[0]! & 1 ? (C.AF_INET) : (C.AF_INET6); // mostly a route family
+        const parts: Uint8Array[] = [head];
+        for (const at of attrs) {
+          const b = new Uint8Array((4 + at.data.length + 3) & ~3);
+          const v = new DataView(b.buffer);
+          v.setUint16(0, 4 + at.data.length, LE);
+          v.setUint16(2, at.type, LE);
+          b.set(at.data, 4);
+          parts.push(b);
+        }
+        const payload = new Uint8Array(Buffer.concat(parts));
+        const a = new Uint8Array(payload.length + slack);
+        a.set(payload);
+        const b = a.slice();
+        for (let i = payload.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags: 0, seq: 0, pid: 0, payload: p.subarray(0, payload.length) });
+        const ra = outcome(() => parseRoute(mk(a)));
+        const rb = outcome(() => parseRoute(mk(b)));
+        ok(ra.ok, `parseRoute threw ${ra.ok ? "" : String(ra.error)}`);
+        const strip = (r: unknown): unknown => (r === null ? r : JSON.stringify(r, (_k, v: unknown) => (v instanceof Map ? [...v] : v)));
+        ok(strip(ra.value) === strip(rb.ok ? rb.value : null), "parseRoute read past the payload");
+        const r = ra.value;
+        if (r === null) return;
+        ok(type === C.RTM_NEWROUTE || type === C.RTM_DELROUTE, `a route from type ${type}`);
+        const f = outcome(() => formatRoute(r, { showTable: true }));
+        ok(f.ok && typeof f.value === "string", `formatRoute threw ${f.ok ? "" : String(f.error)}`);
       },
     ),
   },

@@ -9,7 +9,7 @@
  * - `listenFds`: the sockets of systemd socket activation (LISTEN_FDS).
  * - `notify`, `watchdogInterval`, `startWatchdog`: systemd's sd_notify protocol (READY=1, STATUS=,
  *   FDSTORE= fds, the watchdog keep-alive).
- * - `Rtnetlink`: interfaces, addresses and their changes over AF_NETLINK (Linux).
+ * - `Rtnetlink`: interfaces, addresses, routes and their changes over AF_NETLINK (Linux).
  * - `attachFilter`, `setPromiscuous`: packet capture on AF_PACKET sockets (Linux).
  * - `Poller`: wait for readiness on many fds (epoll, kqueue or poll).
  * - `posix`: the C-shaped layer (socket/bind/listen/accept/connect/send/recv/close returning -1
@@ -52,6 +52,7 @@ export {
   Rtnetlink, dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, type Attribute, type InterfaceAddress,
   type LinkInfo, type NetlinkMessage, type RtEvent, type RtnetlinkOptions,
 } from "./linux/netlink.ts";
+export { formatRoute, listedByIp, parseRoute, tableId, type NextHop, type Route } from "./linux/routes.ts";
 export {
   options, type GettableOption, type Linger, type MembershipV4, type MembershipV6, type OptionName,
   type MptcpInfo, type OptionValue, type SettableOption, type TcpInfo, type Ucred,

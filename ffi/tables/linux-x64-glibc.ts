@@ -260,6 +260,116 @@ const table = {
     "RTM_GETADDR": 22,
     "RTMGRP_LINK": 1,
     "RTMGRP_IPV4_IFADDR": 16,
+    "RTA_DST": 1,
+    "RTA_SRC": 2,
+    "RTA_IIF": 3,
+    "RTA_OIF": 4,
+    "RTA_GATEWAY": 5,
+    "RTA_PRIORITY": 6,
+    "RTA_PREFSRC": 7,
+    "RTA_METRICS": 8,
+    "RTA_MULTIPATH": 9,
+    "RTA_FLOW": 11,
+    "RTA_CACHEINFO": 12,
+    "RTA_TABLE": 15,
+    "RTA_MARK": 16,
+    "RTA_PREF": 20,
+    "RTA_EXPIRES": 23,
+    "RTA_VIA": 18,
+    "RTA_NH_ID": 30,
+    "RTN_UNSPEC": 0,
+    "RTN_UNICAST": 1,
+    "RTN_LOCAL": 2,
+    "RTN_BROADCAST": 3,
+    "RTN_ANYCAST": 4,
+    "RTN_MULTICAST": 5,
+    "RTN_BLACKHOLE": 6,
+    "RTN_UNREACHABLE": 7,
+    "RTN_PROHIBIT": 8,
+    "RTN_THROW": 9,
+    "RTN_NAT": 10,
+    "RTN_XRESOLVE": 11,
+    "RT_SCOPE_UNIVERSE": 0,
+    "RT_SCOPE_SITE": 200,
+    "RT_SCOPE_LINK": 253,
+    "RT_SCOPE_HOST": 254,
+    "RT_SCOPE_NOWHERE": 255,
+    "RT_TABLE_UNSPEC": 0,
+    "RT_TABLE_DEFAULT": 253,
+    "RT_TABLE_MAIN": 254,
+    "RT_TABLE_LOCAL": 255,
+    "RTAX_LOCK": 1,
+    "RTAX_MTU": 2,
+    "RTAX_WINDOW": 3,
+    "RTAX_RTT": 4,
+    "RTAX_RTTVAR": 5,
+    "RTAX_SSTHRESH": 6,
+    "RTAX_CWND": 7,
+    "RTAX_ADVMSS": 8,
+    "RTAX_REORDERING": 9,
+    "RTAX_HOPLIMIT": 10,
+    "RTAX_INITCWND": 11,
+    "RTAX_FEATURES": 12,
+    "RTAX_RTO_MIN": 13,
+    "RTAX_INITRWND": 14,
+    "RTAX_QUICKACK": 15,
+    "RTAX_CC_ALGO": 16,
+    "RTAX_FASTOPEN_NO_COOKIE": 17,
+    "NDA_DST": 1,
+    "NDA_LLADDR": 2,
+    "NDA_CACHEINFO": 3,
+    "NDA_PROBES": 4,
+    "RTM_NEWROUTE": 24,
+    "RTM_DELROUTE": 25,
+    "RTM_GETROUTE": 26,
+    "RTM_NEWNEIGH": 28,
+    "RTM_DELNEIGH": 29,
+    "RTM_GETNEIGH": 30,
+    "RTMGRP_IPV4_ROUTE": 64,
+    "RTMGRP_IPV6_ROUTE": 1024,
+    "RTMGRP_NEIGH": 4,
+    "RTPROT_UNSPEC": 0,
+    "RTPROT_REDIRECT": 1,
+    "RTPROT_KERNEL": 2,
+    "RTPROT_BOOT": 3,
+    "RTPROT_STATIC": 4,
+    "RTPROT_RA": 9,
+    "RTPROT_DHCP": 16,
+    "RTPROT_BABEL": 42,
+    "RTPROT_BGP": 186,
+    "RTPROT_ISIS": 187,
+    "RTPROT_OSPF": 188,
+    "RTPROT_RIP": 189,
+    "RTPROT_EIGRP": 192,
+    "RTNH_F_DEAD": 1,
+    "RTNH_F_PERVASIVE": 2,
+    "RTNH_F_ONLINK": 4,
+    "RTNH_F_OFFLOAD": 8,
+    "RTNH_F_LINKDOWN": 16,
+    "RTNH_F_UNRESOLVED": 32,
+    "RTNH_F_TRAP": 64,
+    "RTM_F_CLONED": 512,
+    "RTM_F_NOTIFY": 256,
+    "NUD_INCOMPLETE": 1,
+    "NUD_REACHABLE": 2,
+    "NUD_STALE": 4,
+    "NUD_DELAY": 8,
+    "NUD_PROBE": 16,
+    "NUD_FAILED": 32,
+    "NUD_NOARP": 64,
+    "NUD_PERMANENT": 128,
+    "NUD_NONE": 0,
+    "NTF_USE": 1,
+    "NTF_SELF": 2,
+    "NTF_MASTER": 4,
+    "NTF_PROXY": 8,
+    "NTF_EXT_LEARNED": 16,
+    "NTF_OFFLOADED": 32,
+    "NTF_ROUTER": 128,
+    "NLMSG_MIN_TYPE": 16,
+    "NLM_F_CREATE": 1024,
+    "NLM_F_EXCL": 512,
+    "NLM_F_REPLACE": 256,
     "RTMGRP_IPV6_IFADDR": 256,
     "SOL_NETLINK": 270,
     "NETLINK_ADD_MEMBERSHIP": 1,
@@ -836,6 +946,122 @@ const table = {
         "ifi_change": {
           "offset": 12,
           "size": 4
+        }
+      }
+    },
+    "rtmsg": {
+      "size": 12,
+      "align": 4,
+      "fields": {
+        "rtm_family": {
+          "offset": 0,
+          "size": 1
+        },
+        "rtm_dst_len": {
+          "offset": 1,
+          "size": 1
+        },
+        "rtm_src_len": {
+          "offset": 2,
+          "size": 1
+        },
+        "rtm_tos": {
+          "offset": 3,
+          "size": 1
+        },
+        "rtm_table": {
+          "offset": 4,
+          "size": 1
+        },
+        "rtm_protocol": {
+          "offset": 5,
+          "size": 1
+        },
+        "rtm_scope": {
+          "offset": 6,
+          "size": 1
+        },
+        "rtm_type": {
+          "offset": 7,
+          "size": 1
+        },
+        "rtm_flags": {
+          "offset": 8,
+          "size": 4
+        }
+      }
+    },
+    "rtnexthop": {
+      "size": 8,
+      "align": 4,
+      "fields": {
+        "rtnh_len": {
+          "offset": 0,
+          "size": 2
+        },
+        "rtnh_flags": {
+          "offset": 2,
+          "size": 1
+        },
+        "rtnh_hops": {
+          "offset": 3,
+          "size": 1
+        },
+        "rtnh_ifindex": {
+          "offset": 4,
+          "size": 4
+        }
+      }
+    },
+    "rta_cacheinfo": {
+      "size": 32,
+      "align": 4,
+      "fields": {
+        "rta_clntref": {
+          "offset": 0,
+          "size": 4
+        },
+        "rta_lastuse": {
+          "offset": 4,
+          "size": 4
+        },
+        "rta_expires": {
+          "offset": 8,
+          "size": 4
+        },
+        "rta_error": {
+          "offset": 12,
+          "size": 4
+        },
+        "rta_used": {
+          "offset": 16,
+          "size": 4
+        }
+      }
+    },
+    "ndmsg": {
+      "size": 12,
+      "align": 4,
+      "fields": {
+        "ndm_family": {
+          "offset": 0,
+          "size": 1
+        },
+        "ndm_ifindex": {
+          "offset": 4,
+          "size": 4
+        },
+        "ndm_state": {
+          "offset": 8,
+          "size": 2
+        },
+        "ndm_flags": {
+          "offset": 10,
+          "size": 1
+        },
+        "ndm_type": {
+          "offset": 11,
+          "size": 1
         }
       }
     },

@@ -6,7 +6,9 @@
  * never read outside the buffer. Layouts and numbers come from the generated tables.
  *
  * `Rtnetlink` is the high-level face, on AsyncSocket: `links()` (RTM_GETLINK dump),
- * `addresses()` (RTM_GETADDR dump), and `events()` for the RTMGRP_* multicast groups.
+ * `addresses()` (RTM_GETADDR dump), `routes()` (RTM_GETROUTE dump, decoded and formatted as
+ * `ip route` prints them by src/linux/routes.ts), `defaultGateway()`, and `events()` for the
+ * RTMGRP_* multicast groups (links, addresses, routes).
  */
 import { table } from "../../ffi/platform.ts";
 import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
@@ -15,6 +17,8 @@ import { SocketError } from "../core/errors.ts";
 import { formatIP } from "../core/sockaddr.ts";
 import { present } from "../core/constants.ts";
 import { readIntField, writeIntField } from "../core/structs.ts";
+import { interfaceName } from "../socket/resolve.ts";
+import { parseRoute, type Route } from "./routes.ts";
 
 const C = table.constants;
 const S = table.structs;
@@ -235,7 +239,9 @@ export function dumpRequest(type: number, seq: number, family = C.AF_UNSPEC): Ui
 /** A change the kernel announced to a group member (Rtnetlink.events()). */
 export type RtEvent =
   | { readonly kind: "link"; readonly action: "new" | "del"; readonly link: LinkInfo }
-  | { readonly kind: "address"; readonly action: "new" | "del"; readonly address: InterfaceAddress };
+  | { readonly kind: "address"; readonly action: "new" | "del"; readonly address: InterfaceAddress }
+  /** With RTMGRP_IPV4_ROUTE / RTMGRP_IPV6_ROUTE joined. */
+  | { readonly kind: "route"; readonly action: "new" | "del"; readonly route: Route };
 
 /** Options for Rtnetlink.open(). */
 export interface RtnetlinkOptions {
@@ -308,6 +314,31 @@ export class Rtnetlink implements Disposable {
   }
 
   /**
+   * Every route of `family` ("inet", "inet6", or both by default), every table (RTM_GETROUTE
+   * dump): filter with `listedByIp` for what `ip route` shows, format with `formatRoute`.
+   */
+  async routes(family?: "inet" | "inet6", op?: OperationOptions): Promise<Route[]> {
+    const af = family === "inet" ? C.AF_INET : family === "inet6" ? C.AF_INET6 : C.AF_UNSPEC;
+    const msgs = await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, op);
+    return msgs.map(parseRoute).filter((r): r is Route => r !== null);
+  }
+
+  /**
+   * The default gateway of `family` (IPv4 by default), as the kernel would use it: the main
+   * table's unicast default route with the lowest metric, its gateway and interface (the first
+   * next hop of a multipath one); null when there is none (or it has no gateway).
+   */
+  async defaultGateway(family: "inet" | "inet6" = "inet", op?: OperationOptions): Promise<{ gateway: string; interfaceIndex: number; interfaceName: string | null } | null> {
+    const routes = (await this.routes(family, op)).filter((r) => r.destination === null && r.prefixLength === 0 && r.table === C.RT_TABLE_MAIN && r.type === C.RTN_UNICAST);
+    routes.sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
+    for (const r of routes) {
+      const hop = r.gateway !== undefined ? { gateway: r.gateway, interfaceIndex: r.interfaceIndex ?? 0 } : r.nextHops.find((h) => h.gateway !== undefined);
+      if (hop?.gateway !== undefined) return { gateway: hop.gateway, interfaceIndex: hop.interfaceIndex, interfaceName: interfaceName(hop.interfaceIndex) };
+    }
+    return null;
+  }
+
+  /**
    * The changes announced to the groups this socket joined, as they happen (until the signal
    * aborts or the socket closes).
    */
@@ -325,7 +356,9 @@ export class Rtnetlink implements Disposable {
         const link = parseLink(m);
         if (link) { yield { kind: "link", action, link }; continue; }
         const address = parseAddress(m);
-        if (address) yield { kind: "address", action, address };
+        if (address) { yield { kind: "address", action, address }; continue; }
+        const route = parseRoute(m);
+        if (route) yield { kind: "route", action: m.type === C.RTM_DELROUTE ? "del" : "new", route };
       }
     }
   }

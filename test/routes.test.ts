@@ -1,0 +1,69 @@
+/**
+ * Routes over rtnetlink against iproute2 itself: examples/ip-route.ts must print exactly what
+ * `ip route` / `ip -6 route` print, on this machine (read only) and, for every route kind
+ * (unicast via a gateway, connected, blackhole, unreachable, prohibit, throw, multipath, metrics
+ * with lock, onlink, source and protocol, other tables, IPv6 preferences), in a network
+ * namespace the test creates (test/fixtures/routes-netns.ts, documentation ranges only);
+ * defaultGateway() and route events there too.
+ */
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { platform } from "../src/index.ts";
+import { bun, expectNoFdLeaks, root, run } from "./helpers.ts";
+
+expectNoFdLeaks();
+
+const linux = platform.key.startsWith("linux-");
+const ipTool = Bun.which("ip");
+const unshare = Bun.which("unshare");
+const isRoot = process.getuid?.() === 0;
+const example = join(root, "examples", "ip-route.ts");
+const reason = !linux ? "Linux only" : !ipTool ? "no iproute2 `ip` on PATH" : null;
+if (reason) console.warn(`SKIP routes: ${reason}`);
+
+describe.skipIf(!!reason)("examples/ip-route.ts against ip route", () => {
+  for (const fam of [[], ["-6"]]) {
+    test(`this machine: ip ${fam.join(" ")} route (read only)`.replace("  ", " "), async () => {
+      const [theirs, ours] = await Promise.all([run([ipTool!, ...fam, "route"]), run([bun, example, ...fam])]);
+      expect(ours.stderr).toBe("");
+      expect(ours.stdout).toBe(theirs.stdout);
+      expect(ours.code).toBe(0);
+    });
+  }
+
+  const netnsReason = !unshare ? "no unshare on PATH" : !isRoot ? "not root: cannot create a network namespace" : null;
+  test.skipIf(!!netnsReason)("in a fresh namespace: every route kind, every table view, IPv4 and IPv6; defaultGateway; route events", async () => {
+    const o = await run([unshare!, "--net", bun, join(root, "test", "fixtures", "routes-netns.ts")], {}, 90_000);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) {
+      console.warn(`SKIP routes netns: ${o.stderr.trim()}`);
+      return;
+    }
+    expect(o.stderr).toBe("");
+    const r = JSON.parse(o.stdout) as {
+      shows: Record<string, { ip: string; ours: string }>;
+      gateways: Record<string, { gateway: string; interfaceName: string } | null>;
+      seen: string[];
+    };
+    expect(Object.keys(r.shows).length).toBe(14);
+    for (const [label, { ip, ours }] of Object.entries(r.shows)) expect({ label, out: ours }).toEqual({ label, out: ip });
+    // The views hold what was built (so the comparison is not of two empty outputs).
+    expect(r.shows["ip route show"]!.ip).toContain("blackhole 192.0.2.128/26");
+    expect(r.shows["ip route show"]!.ip).toContain("\tnexthop via 198.51.100.3 dev v0 weight 3");
+    expect(r.shows["ip -6 route show"]!.ip).toContain("pref high");
+    expect(r.shows["ip route show table 200"]!.ip).toContain("FIB table does not exist");
+    expect(r.gateways).toEqual({
+      inet: { gateway: "198.51.100.254", interfaceIndex: expect.any(Number), interfaceName: "v0" },
+      inet6: { gateway: "2001:db8::fe", interfaceIndex: expect.any(Number), interfaceName: "v0" },
+    } as never);
+    expect(r.seen).toEqual(["new 192.0.2.32/28 via 198.51.100.7 dev v0 metric 5 ", "del 192.0.2.32/28 via 198.51.100.7 dev v0 metric 5 "]);
+  }, 120_000);
+
+  test("usage errors exit 2 with a message", async () => {
+    const o = await run([bun, example, "-4", "-6"]);
+    expect(o.code).toBe(2);
+    expect(o.stderr).toContain("-4 and -6 exclude each other");
+    const t = await run([bun, example, "--table", "no-such-table"]);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toContain("unknown table");
+  });
+});
