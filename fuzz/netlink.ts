@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { table } from "../ffi/platform.ts";
 import { parseAddress, parseAttributes, parseLink, parseMessages, type NetlinkMessage } from "../src/linux/netlink.ts";
 import { formatRoute, parseRoute } from "../src/linux/routes.ts";
+import { formatNeighbour, parseNeighbour } from "../src/linux/neighbours.ts";
 import { bytesEq, ok, outcome, sameOutcome } from "./check.ts";
 import type { Target } from "./context.ts";
 
@@ -137,6 +138,49 @@ export const netlinkTargets: Target[] = [
         ok(type === C.RTM_NEWROUTE || type === C.RTM_DELROUTE, `a route from type ${type}`);
         const f = outcome(() => formatRoute(r, { showTable: true }));
         ok(f.ok && typeof f.value === "string", `formatRoute threw ${f.ok ? "" : String(f.error)}`);
+      },
+    ),
+  },
+  {
+    name: "netlink.parseNeighbour.any",
+    doc: "parseNeighbour on neighbour messages (an ndmsg, then plausible NDA_* attributes of right and wrong lengths): never throws, reads only inside the payload, decodes only RTM_NEWNEIGH/RTM_DELNEIGH, and formatNeighbour prints every decoded entry",
+    kernel: false,
+    make: () => fc.property(
+      fc.constantFrom(C.RTM_NEWNEIGH ?? 28, C.RTM_DELNEIGH ?? 29, C.RTM_NEWROUTE ?? 24, 0),
+      fc.uint8Array({ minLength: 12, maxLength: 12 }),
+      fc.array(fc.record({
+        type: fc.oneof(fc.constantFrom(C.NDA_DST ?? 1, C.NDA_LLADDR ?? 2, C.NDA_PROBES ?? 4, C.NDA_CACHEINFO ?? 3), fc.integer({ min: 0, max: 20 })),
+        data: fc.oneof(fc.uint8Array({ maxLength: 24 }), fc.constantFrom(new Uint8Array(4), new Uint8Array(6), new Uint8Array(16))),
+      }), { maxLength: 6 }),
+      fc.integer({ min: 0, max: 16 }),
+      (type, head, attrs, slack) => {
+        if (!linux || !table.structs.ndmsg) return;
+        head[0] = head[0]! & 1 ? C.AF_INET : C.AF_INET6;
+        const parts: Uint8Array[] = [head];
+        for (const at of attrs) {
+          const b = new Uint8Array((4 + at.data.length + 3) & ~3);
+          const v = new DataView(b.buffer);
+          v.setUint16(0, 4 + at.data.length, LE);
+          v.setUint16(2, at.type, LE);
+          b.set(at.data, 4);
+          parts.push(b);
+        }
+        const payload = new Uint8Array(Buffer.concat(parts));
+        const a = new Uint8Array(payload.length + slack);
+        a.set(payload);
+        const b = a.slice();
+        for (let i = payload.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags: 0, seq: 0, pid: 0, payload: p.subarray(0, payload.length) });
+        const ra = outcome(() => parseNeighbour(mk(a)));
+        const rb = outcome(() => parseNeighbour(mk(b)));
+        ok(ra.ok, `parseNeighbour threw ${ra.ok ? "" : String(ra.error)}`);
+        const text = (r: unknown): string => JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? [...v] : v));
+        ok(text(ra.value) === text(rb.ok ? rb.value : null), "parseNeighbour read past the payload");
+        const n = ra.value;
+        if (n === null) return;
+        ok(type === C.RTM_NEWNEIGH || type === C.RTM_DELNEIGH, `a neighbour from type ${type}`);
+        const f = outcome(() => formatNeighbour(n));
+        ok(f.ok, `formatNeighbour threw ${f.ok ? "" : String(f.error)}`);
       },
     ),
   },

@@ -53,6 +53,7 @@ export {
   type LinkInfo, type NetlinkMessage, type RtEvent, type RtnetlinkOptions,
 } from "./linux/netlink.ts";
 export { formatRoute, listedByIp, parseRoute, tableId, type NextHop, type Route } from "./linux/routes.ts";
+export { formatLinkAddress, formatNeighbour, listedByIpNeigh, parseNeighbour, type Neighbour } from "./linux/neighbours.ts";
 export {
   options, type GettableOption, type Linger, type MembershipV4, type MembershipV6, type OptionName,
   type MptcpInfo, type OptionValue, type SettableOption, type TcpInfo, type Ucred,

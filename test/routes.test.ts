@@ -21,7 +21,9 @@ const example = join(root, "examples", "ip-route.ts");
 const reason = !linux ? "Linux only" : !ipTool ? "no iproute2 `ip` on PATH" : null;
 if (reason) console.warn(`SKIP routes: ${reason}`);
 
-describe.skipIf(!!reason)("examples/ip-route.ts against ip route", () => {
+const netnsReason = !unshare ? "no unshare on PATH" : !isRoot ? "not root: cannot create a network namespace" : null;
+
+describe.skipIf(!!reason)("examples/ip-route.ts and ip-neigh.ts against ip route and ip neigh", () => {
   for (const fam of [[], ["-6"]]) {
     test(`this machine: ip ${fam.join(" ")} route (read only)`.replace("  ", " "), async () => {
       const [theirs, ours] = await Promise.all([run([ipTool!, ...fam, "route"]), run([bun, example, ...fam])]);
@@ -31,7 +33,6 @@ describe.skipIf(!!reason)("examples/ip-route.ts against ip route", () => {
     });
   }
 
-  const netnsReason = !unshare ? "no unshare on PATH" : !isRoot ? "not root: cannot create a network namespace" : null;
   test.skipIf(!!netnsReason)("in a fresh namespace: every route kind, every table view, IPv4 and IPv6; defaultGateway; route events", async () => {
     const o = await run([unshare!, "--net", bun, join(root, "test", "fixtures", "routes-netns.ts")], {}, 90_000);
     if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) {
@@ -57,6 +58,34 @@ describe.skipIf(!!reason)("examples/ip-route.ts against ip route", () => {
     } as never);
     expect(r.seen).toEqual(["new 192.0.2.32/28 via 198.51.100.7 dev v0 metric 5 ", "del 192.0.2.32/28 via 198.51.100.7 dev v0 metric 5 "]);
   }, 120_000);
+
+  test("this machine: ip neigh (read only)", async () => {
+    const [theirs, ours] = await Promise.all([run([ipTool!, "neigh"]), run([bun, join(root, "examples", "ip-neigh.ts")])]);
+    expect(ours.stderr).toBe("");
+    expect(ours.stdout).toBe(theirs.stdout);
+  });
+
+  test.skipIf(!!netnsReason)("in a fresh namespace: ip neigh, -4, -6 over entries of every state; neighbour events", async () => {
+    const o = await run([unshare!, "--net", "sh", join(root, "test", "fixtures", "neigh-netns.sh"), bun, root], {}, 60_000);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) {
+      console.warn(`SKIP neigh netns: ${o.stderr.trim()}`);
+      return;
+    }
+    expect(o.stderr).toBe("");
+    const sections = o.stdout.split(/^== /m).slice(1);
+    expect(sections.length).toBe(4);
+    for (const sec of sections.slice(0, 3)) {
+      const [head, rest] = [sec.slice(0, sec.indexOf("\n")), sec.slice(sec.indexOf("\n") + 1)];
+      const [theirs, ours] = rest.split("-- ours\n");
+      expect({ view: head, out: ours }).toEqual({ view: head, out: theirs });
+    }
+    expect(sections[0]).toContain("198.51.100.6 dev v0 lladdr 02:00:00:00:00:06 STALE "); // (no DELAY entry: it moves to PROBE within seconds)
+    expect(sections[2]).toContain("2001:db8::9 dev v0 lladdr 02:00:00:00:00:19 router PERMANENT ");
+    expect(sections[0]).not.toContain("198.51.100.8"); // NOARP: hidden, as ip hides it
+    const events = sections[3]!.trimEnd().split("\n").slice(1);
+    expect(events[0]).toBe("new 198.51.100.40 dev v0 lladdr 02:00:00:00:00:40 PERMANENT ");
+    expect(events.at(-1)).toMatch(/^del 198\.51\.100\.40 dev v0 /); // (a FAILED "new" may come between: the kernel's own notice)
+  }, 90_000);
 
   test("usage errors exit 2 with a message", async () => {
     const o = await run([bun, example, "-4", "-6"]);

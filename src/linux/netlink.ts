@@ -19,6 +19,7 @@ import { present } from "../core/constants.ts";
 import { readIntField, writeIntField } from "../core/structs.ts";
 import { interfaceName } from "../socket/resolve.ts";
 import { parseRoute, type Route } from "./routes.ts";
+import { parseNeighbour, type Neighbour } from "./neighbours.ts";
 
 const C = table.constants;
 const S = table.structs;
@@ -220,7 +221,12 @@ export function parseAddress(m: NetlinkMessage): InterfaceAddress | null {
  */
 export function dumpRequest(type: number, seq: number, family = C.AF_UNSPEC): Uint8Array {
   const H = need("struct nlmsghdr", S.nlmsghdr);
-  const body: StructLayout = type === C.RTM_GETADDR ? need("struct ifaddrmsg", S.ifaddrmsg) : need("struct ifinfomsg", S.ifinfomsg);
+  // Each dump's own header (its family field first): ifaddrmsg, rtmsg, ndmsg, else ifinfomsg.
+  const [body, famField]: [StructLayout, FieldLayout] =
+    type === C.RTM_GETADDR ? [need("struct ifaddrmsg", S.ifaddrmsg), S.ifaddrmsg!.fields.ifa_family]
+    : type === C.RTM_GETROUTE ? [need("struct rtmsg", S.rtmsg), S.rtmsg!.fields.rtm_family]
+    : type === C.RTM_GETNEIGH ? [need("struct ndmsg", S.ndmsg), S.ndmsg!.fields.ndm_family]
+    : [need("struct ifinfomsg", S.ifinfomsg), S.ifinfomsg!.fields.ifi_family];
   const alignTo = need("NLMSG_ALIGNTO", C.NLMSG_ALIGNTO);
   const hdr = align4(H.size, alignTo);
   const len = hdr + body.size;
@@ -231,7 +237,6 @@ export function dumpRequest(type: number, seq: number, family = C.AF_UNSPEC): Ui
   writeIntField(v, H.fields.nlmsg_flags, need("NLM_F_REQUEST", C.NLM_F_REQUEST) | need("NLM_F_DUMP", C.NLM_F_DUMP));
   writeIntField(v, H.fields.nlmsg_seq, seq >>> 0);
   writeIntField(v, H.fields.nlmsg_pid, 0);
-  const famField = type === C.RTM_GETADDR ? S.ifaddrmsg!.fields.ifa_family : S.ifinfomsg!.fields.ifi_family;
   writeIntField(v, at(famField, hdr), family);
   return b;
 }
@@ -241,7 +246,9 @@ export type RtEvent =
   | { readonly kind: "link"; readonly action: "new" | "del"; readonly link: LinkInfo }
   | { readonly kind: "address"; readonly action: "new" | "del"; readonly address: InterfaceAddress }
   /** With RTMGRP_IPV4_ROUTE / RTMGRP_IPV6_ROUTE joined. */
-  | { readonly kind: "route"; readonly action: "new" | "del"; readonly route: Route };
+  | { readonly kind: "route"; readonly action: "new" | "del"; readonly route: Route }
+  /** With RTMGRP_NEIGH joined. */
+  | { readonly kind: "neighbour"; readonly action: "new" | "del"; readonly neighbour: Neighbour };
 
 /** Options for Rtnetlink.open(). */
 export interface RtnetlinkOptions {
@@ -324,6 +331,16 @@ export class Rtnetlink implements Disposable {
   }
 
   /**
+   * The neighbour (ARP / NDP) table of `family` (both by default): an RTM_GETNEIGH dump. Filter
+   * with `listedByIpNeigh` for what `ip neigh` shows, format with `formatNeighbour`.
+   */
+  async neighbours(family?: "inet" | "inet6", op?: OperationOptions): Promise<Neighbour[]> {
+    const af = family === "inet" ? C.AF_INET : family === "inet6" ? C.AF_INET6 : C.AF_UNSPEC;
+    const msgs = await this.dump(need("RTM_GETNEIGH", C.RTM_GETNEIGH), af, op);
+    return msgs.map(parseNeighbour).filter((n): n is Neighbour => n !== null);
+  }
+
+  /**
    * The default gateway of `family` (IPv4 by default), as the kernel would use it: the main
    * table's unicast default route with the lowest metric, its gateway and interface (the first
    * next hop of a multipath one); null when there is none (or it has no gateway).
@@ -358,7 +375,9 @@ export class Rtnetlink implements Disposable {
         const address = parseAddress(m);
         if (address) { yield { kind: "address", action, address }; continue; }
         const route = parseRoute(m);
-        if (route) yield { kind: "route", action: m.type === C.RTM_DELROUTE ? "del" : "new", route };
+        if (route) { yield { kind: "route", action: m.type === C.RTM_DELROUTE ? "del" : "new", route }; continue; }
+        const neighbour = parseNeighbour(m);
+        if (neighbour) yield { kind: "neighbour", action: m.type === C.RTM_DELNEIGH ? "del" : "new", neighbour };
       }
     }
   }

@@ -152,7 +152,7 @@ function parseNextHops(data: Uint8Array, family: "inet" | "inet6"): NextHop[] {
     for (const a of parseAttributes(data.subarray(off + N.size, off + len))) {
       if (a.type === C.RTA_GATEWAY) gateway = addressOf(a.data, family);
     }
-    const at = (name: keyof typeof N.fields): number => readIntField(v, { offset: off + N.fields[name].offset, size: N.fields[name].size }, name === "rtnh_ifindex");
+    const at = (name: keyof typeof N.fields): number => readIntField(v, { offset: off + N.fields[name].offset, size: N.fields[name].size }, false);
     out.push({ ...(gateway !== undefined ? { gateway } : {}), interfaceIndex: at("rtnh_ifindex"), weight: at("rtnh_hops") + 1, flags: at("rtnh_flags") });
     off += (len + 3) & ~3; // RTNH_ALIGN
   }
