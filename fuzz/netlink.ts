@@ -8,6 +8,7 @@ import { table } from "../ffi/platform.ts";
 import { parseAddress, parseAttributes, parseLink, parseMessages, type NetlinkMessage } from "../src/linux/netlink.ts";
 import { formatRoute, parseRoute } from "../src/linux/routes.ts";
 import { formatNeighbour, parseNeighbour } from "../src/linux/neighbours.ts";
+import { ackOf } from "../src/linux/rtrequest.ts";
 import { bytesEq, ok, outcome, sameOutcome } from "./check.ts";
 import type { Target } from "./context.ts";
 
@@ -181,6 +182,31 @@ export const netlinkTargets: Target[] = [
         ok(type === C.RTM_NEWNEIGH || type === C.RTM_DELNEIGH, `a neighbour from type ${type}`);
         const f = outcome(() => formatNeighbour(n));
         ok(f.ok, `formatNeighbour threw ${f.ok ? "" : String(f.error)}`);
+      },
+    ),
+  },
+  {
+    name: "netlink.ack.any",
+    doc: "ackOf on NLMSG_ERROR answers with any flags (ACK_TLVS, CAPPED) and payload, echoed lengths right and wrong: never throws, reads only inside the payload, answers only its own sequence number",
+    kernel: false,
+    make: () => fc.property(
+      fc.constantFrom(C.NLMSG_ERROR ?? 2, C.NLMSG_DONE ?? 3, 16),
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.uint8Array({ maxLength: 96 }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.integer({ min: 0, max: 16 }),
+      (type, flags, payload, seq, slack) => {
+        if (!linux) return;
+        const a = new Uint8Array(payload.length + slack);
+        a.set(payload);
+        const b = a.slice();
+        for (let i = payload.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags, seq: 1, pid: 0, payload: p.subarray(0, payload.length) });
+        const ra = outcome(() => ackOf(mk(a), seq));
+        const rb = outcome(() => ackOf(mk(b), seq));
+        ok(ra.ok, `ackOf threw ${ra.ok ? "" : String(ra.error)}`);
+        ok(JSON.stringify(ra.value) === JSON.stringify(rb.ok ? rb.value : null), "ackOf read past the payload");
+        if (ra.value !== undefined) ok(type === C.NLMSG_ERROR && seq === 1, "an ack for another type or sequence number");
       },
     ),
   },

@@ -87,6 +87,39 @@ describe.skipIf(!!reason)("examples/ip-route.ts and ip-neigh.ts against ip route
     expect(events.at(-1)).toMatch(/^del 198\.51\.100\.40 dev v0 /); // (a FAILED "new" may come between: the kernel's own notice)
   }, 90_000);
 
+  test.skipIf(!!netnsReason)("writes in a fresh namespace: links up and down, addresses, routes of several kinds added and removed; refusals as typed errors with the kernel's reason", async () => {
+    const o = await run([unshare!, "--net", "sh", "-c", 'ip link add v0 type veth peer name v1 && exec "$@"', "sh", bun, join(root, "test", "fixtures", "rtwrite-netns.ts")], {}, 60_000);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) return console.warn(`SKIP rtnetlink writes: ${o.stderr.trim()}`);
+    expect(o.stderr).toBe("");
+    const r = JSON.parse(o.stdout) as Record<string, Record<string, string>>;
+    const b = r.built!;
+    expect(b.addr).toMatch(/^v0@v1 +UP +198\.51\.100\.1\/24 2001:db8::1\/64 fe80::/);
+    for (const l of b.links!.trimEnd().split("\n")) expect(l).toMatch(/ (UP|UNKNOWN) /);
+    expect(b.route).toBe([
+      "default via 198.51.100.254 dev v0 ", "192.0.2.0/26 via 198.51.100.254 dev v0 metric 50 ",
+      "192.0.2.64/26 dev v0 scope link src 198.51.100.1 ", "blackhole 192.0.2.128/26 ",
+      "198.51.100.0/24 dev v0 proto kernel scope link src 198.51.100.1 ", "",
+    ].join("\n"));
+    expect(b.route6).toContain("2001:db8:1::/48 via 2001:db8::2 dev v0 metric 1024 pref medium\n");
+    expect(b.route6).toContain("default via 2001:db8::fe dev v0 metric 5 pref medium\n");
+    expect(b.table100).toBe("unreachable 192.0.2.192/26 \n");
+    expect(r.errors).toEqual({
+      duplicateAddress: "EEXIST: netlink: File exists (add address 198.51.100.1/24: ipv4: Address already assigned)",
+      duplicateRoute: "EEXIST: netlink: File exists (add route 192.0.2.0/26)",
+      missingRoute: "ESRCH: netlink: No such process (remove route 192.0.2.240/28)",
+      noSuchLink: "ENODEV: netlink: No such device (set link 999999 up)",
+      unreachableGateway: "ENETUNREACH: netlink: Network is unreachable (add route 192.0.2.240/28: Nexthop has invalid gateway)",
+      mixedFamilies: 'TypeError: addRoute: gateway "2001:db8::2" must be one IPv4 address',
+      badPrefix: 'RangeError: addAddress: prefix length in "198.51.100.9/33" must be 0..32',
+      notAnAddress: 'TypeError: addAddress: "eth0" is not a numeric IPv4 or IPv6 address',
+      zeroIndex: "RangeError: addAddress: interfaceIndex must be a real interface (1 or more)",
+    });
+    expect(r.removed!.route).not.toContain("192.0.2.0/26");
+    expect(r.removed!.route).not.toContain("blackhole");
+    expect(r.removed!.addr).not.toContain("2001:db8::1/64");
+    expect(r.removed!.v1).toMatch(/^v1@v0 +DOWN /);
+  }, 90_000);
+
   test("usage errors exit 2 with a message", async () => {
     const o = await run([bun, example, "-4", "-6"]);
     expect(o.code).toBe(2);

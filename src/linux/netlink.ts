@@ -20,6 +20,7 @@ import { readIntField, writeIntField } from "../core/structs.ts";
 import { interfaceName } from "../socket/resolve.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { parseNeighbour, type Neighbour } from "./neighbours.ts";
+import { ackOf, addressRequest, linkRequest, routeRequest, type AddressOptions, type RouteSpec } from "./rtrequest.ts";
 
 const C = table.constants;
 const S = table.structs;
@@ -280,6 +281,10 @@ export class Rtnetlink implements Disposable {
     const sock = new AsyncSocket(need("AF_NETLINK", C.AF_NETLINK), C.SOCK_RAW, need("NETLINK_ROUTE", C.NETLINK_ROUTE));
     try {
       sock.bind({ family: "netlink", pid: 0, groups: options.groups ?? 0 });
+      // Extended acks: a refused change comes with the kernel's own explanation.
+      if (C.SOL_NETLINK !== null && C.NETLINK_EXT_ACK !== null) {
+        try { sock.setRawOption(C.SOL_NETLINK, C.NETLINK_EXT_ACK, 1); } catch { /* older kernels: errno only */ }
+      }
       return new Rtnetlink(sock);
     } catch (e) {
       sock.close();
@@ -306,6 +311,51 @@ export class Rtnetlink implements Disposable {
         out.push({ ...m, payload: m.payload.slice() });
       }
     }
+  }
+
+  /**
+   * Sends one change request and waits for the kernel's ack: resolves when it is done, rejects
+   * with SocketError("netlink", errno) — EEXIST, ESRCH, ENODEV, EPERM without CAP_NET_ADMIN —
+   * whose message carries the kernel's extended-ack text when it gave one.
+   */
+  async #change(what: string, build: (seq: number) => Uint8Array, op?: OperationOptions): Promise<void> {
+    const seq = (this.#seq = (this.#seq + 1) >>> 0);
+    const msg = build(seq);
+    await this.socket.sendTo(msg, { family: "netlink", pid: 0 }, op);
+    for (;;) {
+      const [n] = await this.socket.recvFromInto(this.#buf, op);
+      for (const m of parseMessages(this.#buf, n)) {
+        const ack = ackOf(m, seq);
+        if (ack === undefined) continue; // an event, or another request's answer
+        if (ack.errno !== 0) throw new SocketError("netlink", ack.errno, { note: ack.message ? `${what}: ${ack.message}` : what });
+        return;
+      }
+    }
+  }
+
+  /** Adds `address` ("198.51.100.1/24", "2001:db8::1/64") to interface `interfaceIndex` (ip addr add). */
+  addAddress(interfaceIndex: number, address: string, options: AddressOptions & OperationOptions = {}): Promise<void> {
+    return this.#change(`add address ${address}`, (seq) => addressRequest("addAddress", true, interfaceIndex, address, seq, options), options);
+  }
+
+  /** Removes `address` ("A/N") from interface `interfaceIndex` (ip addr del). */
+  removeAddress(interfaceIndex: number, address: string, op?: OperationOptions): Promise<void> {
+    return this.#change(`remove address ${address}`, (seq) => addressRequest("removeAddress", false, interfaceIndex, address, seq), op);
+  }
+
+  /** Sets interface `interfaceIndex` up (or down with `up` false), as `ip link set NAME up`. */
+  setLinkUp(interfaceIndex: number, up = true, op?: OperationOptions): Promise<void> {
+    return this.#change(`set link ${interfaceIndex} ${up ? "up" : "down"}`, (seq) => linkRequest("setLinkUp", interfaceIndex, up, seq), op);
+  }
+
+  /** Adds a route (ip route add); EEXIST when one with the same key exists. */
+  addRoute(route: RouteSpec, op?: OperationOptions): Promise<void> {
+    return this.#change(`add route ${route?.destination}`, (seq) => routeRequest("addRoute", true, route, seq), op);
+  }
+
+  /** Removes a route (ip route del); ESRCH when there is none. */
+  removeRoute(route: RouteSpec, op?: OperationOptions): Promise<void> {
+    return this.#change(`remove route ${route?.destination}`, (seq) => routeRequest("removeRoute", false, route, seq), op);
   }
 
   /** Every interface (RTM_GETLINK dump), in the kernel's order (by index). */
