@@ -89,6 +89,11 @@ const common = {
 const linux = {
   // int *__errno_location(void);
   __errno_location: { args: [], returns: "ptr" },
+  // int open(const char *path, int flags, ... /* mode_t mode */);  (variadic: declared with the
+  // mode as a fixed unsigned int, the same call on x86_64 and Linux arm64)
+  open: { args: ["ptr", "i32", "u32"], returns: "i32" },
+  // int ioctl(int fd, unsigned long request, ... /* void *arg */);  (variadic: a fixed pointer)
+  ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
   // int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
   accept4: { args: ["i32", "ptr", "ptr", "i32"], returns: "i32" },
   // int epoll_create1(int flags);

@@ -43,6 +43,9 @@ export const headers: readonly { readonly header: string; readonly guard?: strin
   // struct mptcp_info, MPTCP_INFO; it includes <linux/in.h>, which only glibc's headers coexist with.
   { header: "linux/mptcp.h", guard: "defined(__linux__) && defined(__GLIBC__)" },
   { header: "linux/if_ether.h", guard: "defined(__linux__)" },
+  // TUNSETIFF, IFF_TUN/IFF_TAP/IFF_NO_PI (TUN/TAP devices); <sys/ioctl.h> brings the _IOW it uses
+  { header: "sys/ioctl.h", guard: "defined(__linux__)" },
+  { header: "linux/if_tun.h", guard: "defined(__linux__)" },
   // NDA_*, NUD_*, NTF_* (neighbour table). (<linux/icmpv6.h>, with ICMPV6_ROUTER_PREF_*, clashes
   // with <netinet/icmp6.h>; a route's preference is RFC 4191's two-bit field, see netlink.ts.)
   { header: "linux/neighbour.h", guard: "defined(__linux__)" },
@@ -152,6 +155,8 @@ export const optionalConstants = [
   "RTM_F_CLONED", "RTM_F_NOTIFY", "NUD_INCOMPLETE", "NUD_REACHABLE", "NUD_STALE", "NUD_DELAY", "NUD_PROBE", "NUD_FAILED",
   "NUD_NOARP", "NUD_PERMANENT", "NUD_NONE", "NTF_USE", "NTF_SELF", "NTF_MASTER", "NTF_PROXY", "NTF_EXT_LEARNED",
   "NTF_OFFLOADED", "NTF_ROUTER", "NLMSG_MIN_TYPE", "NLM_F_CREATE", "IFA_F_NODAD", "IFA_FLAGS", "NETLINK_EXT_ACK", "NLMSGERR_ATTR_MSG", "NLM_F_ACK_TLVS", "NLM_F_CAPPED",
+  // TUN/TAP (/dev/net/tun) and opening it
+  "TUNSETIFF", "IFF_TUN", "IFF_TAP", "IFF_NO_PI", "O_RDWR", "O_CLOEXEC",
   "NLM_F_EXCL", "NLM_F_REPLACE",
   "RTMGRP_IPV6_IFADDR", "SOL_NETLINK", "NETLINK_ADD_MEMBERSHIP", "IFF_UP", "IFF_LOOPBACK",
   "IFF_RUNNING", "IFF_BROADCAST", "IFF_MULTICAST", "IFF_NOARP", "IFF_POINTOPOINT", "SOL_PACKET",
@@ -372,6 +377,7 @@ export const structs = {
   rtnexthop: { type: "struct rtnexthop", fields: ["rtnh_len", "rtnh_flags", "rtnh_hops", "rtnh_ifindex"], guard: linux },
   rta_cacheinfo: { type: "struct rta_cacheinfo", fields: ["rta_clntref", "rta_lastuse", "rta_expires", "rta_error", "rta_used"], guard: linux },
   ndmsg: { type: "struct ndmsg", fields: ["ndm_family", "ndm_ifindex", "ndm_state", "ndm_flags", "ndm_type"], guard: linux },
+  ifreq: { type: "struct ifreq", fields: ["ifr_name", "ifr_flags"], guard: linux },
   ifaddrmsg: {
     type: "struct ifaddrmsg",
     fields: ["ifa_family", "ifa_prefixlen", "ifa_flags", "ifa_scope", "ifa_index"],

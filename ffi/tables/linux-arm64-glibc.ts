@@ -374,6 +374,12 @@ const table = {
     "NLMSGERR_ATTR_MSG": 1,
     "NLM_F_ACK_TLVS": 512,
     "NLM_F_CAPPED": 256,
+    "TUNSETIFF": 1074025674,
+    "IFF_TUN": 1,
+    "IFF_TAP": 2,
+    "IFF_NO_PI": 4096,
+    "O_RDWR": 2,
+    "O_CLOEXEC": 524288,
     "NLM_F_EXCL": 512,
     "NLM_F_REPLACE": 256,
     "RTMGRP_IPV6_IFADDR": 256,
@@ -1068,6 +1074,20 @@ const table = {
         "ndm_type": {
           "offset": 11,
           "size": 1
+        }
+      }
+    },
+    "ifreq": {
+      "size": 40,
+      "align": 8,
+      "fields": {
+        "ifr_name": {
+          "offset": 0,
+          "size": 16
+        },
+        "ifr_flags": {
+          "offset": 16,
+          "size": 2
         }
       }
     },

@@ -202,6 +202,42 @@ export function close(fd: number): void {
   }
 }
 
+/** `open()` of a path (Linux only here: TUN/TAP's /dev/net/tun); the new fd. */
+export function open(path: string, flags: number): number {
+  if (!libc.open) throw new RangeError(`open: not bound on ${table.platform}`);
+  if (path.includes("\0")) throw new TypeError("open: the path contains a NUL byte");
+  const name = new TextEncoder().encode(`${path}\0`);
+  return retryingBlocking("open", () => libc.open!(name, flags, 0));
+}
+
+/** `ioctl(fd, request, arg)` with a pointer argument of exactly `arg.byteLength` bytes (Linux only). */
+export function ioctl(fd: number, request: number, arg: Uint8Array): number {
+  if (!libc.ioctl) throw new RangeError(`ioctl: not bound on ${table.platform}`);
+  return retryingBlocking("ioctl", () => libc.ioctl!(fd, request, arg));
+}
+
+/** `read()` of at most `length` bytes into `buf`: the count (0 at end), or WOULD_BLOCK. */
+export function read(fd: number, buf: Uint8Array, length: number): number {
+  span("read", buf, length);
+  for (;;) {
+    const r = Number(libc.read(fd, buf, length));
+    if (r >= 0) return r;
+    const o = outcome("read", readErrno());
+    if (o !== INTERRUPTED) return o;
+  }
+}
+
+/** `write()` of the first `length` bytes of `buf`: the count, or WOULD_BLOCK. */
+export function write(fd: number, buf: Uint8Array, length: number): number {
+  span("write", buf, length);
+  for (;;) {
+    const r = Number(libc.write(fd, buf, length));
+    if (r >= 0) return r;
+    const o = outcome("write", readErrno());
+    if (o !== INTERRUPTED) return o;
+  }
+}
+
 /** `getsockname()` into `addr`; returns the address length the kernel reported. */
 export function getsockname(fd: number, addr: Uint8Array, len: Uint32Array): number {
   span("getsockname", addr, len[0]!);
