@@ -17,6 +17,32 @@ const LE = table.expressions.LITTLE_ENDIAN === 1;
 const H = table.structs.nlmsghdr;
 const linux = H !== null;
 
+/** `head` followed by each attribute as a struct rtattr (length, type, data, RTA_ALIGN padding). */
+function withAttributes(head: Uint8Array, attrs: readonly { type: number; data: Uint8Array }[]): Uint8Array {
+  const parts: Uint8Array[] = [head];
+  for (const at of attrs) {
+    const b = new Uint8Array((4 + at.data.length + 3) & ~3);
+    const v = new DataView(b.buffer);
+    v.setUint16(0, 4 + at.data.length, LE);
+    v.setUint16(2, at.type, LE);
+    b.set(at.data, 4);
+    parts.push(b);
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/**
+ * Two copies of `payload` followed by `slack` bytes that differ between them: a decoder given
+ * only the payload's length must return the same from both (else it read past the payload).
+ */
+function twoTails(payload: Uint8Array, slack: number): [Uint8Array, Uint8Array] {
+  const a = new Uint8Array(payload.length + slack);
+  a.set(payload);
+  const b = a.slice();
+  for (let i = payload.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+  return [a, b];
+}
+
 /** Plausible streams: headers with small (sometimes wrong) lengths around random payloads. */
 const plausibleStream = fc.array(
   fc.record({
@@ -114,20 +140,8 @@ export const netlinkTargets: Target[] = [
       (type, head, attrs, slack) => {
         if (!linux || !table.structs.rtmsg) return;
         head[0] = head[0]! & 1 ? (C.AF_INET) : (C.AF_INET6); // mostly a route family
-        const parts: Uint8Array[] = [head];
-        for (const at of attrs) {
-          const b = new Uint8Array((4 + at.data.length + 3) & ~3);
-          const v = new DataView(b.buffer);
-          v.setUint16(0, 4 + at.data.length, LE);
-          v.setUint16(2, at.type, LE);
-          b.set(at.data, 4);
-          parts.push(b);
-        }
-        const payload = new Uint8Array(Buffer.concat(parts));
-        const a = new Uint8Array(payload.length + slack);
-        a.set(payload);
-        const b = a.slice();
-        for (let i = payload.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const payload = withAttributes(head, attrs);
+        const [a, b] = twoTails(payload, slack);
         const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags: 0, seq: 0, pid: 0, payload: p.subarray(0, payload.length) });
         const ra = outcome(() => parseRoute(mk(a)));
         const rb = outcome(() => parseRoute(mk(b)));
@@ -157,20 +171,8 @@ export const netlinkTargets: Target[] = [
       (type, head, attrs, slack) => {
         if (!linux || !table.structs.ndmsg) return;
         head[0] = head[0]! & 1 ? C.AF_INET : C.AF_INET6;
-        const parts: Uint8Array[] = [head];
-        for (const at of attrs) {
-          const b = new Uint8Array((4 + at.data.length + 3) & ~3);
-          const v = new DataView(b.buffer);
-          v.setUint16(0, 4 + at.data.length, LE);
-          v.setUint16(2, at.type, LE);
-          b.set(at.data, 4);
-          parts.push(b);
-        }
-        const payload = new Uint8Array(Buffer.concat(parts));
-        const a = new Uint8Array(payload.length + slack);
-        a.set(payload);
-        const b = a.slice();
-        for (let i = payload.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const payload = withAttributes(head, attrs);
+        const [a, b] = twoTails(payload, slack);
         const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags: 0, seq: 0, pid: 0, payload: p.subarray(0, payload.length) });
         const ra = outcome(() => parseNeighbour(mk(a)));
         const rb = outcome(() => parseNeighbour(mk(b)));
@@ -197,10 +199,7 @@ export const netlinkTargets: Target[] = [
       fc.integer({ min: 0, max: 16 }),
       (type, flags, payload, seq, slack) => {
         if (!linux) return;
-        const a = new Uint8Array(payload.length + slack);
-        a.set(payload);
-        const b = a.slice();
-        for (let i = payload.length; i < b.length; i++) b[i] = ~b[i]! & 255;
+        const [a, b] = twoTails(payload, slack);
         const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags, seq: 1, pid: 0, payload: p.subarray(0, payload.length) });
         const ra = outcome(() => ackOf(mk(a), seq));
         const rb = outcome(() => ackOf(mk(b), seq));

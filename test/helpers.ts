@@ -94,6 +94,42 @@ export function start(cmd: string[], env: Record<string, string> = {}, timeoutMs
   return { proc, done };
 }
 
+/**
+ * Starts a peer that prints its port on its first stdout line (read within 10 s, else it is
+ * killed and this throws); `rest` resolves with every later stdout line once it exits (killed
+ * after `timeoutMs`). For servers started beside an in-process client.
+ */
+export async function startWithPort(cmd: string[], timeoutMs = 15_000): Promise<{ port: number; rest: Promise<string[]> }> {
+  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let out = "";
+  const deadline = Date.now() + 10_000;
+  while (!out.includes("\n") && Date.now() < deadline) {
+    const chunk = await Promise.race([reader.read(), Bun.sleep(Math.max(1, deadline - Date.now())).then(() => null)]);
+    if (chunk === null || chunk.done) break;
+    out += decoder.decode(chunk.value, { stream: true });
+  }
+  const port = Number(out.split("\n")[0]);
+  if (!(port > 0)) {
+    proc.kill("SIGKILL");
+    clearTimeout(killer);
+    throw new Error(`${cmd[0]} printed no port: ${JSON.stringify(out)}`);
+  }
+  const rest = (async () => {
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      out += decoder.decode(chunk.value, { stream: true });
+    }
+    await proc.exited;
+    clearTimeout(killer);
+    return out.split("\n").slice(1);
+  })();
+  return { port, rest };
+}
+
 /** Runs a process to completion. */
 export function run(cmd: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Outcome> {
   return start(cmd, env, timeoutMs).done;

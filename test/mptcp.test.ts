@@ -12,7 +12,7 @@ import { SocketError } from "../src/core/errors.ts";
 import { createConnection, errnoNumbers, platform } from "../src/index.ts";
 import type { Address } from "../src/core/sockaddr.ts";
 import { Socket } from "../src/socket/socket.ts";
-import { bun, expectNoFdLeaks, root, run, start } from "./helpers.ts";
+import { bun, expectNoFdLeaks, root, run, start, startWithPort } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -88,34 +88,10 @@ else:
 
 const pyConfig = (o: object): string => JSON.stringify({ IPPROTO_MPTCP: C.IPPROTO_MPTCP, SOL_MPTCP: C.SOL_MPTCP, MPTCP_INFO: C.MPTCP_INFO, ...o });
 
-/** Starts the python3 server and reads its port (bounded); `result` is its facts line. */
+/** Starts the python3 server; `result` is its facts line. */
 async function pyServer(mptcp: boolean): Promise<{ port: number; result: Promise<{ tcpIsMptcp: number; mptcpInfo: string | number }> }> {
-  const proc = Bun.spawn([python!, "-c", PY_PEER, pyConfig({ role: "server", mptcp })], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
-  const killer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let out = "";
-  const deadline = Date.now() + 10_000;
-  while (!out.includes("\n") && Date.now() < deadline) {
-    const r = await Promise.race([reader.read(), Bun.sleep(Math.max(1, deadline - Date.now())).then(() => null)]);
-    if (r === null || r.done) break;
-    out += text(r.value);
-  }
-  const port = Number(out.split("\n")[0]);
-  if (!(port > 0)) {
-    proc.kill("SIGKILL");
-    throw new Error(`python server printed no port: ${JSON.stringify(out)}`);
-  }
-  const result = (async () => {
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      out += text(r.value);
-    }
-    await proc.exited;
-    clearTimeout(killer);
-    return JSON.parse(out.split("\n")[1]!) as { tcpIsMptcp: number; mptcpInfo: string | number };
-  })();
-  return { port, result };
+  const { port, rest } = await startWithPort([python!, "-c", PY_PEER, pyConfig({ role: "server", mptcp })]);
+  return { port, result: rest.then((lines) => JSON.parse(lines[0]!) as { tcpIsMptcp: number; mptcpInfo: string | number }) };
 }
 
 describe.skipIf(!!mptcpReason)("MPTCP sockets (bsdsock on both ends)", () => {

@@ -12,7 +12,7 @@ import { SocketError } from "../src/core/errors.ts";
 import { platform } from "../src/index.ts";
 import type { Address } from "../src/core/sockaddr.ts";
 import { Socket } from "../src/socket/socket.ts";
-import { expectNoFdLeaks, start } from "./helpers.ts";
+import { expectNoFdLeaks, start, startWithPort } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -74,34 +74,10 @@ data, addr = s.recvfrom(100)
 print(addr[0], addr[1], data.decode())
 `;
 
-/** Starts PY_RECEIVER and reads the port it prints (bounded). */
+/** Starts PY_RECEIVER; `result` is its line about the one datagram it gets. */
 async function receiver(host: string): Promise<{ port: number; result: Promise<string> }> {
-  const proc = Bun.spawn([python!, "-c", PY_RECEIVER, host], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
-  const killer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let out = "";
-  const deadline = Date.now() + 10_000;
-  while (!out.includes("\n") && Date.now() < deadline) {
-    const chunk = await Promise.race([reader.read(), Bun.sleep(Math.max(1, deadline - Date.now())).then(() => null)]);
-    if (chunk === null || chunk.done) break;
-    out += text(chunk.value);
-  }
-  const port = Number(out.split("\n")[0]);
-  if (!(port > 0)) {
-    proc.kill("SIGKILL");
-    throw new Error(`python receiver printed no port: ${JSON.stringify(out)}`);
-  }
-  const result = (async () => {
-    for (;;) {
-      const chunk = await reader.read();
-      if (chunk.done) break;
-      out += text(chunk.value);
-    }
-    await proc.exited;
-    clearTimeout(killer);
-    return out.split("\n")[1] ?? "";
-  })();
-  return { port, result };
+  const { port, rest } = await startWithPort([python!, "-c", PY_RECEIVER, host]);
+  return { port, result: rest.then((lines) => lines[0] ?? "") };
 }
 
 describe.skipIf(!linux)("recvMsg packetInfo: where each datagram arrived", () => {
