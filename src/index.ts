@@ -64,6 +64,7 @@ export {
 } from "./socket/msg.ts";
 export { decodePacketInfo, type PacketInfo, type PacketSource } from "./socket/pktinfo.ts";
 export { decodeZeroCopy, type ZeroCopyCompletion, type ZeroCopyResult } from "./linux/zerocopy.ts";
+export { TunDevice, type TunOptions } from "./linux/tun.ts";
 export { realtimeNow } from "./core/clock.ts";
 export { type ReceivedDatagram } from "./socket/mmsg.ts";
 export {

@@ -62,6 +62,37 @@ async function drainCount(s: AsyncSocket, quietMs = 300): Promise<number> {
   return total;
 }
 
+describe("1b. a detached view of any element type is refused, never sent as nothing", () => {
+  /** A detached view of each kind the API takes: DataView, Int32Array, Uint8Array, Buffer. */
+  const kinds: Array<[string, () => ArrayBufferView]> = [
+    ["DataView", () => new DataView(new ArrayBuffer(8))],
+    ["Int32Array", () => new Int32Array(2)],
+    ["Float64Array", () => new Float64Array(1)],
+    ["Uint8Array", () => new Uint8Array(8)],
+  ];
+  const detached = (make: () => ArrayBufferView): ArrayBufferView => {
+    const v = make();
+    (v.buffer as ArrayBuffer).transfer();
+    return v;
+  };
+  for (const [kind, make] of kinds) {
+    test(`${kind}: sendAll (sync and async), send, sendMsg and connectWithData throw TypeError; the peer gets nothing`, async () => {
+      const [c, a] = await tcpPair();
+      const data = (): Uint8Array => detached(make) as Uint8Array;
+      await expect(c.sendAll(data())).rejects.toThrow(/no memory/);
+      await expect(c.sendMsg({ data: [data()] })).rejects.toThrow(/no memory/);
+      expect(() => c.socket.sendAll(data())).toThrow(/no memory/);
+      expect(() => c.socket.send(data())).toThrow(TypeError);
+      const fresh = own(new AsyncSocket("inet", "stream"));
+      await expect(fresh.connectWithData({ family: "inet", host: "127.0.0.1", port: 9 }, data())).rejects.toThrow(/no memory/);
+      expect(() => fresh.socket.remoteAddress).toThrow(/ENOTCONN|not connected/); // refused before connect
+      await c.sendAll("end");
+      c.socket.shutdown("write");
+      expect(text(await a.recv(64, { timeout: 5000 }))).toBe("end");
+    });
+  }
+});
+
 describe("1. a buffer shrunk or detached under a waiting resumable write", () => {
   for (const how of ["tracking", "fixed", "detach"]) {
     for (const method of ["sendAll", "sendSegments", "writable"]) {
@@ -74,7 +105,7 @@ describe("1. a buffer shrunk or detached under a waiting resumable write", () =>
         };
         expect(out.outcome).toBe("rejected");
         expect(out.name).toBe("TypeError");
-        expect(out.message).toMatch(/shrank or was detached while waiting/);
+        expect(out.message).toMatch(/shrank, was resized or was transferred while waiting/);
         if (method !== "writable") expect(out.bytesSent).toBe(out.received); // what went out is exactly what arrived
         expect(out.bytesSent ?? 0).toBeLessThan(4 << 20);
         expect(out.timerMs).toBeLessThan(5000);

@@ -79,6 +79,56 @@ describe.skipIf(!linux)("connectWithData on this host's settings", () => {
     expect((ae as SocketError).code).toBe("ECONNREFUSED");
   });
 
+  test("async: a sendAll issued right after waits for all of connectWithData's data (one write turn for the whole call)", async () => {
+    await using l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+    await using c = new AsyncSocket("inet", "stream");
+    c.setOption("sendBufferSize", 4096); // the data needs many sends after the handshake
+    const first = new Uint8Array(1 << 20).fill(0x41);
+    const calls = Promise.all([c.connectWithData(l.localAddress as Address, first, { timeout: 10_000 }), c.sendAll(new Uint8Array(1000).fill(0x42), { timeout: 10_000 })]);
+    await using a = (await l.accept({ timeout: 5000 }))[0];
+    const got = new Uint8Array(first.length + 1000);
+    let n = 0;
+    for (let i = 0; i < 100_000 && n < got.length; i++) {
+      const k = await a.recvInto(got.subarray(n), { timeout: 5000 });
+      if (k === 0) break;
+      n += k;
+    }
+    await calls;
+    expect(n).toBe(got.length);
+    expect(got.indexOf(0x42)).toBe(first.length);
+    expect(got.subarray(first.length).every((b) => b === 0x42)).toBe(true);
+  });
+
+  test("async: a buffer shrunk or transferred while the rest waits is a TypeError with bytesSent; closed names connect", async () => {
+    await using l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+    for (const change of ["resize", "transfer"] as const) {
+      await using c = new AsyncSocket("inet", "stream");
+      c.setOption("sendBufferSize", 4096);
+      const ab = new ArrayBuffer(1 << 20, { maxByteLength: 1 << 20 });
+      const pending = c.connectWithData(l.localAddress as Address, new Uint8Array(ab), { timeout: 10_000 });
+      await using a = (await l.accept({ timeout: 5000 }))[0];
+      await Bun.sleep(30);
+      if (change === "resize") ab.resize(10);
+      else ab.transfer();
+      const reading = (async () => {
+        for (let i = 0; i < 10_000; i++) if ((await a.recv(1 << 16, { timeout: 500 }).catch(() => new Uint8Array(0))).length === 0) break;
+      })();
+      const e = await rejection(pending);
+      c.close();
+      await reading;
+      expect(e).toBeInstanceOf(TypeError);
+      expect((e as Error).message).toMatch(/^connectWithData: the data's buffer shrank, was resized or was transferred while waiting \(\d+ of 1048576 bytes sent\)$/);
+      const sent = (e as { bytesSent: number }).bytesSent;
+      expect(sent).toBeLessThan(1 << 20);
+    }
+    const closed = new AsyncSocket("inet", "stream");
+    closed.close();
+    const e = await rejection(closed.connectWithData(l.localAddress as Address, "x"));
+    expect((e as SocketError).code).toBe("EBADF");
+    expect((e as SocketError).syscall).toBe("connect");
+    expect((e as Error).message).toContain("socket is closed");
+  });
+
   test("refused before any syscall: UDP (MSG_FASTOPEN would be ignored and a datagram sent), unix, a bad address; EISCONN when connected", async () => {
     using u = new Socket("inet", "dgram");
     expect(() => u.connectWithData({ family: "inet", host: "127.0.0.1", port: 9 }, "x")).toThrow(TypeError);

@@ -146,6 +146,14 @@ describe.skipIf(!!mptcpReason)("MPTCP sockets (bsdsock on both ends)", () => {
     }
   });
 
+  test("inet6 plain TCP: mptcpInfo is ENOPROTOOPT (the kernel's IPv6 answer), isMptcp false", () => {
+    using l = Socket.listen({ family: "inet6", host: "::1", port: 0 });
+    using c = Socket.connect(l.localAddress as Address, { timeout: 5000 });
+    using _a = l.accept()[0];
+    expect(c.getOption("isMptcp")).toBe(false);
+    expect((errorOf(() => c.getOption("mptcpInfo")) as SocketError).code).toBe("ENOPROTOOPT");
+  });
+
   test("isMptcp on sockets that are no TCP at all is false; isMptcp/mptcpInfo are read-only", () => {
     using u = new Socket("unix", "stream");
     using d = new Socket("inet", "dgram");
@@ -156,8 +164,10 @@ describe.skipIf(!!mptcpReason)("MPTCP sockets (bsdsock on both ends)", () => {
     expect(() => (m.setOption as (n: string, v: unknown) => void)("mptcpInfo", {})).toThrow(/read-only/);
   });
 
-  test("MPTCP on a datagram or unix socket: EPROTONOSUPPORT saying what MPTCP is for", () => {
-    for (const [f, t, why] of [["inet", "dgram", "SOCK_STREAM"], ["unix", "stream", "AF_INET or AF_INET6"]] as const) {
+  test("MPTCP on a datagram, raw or unix socket: EPROTONOSUPPORT saying what MPTCP is for", () => {
+    // raw is refused before socket(): the kernel would make a raw socket for protocol 262, whose
+    // low byte (6) no packet's 8-bit protocol field could match it by.
+    for (const [f, t, why] of [["inet", "dgram", "SOCK_STREAM"], ["inet", "raw", "SOCK_STREAM"], ["inet6", "raw", "SOCK_STREAM"], ["unix", "stream", "AF_INET or AF_INET6"]] as const) {
       const e = errorOf(() => new Socket(f, t, "mptcp"));
       expect((e as SocketError).code).toBe("EPROTONOSUPPORT");
       expect((e as Error).message).toBe(`socket: Protocol not supported (MPTCP sockets are ${why})`);

@@ -1,7 +1,7 @@
 /**
  * TUN devices (Linux): examples/tun-ping.ts in a network namespace of its own answers iputils
  * ping for other addresses of its subnet, IPv4 and IPv6, with 0 % loss (iputils checks every
- * reply's checksum); TunDevice moves packets both ways; without CAP_NET_ADMIN the example says
+ * reply's checksum); TunDevice moves packets both ways (test/fixtures/tun-netns.ts); without CAP_NET_ADMIN the example says
  * which capability in one line and exits 2.
  */
 import { describe, expect, test } from "bun:test";
@@ -50,6 +50,24 @@ kill $P; wait $P; cat "$3/err"`;
     expect(o.stdout).toBe("");
     expect(o.stderr.trimEnd().split("\n").length).toBe(1);
     expect(o.stderr).toContain("CAP_NET_ADMIN");
+  });
+
+  test.skipIf(!linux || !unshare || !isRoot)("TunDevice both ways: a datagram routed in is read, a packet written is received; detached buffers are TypeErrors; close ends a pending read with EBADF", async () => {
+    // IPv6 off in the namespace: no router solicitation may answer the read that waits at close.
+    const o = await run([unshare!, "--net", "sh", "-c", 'ip link set lo up && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && exec "$@"', "sh", bun, join(root, "test", "fixtures", "tun-netns.ts")], {}, 30_000);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) return console.warn(`SKIP tun netns: ${o.stderr.trim()}`);
+    expect(o.stderr).toBe("");
+    expect(JSON.parse(o.stdout)).toEqual({
+      name: "bsdt0",
+      read: "out",
+      written: 30,
+      received: "in",
+      from: { family: "inet", host: "192.0.2.77", port: 5555 },
+      detachedRead: "TypeError: TunDevice.read: buffer has no memory (detached, or its resizable buffer shrank)",
+      detachedWrite: "TypeError: TunDevice.write: packet has no memory (detached, or its resizable buffer shrank)",
+      pendingAtClose: "EBADF",
+      afterClose: "EBADF",
+    });
   });
 
   test("usage errors exit 2", async () => {

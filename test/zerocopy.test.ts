@@ -15,7 +15,7 @@ import { platform } from "../src/index.ts";
 import { decodeZeroCopy, zeroCopyLedger, ZeroCopyLedger } from "../src/linux/zerocopy.ts";
 import type { Address } from "../src/core/sockaddr.ts";
 import { Socket } from "../src/socket/socket.ts";
-import { expectNoFdLeaks, start } from "./helpers.ts";
+import { bun, expectNoFdLeaks, root, run, start } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -225,6 +225,87 @@ print(n)`]);
     const closed = await rejection(waiting);
     expect((closed as SocketError).code).toBe("EBADF");
     expect((closed as Error).message).toContain("socket closed while waiting");
+  });
+
+  test("a reset while a completion is awaited rejects with ECONNRESET, and the next recv still reports it (not a clean end)", async () => {
+    await using l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+    const accepting = l.accept({ timeout: 5000 });
+    await using c = await AsyncSocket.connect(l.localAddress as Address, { timeout: 5000 });
+    const a = (await accepting)[0];
+    a.setOption("receiveBufferSize", 4096);
+    c.setOption("sendBufferSize", 4 << 20);
+    const pending = c.sendZeroCopy(pattern(64 << 10), { timeout: 5000 }); // queued, never all acknowledged
+    await Bun.sleep(50);
+    a.setOption("linger", { onoff: true, seconds: 0 });
+    a.close(); // RST: the kernel purges the unsent data, which also completes the zero-copy send
+    const e = await rejection(pending);
+    expect(e).toBeInstanceOf(SocketError);
+    expect((e as SocketError).code).toBe("ECONNRESET");
+    expect((e as SocketError).bytesSent).toBe(64 << 10);
+    const next = await rejection(c.recv(16, { timeout: 2000 }));
+    expect((next as SocketError).code).toBe("ECONNRESET");
+    expect(await c.recv(16, { timeout: 2000 })).toHaveLength(0); // reported once, then the end
+  });
+
+  test("the process exits after a completion wait times out, with the sockets still open", async () => {
+    const o = await run([bun, `${root}/test/fixtures/zerocopy-exit.ts`], {}, 10_000);
+    expect(o.stdout.trim()).toBe("rejected SocketTimeoutError pending=1");
+    expect(o.code).toBe(0);
+  });
+
+  test("an already aborted signal rejects with SocketAbortError and bytesSent 0; UDP empty data is an empty datagram", async () => {
+    await using t = new AsyncSocket("inet", "stream");
+    const e = await rejection(t.sendZeroCopy(new Uint8Array(4), { signal: AbortSignal.abort(new Error("no")) }));
+    expect(e).toBeInstanceOf(SocketAbortError);
+    expect((e as SocketError).bytesSent).toBe(0);
+    using r = new Socket("inet", "dgram");
+    r.bind({ family: "inet", host: "127.0.0.1", port: 0 });
+    r.timeout = 2000;
+    await using u = new AsyncSocket("inet", "dgram");
+    u.socket.connect(r.localAddress as Address);
+    expect(await u.sendZeroCopy(new Uint8Array(0))).toEqual({ bytes: 0, copied: false });
+    expect(r.recvFrom(16)[0]).toHaveLength(0);
+    using s = new Socket("inet", "dgram");
+    s.connect(r.localAddress as Address);
+    s.timeout = 2000;
+    expect(s.sendZeroCopy(new Uint8Array(0))).toEqual({ bytes: 0, copied: false });
+    expect(r.recvFrom(16)[0]).toHaveLength(0);
+  });
+
+  test("detached views of any kind are refused, not sent as empty; a buffer transferred while waiting says the kernel may still read it", async () => {
+    await using l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+    const accepting = l.accept({ timeout: 5000 });
+    await using c = await AsyncSocket.connect(l.localAddress as Address, { timeout: 5000 });
+    await using a = (await accepting)[0];
+    for (const make of [() => new DataView(new ArrayBuffer(8)), () => new Int32Array(4), () => new Uint8Array(8)]) {
+      const v = make();
+      (v.buffer as ArrayBuffer).transfer();
+      expect(await rejection(c.sendZeroCopy(v))).toBeInstanceOf(TypeError);
+    }
+    const [sl, sc, sa] = tcpPair();
+    using _sl = sl, _sc = sc, _sa = sa;
+    sc.timeout = 2000;
+    const dv = new DataView(new ArrayBuffer(8));
+    (dv.buffer as ArrayBuffer).transfer();
+    expect(() => sc.sendZeroCopy(dv)).toThrow(/no memory/);
+    a.setOption("receiveBufferSize", 4096);
+    c.setOption("sendBufferSize", 65536);
+    const big = new ArrayBuffer(8 << 20);
+    const pending = c.sendZeroCopy(new Uint8Array(big), { timeout: 5000 });
+    await Bun.sleep(50);
+    big.transfer();
+    // The peer reads: room comes back, and the next attempt sees the buffer gone.
+    const reading = (async () => {
+      for (let i = 0; i < 10_000; i++) if ((await a.recv(1 << 16, { timeout: 1000 }).catch(() => new Uint8Array(0))).length === 0) break;
+    })();
+    const e = await rejection(pending);
+    c.close();
+    await reading;
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toContain("the kernel may still read the bytes already queued");
+    const sent = (e as { bytesSent: number }).bytesSent;
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(8 << 20);
   });
 
   test("refusals reject: a unix socket, a string", async () => {

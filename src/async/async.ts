@@ -26,7 +26,7 @@ import * as check from "../core/check.ts";
 import { familyValue, protocolValue, typeValue, type Family, type Protocol, type SocketType } from "../core/constants.ts";
 import { Guard, sleep } from "./cancel.ts";
 import { SocketDuplex, type ToDuplexOptions } from "./duplex.ts";
-import { SocketAbortError, SocketError, SocketTimeoutError } from "../core/errors.ts";
+import { SocketAbortError, SocketError, SocketTimeoutError, withAddress } from "../core/errors.ts";
 import type { ReceivedDatagram } from "../socket/mmsg.ts";
 import type { RecvMsgOptions, RecvMsgResult, SendMsgOptions } from "../socket/msg.ts";
 import { ERRQUEUE, READ, WRITE, closedWhileWaiting, reactor, type Parked, type Watch } from "./reactor.ts";
@@ -206,7 +206,9 @@ function checkAddress(address: Address): void {
 
 /** The error for a resumable write whose buffer shrank or was detached while it waited. */
 function bufferChanged(fn: string, sent: number, total: number): TypeError & { bytesSent: number } {
-  const e = new TypeError(`${fn}: the data's buffer shrank or was detached while waiting (${sent} of ${total} bytes sent)`);
+  // Zero-copy pages already queued are read by the kernel later, from wherever they now belong.
+  const pinned = fn === "sendZeroCopy" && sent > 0 ? "; the kernel may still read the bytes already queued, from the same memory" : "";
+  const e = new TypeError(`${fn}: the data's buffer shrank, was resized or was transferred while waiting (${sent} of ${total} bytes sent${pinned})`);
   return Object.assign(e, { bytesSent: sent });
 }
 
@@ -360,6 +362,12 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   #fd(syscall: string): number {
     const sock = this.socket;
     if (sock.closed) throw new SocketError(syscall, E.EBADF, { note: "socket is closed" });
+    if (this.#lostError !== 0) {
+      // Taken from the kernel by the zero-copy completion pump: reported once more, here.
+      const errno = this.#lostError;
+      this.#lostError = 0;
+      throw new SocketError(syscall, errno, { note: "the connection failed while a zero-copy send waited" });
+    }
     if (sock.timeout !== 0) throw new TypeError(`${syscall}: the Socket under an AsyncSocket must stay non-blocking (its timeout was changed; set AsyncSocket.timeout instead)`);
     return sock.fd;
   }
@@ -565,44 +573,49 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * short backoff (1 to 50 ms) until the timeout or abort.
    */
   async connect(address: Address, op?: OperationOptions): Promise<void> {
-    const sock = this.socket;
     const turn = this.#writes;
     const { signal, timeout, deadline } = this.#limits("connect", op);
     const queued = turn.acquire("connect", signal, deadline, timeout ?? 0);
     if (queued) await queued;
     try {
-      let backoff = 1;
-      for (;;) {
-        if (signal?.aborted) throw signal.reason;
-        try {
-          sock.connect(address);
-          return;
-        } catch (e) {
-          if (!(e instanceof SocketError)) throw e;
-          if (e.errno === E.EAGAIN) {
-            const remaining = deadline - performance.now();
-            if (remaining <= 0) throw new SocketTimeoutError("connect", timeout ?? 0, { address: formatAddress(address) });
-            await this.#pause("connect", Math.min(backoff, remaining), signal);
-            backoff = Math.min(backoff * 2, 50);
-            continue;
-          }
-          if (e.errno !== E.EINPROGRESS && e.errno !== E.EALREADY) throw e;
-        }
-        try {
-          const w = this.#watched();
-          await w.reactor.wait(w, WRITE, "connect", signal, deadline, timeout ?? 0);
-        } catch (e) {
-          if (e instanceof SocketTimeoutError) throw new SocketTimeoutError("connect", e.timeoutMs, { address: formatAddress(address) });
-          throw e;
-        }
-        const err = sock.getOption("error");
-        if (err !== 0) throw new SocketError("connect", err, { address: formatAddress(address) });
-        if (isConnected(sock)) return;
-        // Writable with neither a peer nor an error: Linux abandoned an interrupted unix
-        // connect, or the edge came early; connect() again says which (EALREADY: keep waiting).
-      }
+      await this.#connectHeld(address, signal, deadline, timeout);
     } finally {
       turn.release();
+    }
+  }
+
+  /** connect()'s work, with the write turn held by the caller. */
+  async #connectHeld(address: Address, signal: AbortSignal | null, deadline: number, timeout: number | null): Promise<void> {
+    const sock = this.socket;
+    let backoff = 1;
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      try {
+        sock.connect(address);
+        return;
+      } catch (e) {
+        if (!(e instanceof SocketError)) throw e;
+        if (e.errno === E.EAGAIN) {
+          const remaining = deadline - performance.now();
+          if (remaining <= 0) throw new SocketTimeoutError("connect", timeout ?? 0, { address: formatAddress(address) });
+          await this.#pause("connect", Math.min(backoff, remaining), signal);
+          backoff = Math.min(backoff * 2, 50);
+          continue;
+        }
+        if (e.errno !== E.EINPROGRESS && e.errno !== E.EALREADY) throw e;
+      }
+      try {
+        const w = this.#watched();
+        await w.reactor.wait(w, WRITE, "connect", signal, deadline, timeout ?? 0);
+      } catch (e) {
+        if (e instanceof SocketTimeoutError) throw new SocketTimeoutError("connect", e.timeoutMs, { address: formatAddress(address) });
+        throw e;
+      }
+      const err = sock.getOption("error");
+      if (err !== 0) throw new SocketError("connect", err, { address: formatAddress(address) });
+      if (isConnected(sock)) return;
+      // Writable with neither a peer nor an error: Linux abandoned an interrupted unix
+      // connect, or the edge came early; connect() again says which (EALREADY: keep waiting).
     }
   }
 
@@ -660,11 +673,15 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * send() with MSG_ZEROCOPY (Linux TCP/UDP), without blocking: all of `data` goes to the kernel
    * under the socket's write turn (as sendAll), and the promise resolves with
    * `{ bytes, copied }` once the kernel reports, on the error queue, that it no longer reads
-   * `data` — on TCP when the peer has acknowledged it. Until then `data` must stay unmodified
-   * (it stays referenced, so it cannot be collected). The write turn is released as soon as
-   * the bytes are queued, so several sends can be in flight and their completions awaited
-   * together. A timeout or abort rejects with `bytesSent`; after the bytes went, the kernel may
-   * then still read `data` (the error says so). See Socket.sendZeroCopy for when it pays off.
+   * `data` (on TCP: the peer acknowledged it). Until then `data` must stay unmodified, and must
+   * not be resized or transferred (it stays referenced, so it cannot be collected). The write
+   * turn is released as soon as the bytes are queued, so several sends can be in flight and
+   * their completions awaited together. If the connection fails first (a reset purges the
+   * unsent data), the promise rejects with that error, and the next operation on this
+   * AsyncSocket fails with it too (the kernel reports a socket error only once). A timeout or
+   * abort rejects with `bytesSent`; after the bytes went, the kernel may then still read
+   * `data` (the error says so). On UDP, empty data is an empty datagram, sent without
+   * MSG_ZEROCOPY (nothing to pin). See Socket.sendZeroCopy for when it pays off.
    */
   async sendZeroCopy(data: ArrayBufferView, op?: OperationOptions): Promise<ZeroCopyResult> {
     const refusal = zeroCopyRefusal("sendZeroCopy", this.family, this.type, data);
@@ -673,43 +690,68 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     const total = check.byteLength("sendZeroCopy", "data", buf);
     if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendZeroCopy: data has no memory (detached, or its resizable buffer shrank)");
     const turn = this.#writes;
-    const { signal, timeout, deadline } = this.#limits("sendZeroCopy", op);
     const ledger = zeroCopyLedger(this.socket);
-    let off = 0;
-    let ticket: ZeroCopyTicket;
-    const queued = turn.acquire("sendZeroCopy", signal, deadline, timeout ?? 0);
-    if (queued) await queued;
+    const progress = { sent: 0 };
+    let ticket: ZeroCopyTicket | undefined;
+    let limits: { signal: AbortSignal | null; timeout: number | null; deadline: number };
     try {
-      ledger.enable(this.#fd("send"));
-      ticket = ledger.open(buf);
+      limits = this.#limits("sendZeroCopy", op);
+      const { signal, timeout, deadline } = limits;
+      const queued = turn.acquire("sendZeroCopy", signal, deadline, timeout ?? 0);
+      if (queued) await queued;
       try {
-        while (off < total) {
-          if (signal?.aborted) throw signal.reason;
-          // Re-checked before every attempt: the caller may shrink or detach the buffer while this waits.
-          if (check.byteLength("sendZeroCopy", "data", buf) < total) throw bufferChanged("sendZeroCopy", off, total);
-          const r = ledger.send(ticket, this.#fd("send"), off === 0 ? buf : buf.subarray(off, total), 0);
-          if (r !== WOULD_BLOCK) off += r;
-          else await this.#awaitWritable("send", signal, deadline, timeout);
+        if (total === 0) {
+          // A stream has nothing to send; a datagram socket sends an empty datagram.
+          if (this.type !== C.SOCK_STREAM) await this.#writeAll("sendZeroCopy", buf, 0, progress, signal, deadline, timeout, (fd, b) => attempt.send(fd, b, 0), true);
+          return { bytes: 0, copied: false };
         }
+        ledger.enable(this.#fd("send"));
+        ticket = ledger.open(buf);
+        const t = ticket;
+        try {
+          await this.#writeAll("sendZeroCopy", buf, total, progress, signal, deadline, timeout, (fd, b) => ledger.send(t, fd, b, 0));
+        } finally {
+          ledger.seal(t);
+        }
+        // This drain may read others' completions too: their edge is gone with them (epoll
+        // computes EPOLLERR when it reports, from a queue now empty), so settle them here.
+        this.#collectCompletions();
       } finally {
-        ledger.seal(ticket);
+        turn.release();
       }
-      ledger.drain(this.#fd("sendZeroCopy"));
-      // This drain may have read others' completions too: their edge is gone with them (epoll
-      // computes EPOLLERR when it reports, from a queue now empty), so settle them here.
-      this.#settleCompletions();
     } catch (e) {
-      throw withProgress("send", e, op, off);
-    } finally {
-      turn.release();
+      throw withProgress("send", e, op, progress.sent);
     }
     if (ticket.done) return { bytes: total, copied: ticket.copied };
-    return this.#completion(ticket, total, signal, deadline, timeout);
+    return this.#completion(ticket, total, limits.signal, limits.deadline, limits.timeout);
+  }
+
+  /**
+   * Sends `buf` (its first `total` bytes) from `progress.sent` on with `send`, awaiting room
+   * between partial sends; the write turn is the caller's. The buffer is re-checked before
+   * every attempt: the caller may shrink, detach or transfer it while this waits. `once`: one
+   * attempt even when there is nothing to send (an empty datagram).
+   */
+  async #writeAll(fn: string, buf: Uint8Array, total: number, progress: { sent: number }, signal: AbortSignal | null, deadline: number, timeout: number | null, send: (fd: number, bytes: Uint8Array) => number | typeof WOULD_BLOCK, once = false): Promise<void> {
+    while (progress.sent < total || once) {
+      if (signal?.aborted) throw signal.reason;
+      if (check.byteLength(fn, "data", buf) < total || (total === 0 && check.isEmptied(buf))) throw bufferChanged(fn, progress.sent, total);
+      const off = progress.sent;
+      const r = send(this.#fd("send"), off === 0 && buf.length === total ? buf : buf.subarray(off, total));
+      if (r === WOULD_BLOCK) await this.#awaitWritable("send", signal, deadline, timeout);
+      else {
+        progress.sent += r;
+        once = false;
+      }
+    }
   }
 
   /** Tickets whose callers wait for their completion, and how each ends. */
   readonly #completions = new Map<ZeroCopyTicket, { total: number; resolve: (r: ZeroCopyResult) => void; reject: (e: unknown) => void; guard: Guard | null }>();
-  #pumping = false;
+  /** Ends the completion pump's wait when nobody waits any more (so the process can exit). */
+  #pumpStop: AbortController | null = null;
+  /** A socket error the completion pump took from the kernel: the next operation reports it too. */
+  #lostError = 0;
 
   /** A promise for `ticket`'s completion (its own deadline and signal), read by one pump per socket. */
   #completion(ticket: ZeroCopyTicket, total: number, signal: AbortSignal | null, deadline: number, timeout: number | null): Promise<ZeroCopyResult> {
@@ -719,6 +761,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
       guard?.arm((reason) => {
         // The caller stops waiting; the ledger keeps the buffer until the kernel lets it go.
         this.#completions.delete(ticket);
+        if (this.#completions.size === 0) this.#pumpStop?.abort();
         const aborted = signal !== null && signal.aborted && Object.is(reason, signal.reason);
         const e = aborted ? new SocketAbortError("sendZeroCopy", reason, total) : reason; // else the Guard's SocketTimeoutError
         if (e instanceof SocketError) {
@@ -727,12 +770,25 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         }
         reject(e);
       });
-      if (!this.#pumping) void this.#pumpCompletions();
+      if (this.#pumpStop === null && this.#completions.size > 0) void this.#pumpCompletions();
     });
   }
 
-  /** Resolves every waiting ticket the ledger has seen complete (whoever drained it). */
-  #settleCompletions(): void {
+  /**
+   * Drains the error queue, then resolves every waiting ticket the ledger has seen complete,
+   * or, when the socket holds an error (the connection failed: its completions come from the
+   * purge, not from acknowledgements), rejects them all with it and keeps it for the next
+   * operation. Every drain goes through here (in sendZeroCopy and in the pump), so a
+   * completion read by either is never left waiting for an edge that will not come.
+   */
+  #collectCompletions(): void {
+    const err = zeroCopyLedger(this.socket).drainAndCheck(this.#fd("sendZeroCopy"));
+    if (err !== 0) {
+      this.#lostError = err;
+      const e = new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });
+      this.#failCompletions(e);
+      throw e;
+    }
     for (const [t, c] of this.#completions) {
       if (!t.done) continue;
       this.#completions.delete(t);
@@ -741,31 +797,32 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     }
   }
 
-  /**
-   * Reads completions while anyone waits for one: each error-queue edge, a drain. Every drain is
-   * followed by a settle (here and in sendZeroCopy), so a completion read by either is never
-   * left waiting for an edge that will not come.
-   */
+  /** Rejects every waiting ticket with `e` (each with its own bytesSent: all of its data). */
+  #failCompletions(e: unknown): void {
+    for (const [t, c] of this.#completions) {
+      this.#completions.delete(t);
+      c.guard?.disarm();
+      // One error object per waiter: each carries its own bytesSent.
+      const own = e instanceof SocketError ? new SocketError(e.syscall, e.errno, { ...(e.address === undefined ? {} : { address: e.address }), ...(e.note === undefined ? {} : { note: e.note }) }) : e;
+      c.reject(own instanceof Error && Object.isExtensible(own) ? Object.assign(own, { bytesSent: c.total }) : own);
+    }
+  }
+
+  /** Reads completions while anyone waits for one: each error-queue edge, a collect. */
   async #pumpCompletions(): Promise<void> {
-    this.#pumping = true;
-    const ledger = zeroCopyLedger(this.socket);
+    const stop = (this.#pumpStop = new AbortController());
     try {
       while (this.#completions.size > 0) {
         const w = this.#watched();
-        await w.reactor.wait(w, ERRQUEUE, "sendZeroCopy", null, Infinity, 0);
-        ledger.drain(this.#fd("sendZeroCopy"));
-        this.#settleCompletions();
-        const err = this.socket.closed ? 0 : this.socket.getOption("error");
-        if (err !== 0) throw new SocketError("send", err, { note: "zero-copy send: the connection failed before the kernel released the buffer" });
+        await w.reactor.wait(w, ERRQUEUE, "sendZeroCopy", stop.signal, Infinity, 0);
+        this.#collectCompletions();
       }
     } catch (e) {
-      for (const [t, c] of this.#completions) {
-        this.#completions.delete(t);
-        c.guard?.disarm();
-        c.reject(e instanceof Error && Object.isExtensible(e) ? Object.assign(e, { bytesSent: c.total }) : e);
-      }
+      // Stopped because nobody waits: nothing to report. Otherwise (a close, a socket error),
+      // everyone still waiting hears it.
+      if (!stop.signal.aborted) this.#failCompletions(e);
     } finally {
-      this.#pumping = false;
+      if (this.#pumpStop === stop) this.#pumpStop = null;
     }
   }
 
@@ -877,20 +934,32 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     checkAddress(address);
     const buf = bytesOf("connectWithData", data);
     const total = check.byteLength("connectWithData", "data", buf);
-    // On a connected socket the kernel would ignore MSG_FASTOPEN and the address and just send.
-    if (isConnected(this.socket)) throw new SocketError("connect", E.EISCONN, { address: formatAddress(address) });
-    // One attempt, never retried by #io: a second sendto(MSG_FASTOPEN) would be another connect.
-    const [first] = await this.#io(WRITE, "sendto", op, (fd, flags) => [attempt.fastOpen(fd, buf, address, flags)] as const);
-    // WOULD_BLOCK: the handshake is under way, wait for it; FAST_OPEN_OFF: connect as usual.
-    if (first === WOULD_BLOCK || first === attempt.FAST_OPEN_OFF) await this.connect(address, op);
-    const sent = Math.max(first, 0);
-    if (sent < total) {
+    if (total === 0 && check.isEmptied(buf)) throw new TypeError("connectWithData: data has no memory (detached, or its resizable buffer shrank)");
+    const turn = this.#writes;
+    const progress = { sent: 0 };
+    try {
+      const given = op?.flags;
+      const flags = given === undefined ? 0 : check.int32("connectWithData", "flags", given);
+      const { signal, timeout, deadline } = this.#limits("connectWithData", op);
+      // The write turn for the whole call: no other write may land between the SYN's data and the rest.
+      const queued = turn.acquire("connect", signal, deadline, timeout ?? 0);
+      if (queued) await queued;
       try {
-        await this.sendAll(buf.subarray(sent, total), op);
-      } catch (e) {
-        if (e instanceof SocketError) e.bytesSent = sent + (e.bytesSent ?? 0);
-        throw e;
+        const fd = this.#fd("connect");
+        // On a connected socket the kernel would ignore MSG_FASTOPEN and the address and just send.
+        if (isConnected(this.socket)) throw new SocketError("connect", E.EISCONN);
+        if (check.byteLength("connectWithData", "data", buf) < total) throw bufferChanged("connectWithData", 0, total);
+        // One attempt, never retried: a second sendto(MSG_FASTOPEN) would be another connect.
+        const first = attempt.fastOpen(fd, buf.length === total ? buf : buf.subarray(0, total), address, flags);
+        // WOULD_BLOCK: the handshake is under way, wait for it; FAST_OPEN_OFF: connect as usual.
+        if (first === WOULD_BLOCK || first === attempt.FAST_OPEN_OFF) await this.#connectHeld(address, signal, deadline, timeout);
+        else progress.sent = first;
+        await this.#writeAll("connectWithData", buf, total, progress, signal, deadline, timeout, (f, b) => attempt.send(f, b, flags));
+      } finally {
+        turn.release();
       }
+    } catch (e) {
+      throw withAddress(withProgress("send", e, op, progress.sent), formatAddress(address));
     }
     return total;
   }

@@ -151,6 +151,14 @@ export function fd(fn: string, v: unknown): number {
   return integer(fn, "fd", v, 0, I32_MAX, "int, >= 0");
 }
 
+/** A Uint8Array whose buffer is detached: what an emptied DataView or Int32Array re-views as. */
+const EMPTIED: Uint8Array = (() => {
+  const b = new ArrayBuffer(0);
+  const u = new Uint8Array(b);
+  b.transfer();
+  return u;
+})();
+
 /**
  * Bytes of any ArrayBufferView (Uint8Array, Buffer, DataView, Int32Array...) as a Uint8Array.
  * A genuine Uint8Array comes back as it is (no allocation); anything else is re-viewed through
@@ -167,8 +175,9 @@ export function bytes(fn: string, what: string, v: unknown): Uint8Array {
  * built-in getters: safe to keep when `v`'s own properties cannot be trusted.
  */
 export function freshView(fn: string, what: string, v: unknown): Uint8Array {
-  // A detached or out-of-bounds view has length 0; so does its fresh view.
-  if (byteLength(fn, what, v) === 0) return new Uint8Array(0);
+  // A view with no memory left (detached, or out of bounds of a shrunk resizable buffer) maps
+  // to one that says so too, so that isEmptied() downstream refuses it as it would `v`.
+  if (byteLength(fn, what, v) === 0) return isEmptied(v as ArrayBufferView) ? EMPTIED : new Uint8Array(0);
   return isTypedArray(v as ArrayBufferView)
     ? new Uint8Array(typedBuffer.call(v) as ArrayBuffer, typedByteOffset.call(v) as number, typedByteLength.call(v) as number)
     : new Uint8Array(viewBuffer.call(v) as ArrayBuffer, viewByteOffset.call(v) as number, viewByteLength.call(v) as number);

@@ -59,6 +59,8 @@ export class SocketError extends Error {
   readonly code: string;
   /** The address involved, when there is one. */
   readonly address: string | undefined;
+  /** The context the message adds after the address (e.g. "socket is closed"), when there is one. */
+  readonly note: string | undefined;
   /** For sendAll: how many bytes were sent before the failure. */
   bytesSent?: number;
 
@@ -70,6 +72,7 @@ export class SocketError extends Error {
     this.errno = errno;
     this.code = errnoName(errno);
     this.address = details.address;
+    this.note = details.note;
   }
 }
 
@@ -104,4 +107,21 @@ export class SocketAbortError extends SocketError {
     this.cause = reason;
     this.bytesSent = bytesSent;
   }
+}
+
+/**
+ * `e` naming `address` (formatted, e.g. `127.0.0.1:8080`) when it is a SocketError without
+ * one, keeping its timeout and `bytesSent`; anything else unchanged.
+ */
+export function withAddress(e: unknown, address: string): unknown {
+  // Exactly these two kinds: a SocketAbortError (or any subclass) stays what it is.
+  if (!(e instanceof SocketError) || e.address !== undefined) return e;
+  let out: SocketError;
+  const kind: unknown = e.constructor;
+  const details = e.note === undefined ? { address } : { address, note: e.note };
+  if (kind === SocketTimeoutError) out = new SocketTimeoutError(e.syscall, (e as SocketTimeoutError).timeoutMs, details);
+  else if (kind === SocketError) out = new SocketError(e.syscall, e.errno, details);
+  else return e;
+  if (e.bytesSent !== undefined) out.bytesSent = e.bytesSent;
+  return out;
 }

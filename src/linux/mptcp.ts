@@ -43,3 +43,13 @@ export function explainSocketFailure(e: unknown, family: number, type: number, p
   const note = mptcpNote(e.code, family, type);
   return note === undefined ? e : new SocketError("socket", e.errno, { note });
 }
+
+/**
+ * The refusal of socket(family, type, IPPROTO_MPTCP) for a type MPTCP does not serve, made
+ * before the call: the kernel refuses SOCK_DGRAM itself but creates a SOCK_RAW socket for
+ * protocol 262, which no packet's 8-bit protocol field can ever match. Null when it may go on.
+ */
+export function mptcpRefusal(family: number, type: number, protocol: number): SocketError | null {
+  if (C.IPPROTO_MPTCP === null || protocol !== C.IPPROTO_MPTCP || type === C.SOCK_STREAM) return null;
+  return new SocketError("socket", table.errno.EPROTONOSUPPORT, { note: mptcpNote("EPROTONOSUPPORT", family, type) ?? "MPTCP sockets are SOCK_STREAM" });
+}

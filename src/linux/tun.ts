@@ -41,6 +41,7 @@ export class TunDevice implements Disposable {
   readonly name: string;
   /** Its interface index (for Rtnetlink.addAddress / setLinkUp). */
   readonly index: number;
+  /** "tun" (IP packets) or "tap" (Ethernet frames). */
   readonly mode: "tun" | "tap";
 
   private constructor(fd: number, name: string, mode: "tun" | "tap") {
@@ -98,6 +99,7 @@ export class TunDevice implements Disposable {
     return this.#fd;
   }
 
+  /** Whether close() has run. */
   get closed(): boolean {
     return this.#fd < 0;
   }
@@ -138,12 +140,15 @@ export class TunDevice implements Disposable {
   /** Reads one packet into `buffer` (a longer one is cut to its size): its length. */
   read(buffer: Uint8Array, op?: OperationOptions): Promise<number> {
     if (!(buffer instanceof Uint8Array)) return Promise.reject(new TypeError("TunDevice.read: buffer must be a Uint8Array"));
+    // A read into no memory would return 0, which no packet is.
+    if (check.isEmptied(buffer)) return Promise.reject(new TypeError("TunDevice.read: buffer has no memory (detached, or its resizable buffer shrank)"));
     return this.#io(READ, "read", op, (fd) => sys.read(fd, buffer, check.byteLength("read", "buffer", buffer)));
   }
 
   /** Writes one packet (a whole IP packet for TUN, an Ethernet frame for TAP): bytes written. */
   write(packet: Uint8Array, op?: OperationOptions): Promise<number> {
     if (!(packet instanceof Uint8Array)) return Promise.reject(new TypeError("TunDevice.write: packet must be a Uint8Array"));
+    if (check.isEmptied(packet)) return Promise.reject(new TypeError("TunDevice.write: packet has no memory (detached, or its resizable buffer shrank)"));
     return this.#io(WRITE, "write", op, (fd) => sys.write(fd, packet, check.byteLength("write", "packet", packet)));
   }
 

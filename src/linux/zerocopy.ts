@@ -18,6 +18,9 @@ import * as attempt from "../socket/attempts.ts";
 import { WOULD_BLOCK } from "../socket/attempts.ts";
 import { cmsgSpace } from "../socket/msg.ts";
 import * as sys from "../core/sys.ts";
+import { SocketError } from "../core/errors.ts";
+
+const E = table.errno;
 
 const C = table.constants;
 const LE = table.expressions.LITTLE_ENDIAN === 1;
@@ -111,7 +114,14 @@ export class ZeroCopyLedger {
   /** SO_ZEROCOPY on, once: without it the kernel ignores MSG_ZEROCOPY and reports nothing. */
   enable(fd: number): void {
     if (this.#enabled) return;
-    sys.setIntOption(fd, C.SOL_SOCKET, C.SO_ZEROCOPY!, 1);
+    try {
+      sys.setIntOption(fd, C.SOL_SOCKET, C.SO_ZEROCOPY!, 1);
+    } catch (e) {
+      if (e instanceof SocketError && e.errno === E.EOPNOTSUPP) {
+        throw new SocketError("setsockopt", e.errno, { note: "SO_ZEROCOPY: this kernel does not do MSG_ZEROCOPY on this socket (MPTCP sockets, for one): use sendAll" });
+      }
+      throw e;
+    }
     this.#enabled = true;
   }
 
@@ -141,9 +151,10 @@ export class ZeroCopyLedger {
     this.#prune();
   }
 
-  /** Reads every completion queued now (never waits). */
-  drain(fd: number): void {
-    for (let i = 0; i < DRAIN_MAX && this.#open.length > 0; i++) {
+  /** Reads every completion queued now (never waits); returns how many queue entries it read. */
+  drain(fd: number): number {
+    let read = 0;
+    for (; read < DRAIN_MAX && this.#open.length > 0; read++) {
       const r = attempt.recvMsg(fd, { buffers: [this.#scratch], controlSize: ROOM, flags: C.MSG_ERRQUEUE! });
       if (r === WOULD_BLOCK) break;
       for (const m of r.control) {
@@ -152,6 +163,23 @@ export class ZeroCopyLedger {
       }
     }
     this.#prune();
+    return read;
+  }
+
+  /**
+   * Drains, then the error the socket holds, if any (0 if none), without taking it unless there
+   * is one: a completion also comes when a reset purges unsent data, and the kernel sets the
+   * error before it purges, so an error seen after the drain belongs to these completions.
+   * poll() reports POLLERR for a pending error or a non-empty error queue; an entry that lands
+   * between the two is drained and the check repeated.
+   */
+  drainAndCheck(fd: number): number {
+    this.drain(fd);
+    for (let i = 0; i < 8; i++) {
+      if ((sys.pollOne(fd, 0, 0) & C.POLLERR) === 0) return 0;
+      if (this.drain(fd) === 0) return sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);
+    }
+    return 0; // completions keep coming: no error stands out; the next edge checks again
   }
 
   /** Tickets still waiting, for tests and diagnostics. */

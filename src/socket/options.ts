@@ -448,7 +448,7 @@ export const mptcpInfo: Codec<MptcpInfo> = (() => {
 /**
  * Whether a socket runs MPTCP, read through MPTCP_INFO: the kernel answers it only for an MPTCP
  * socket that has not fallen back to plain TCP (a peer without MPTCP), and fails with
- * EOPNOTSUPP otherwise — which the `isMptcp` line turns into false. That is what TCP_IS_MPTCP
+ * EOPNOTSUPP otherwise (ENOPROTOOPT on inet6) — which the `isMptcp` line turns into false. That is what TCP_IS_MPTCP
  * (Linux 5.16+) reports; these headers do not define it, so it is never typed from memory.
  */
 const mptcpInUse: Codec<boolean> = (() => {
@@ -575,7 +575,7 @@ const specs = {
     ...opt("MPTCP_INFO", "SOL_MPTCP", mptcpInUse, "get", "whether the socket runs MPTCP: false for plain TCP and for an MPTCP socket fallen back to TCP (what TCP_IS_MPTCP says)"),
     answers: { codes: ["EOPNOTSUPP", "ENOPROTOOPT"], value: false },
   },
-  mptcpInfo: opt("MPTCP_INFO", "SOL_MPTCP", mptcpInfo, "get", "MPTCP connection state (struct mptcp_info, decoded); EOPNOTSUPP on plain TCP or after a fallback"),
+  mptcpInfo: opt("MPTCP_INFO", "SOL_MPTCP", mptcpInfo, "get", "MPTCP connection state (struct mptcp_info, decoded); EOPNOTSUPP on plain TCP or after a fallback (ENOPROTOOPT on inet6)"),
   // IPPROTO_UDP (Linux's SOL_UDP is the same number)
   udpSegment: opt("UDP_SEGMENT", "IPPROTO_UDP", int(0, 65535), "both", "segment every send into datagrams of this many bytes (UDP GSO, Linux 4.18+; 0: off)"),
   udpGro: opt("UDP_GRO", "IPPROTO_UDP", bool, "both", "coalesce received datagrams of a flow into one buffer, gso_size in a UDP_GRO control message (Linux 5.0+)"),

@@ -14,7 +14,7 @@ import {
   familyLabel, familyValue, protocolValue, shutdownValue, typeLabel, typeValue, type Family,
   type Protocol, type ShutdownHow, type SocketType,
 } from "../core/constants.ts";
-import { SocketError, SocketTimeoutError } from "../core/errors.ts";
+import { SocketError, SocketTimeoutError, withAddress as addressed } from "../core/errors.ts";
 import * as attempt from "./attempts.ts";
 import { bytesOf, flagsOf, sizeOf, type Data } from "./attempts.ts";
 import type { ReceivedDatagram } from "./mmsg.ts";
@@ -23,7 +23,7 @@ import { getOptionFd, setOptionFd, type GettableOption, type OptionValue, type S
 import { decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
 import { writeIntField } from "../core/structs.ts";
 import * as sys from "../core/sys.ts";
-import { explainSocketFailure } from "../linux/mptcp.ts";
+import { explainSocketFailure, mptcpRefusal } from "../linux/mptcp.ts";
 import { zeroCopyLedger, zeroCopyRefusal, type ZeroCopyResult } from "../linux/zerocopy.ts";
 import { WOULD_BLOCK } from "../core/sys.ts";
 
@@ -174,6 +174,8 @@ export class Socket implements Disposable {
     const t = typeValue(type);
     const p = protocolValue(protocol);
     const nonBlocking = options.timeout === 0 ? (C.SOCK_NONBLOCK ?? 0) : 0;
+    const refusal = mptcpRefusal(f, t, p);
+    if (refusal) throw refusal;
     let fd: number;
     try {
       fd = sys.socket(f, t | CLOEXEC | nonBlocking, p);
@@ -544,6 +546,7 @@ export class Socket implements Disposable {
    * SocketTimeoutError there means the kernel may still read `data`. Needs a timeout or a
    * blocking socket (a TypeError on a non-blocking one: use AsyncSocket.sendZeroCopy).
    * Reads the socket's error queue: do not combine with other users of it on this socket.
+   * On UDP, empty data is an empty datagram, sent without MSG_ZEROCOPY (nothing to pin).
    */
   sendZeroCopy(data: ArrayBufferView): ZeroCopyResult {
     const refusal = zeroCopyRefusal("sendZeroCopy", this.family, this.type, data);
@@ -553,6 +556,11 @@ export class Socket implements Disposable {
     const buf = bytesOf("sendZeroCopy", data);
     const total = sizeOf("sendZeroCopy", buf);
     if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendZeroCopy: data has no memory (detached, or its resizable buffer shrank)");
+    if (total === 0) {
+      // Nothing to pin: a stream sends nothing, a datagram socket an empty datagram (plain send).
+      if (this.type !== C.SOCK_STREAM) this.send(buf);
+      return { bytes: 0, copied: false };
+    }
     const ledger = zeroCopyLedger(this);
     ledger.enable(fd);
     const ticket = ledger.open(buf);
@@ -973,11 +981,5 @@ function disposable<T extends unknown[]>(items: T, owner: Socket): T & Disposabl
 
 /** Adds the address to a SocketError from bind/connect, so the message says where. */
 function withAddress(e: unknown, address: Address): unknown {
-  if (e instanceof SocketError && e.address === undefined && !(e instanceof SocketTimeoutError)) {
-    return new SocketError(e.syscall, e.errno, { address: formatAddress(address) });
-  }
-  if (e instanceof SocketTimeoutError && e.address === undefined) {
-    return new SocketTimeoutError(e.syscall, e.timeoutMs, { address: formatAddress(address) });
-  }
-  return e;
+  return addressed(e, formatAddress(address));
 }
