@@ -651,7 +651,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     try {
       buf = bytesOf("sendAll", data);
       total = check.byteLength("sendAll", "data", buf);
-      if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendAll: data has no memory (detached, or its resizable buffer shrank)");
+      if (total === 0 && check.isEmptied(buf)) throw check.noMemory("sendAll", "data");
       if (op === undefined && !this.#writes.busy) {
         // Fast path: as much as the send buffer takes now, with no closure or promise; the
         // async machinery only for the rest.
@@ -688,7 +688,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     if (refusal) throw refusal;
     const buf = bytesOf("sendZeroCopy", data);
     const total = check.byteLength("sendZeroCopy", "data", buf);
-    if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendZeroCopy: data has no memory (detached, or its resizable buffer shrank)");
+    if (total === 0 && check.isEmptied(buf)) throw check.noMemory("sendZeroCopy", "data");
     const turn = this.#writes;
     const ledger = zeroCopyLedger(this.socket);
     const progress = { sent: 0 };
@@ -934,7 +934,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     checkAddress(address);
     const buf = bytesOf("connectWithData", data);
     const total = check.byteLength("connectWithData", "data", buf);
-    if (total === 0 && check.isEmptied(buf)) throw new TypeError("connectWithData: data has no memory (detached, or its resizable buffer shrank)");
+    if (total === 0 && check.isEmptied(buf)) throw check.noMemory("connectWithData", "data");
     const turn = this.#writes;
     const progress = { sent: 0 };
     try {

@@ -140,6 +140,11 @@ export function isEmptied(v: ArrayBufferView): boolean {
   return buffer.resizable === true && byteLength("isEmptied", "view", v) === 0;
 }
 
+/** The TypeError for `what`, a view with no memory left (see isEmptied), passed to `fn`. */
+export function noMemory(fn: string, what: string): TypeError {
+  return new TypeError(`${fn}: ${what} has no memory (detached, or its resizable buffer shrank)`);
+}
+
 /** Whether a view's buffer has been detached (transferred): it has no memory left. */
 export function isDetached(v: ArrayBufferView): boolean {
   const buffer = (isTypedArray(v) ? typedBuffer : viewBuffer).call(v) as ArrayBuffer & { detached?: boolean };

@@ -133,7 +133,7 @@ export class SegmentSender {
     this.#address = address === undefined ? undefined : snapshot(this.#to.bytes, this.#namelen, address);
     const size = check.typedLength(data);
     // A view with no memory left is a mistake, never "nothing to send" (as for every other send).
-    if (size === 0 && check.isEmptied(data)) throw new TypeError(`${fn}: data has no memory (detached, or its resizable buffer shrank)`);
+    if (size === 0 && check.isEmptied(data)) throw check.noMemory(fn, "data");
     this.#data = data;
     this.#size = size;
     this.#segment = seg;

@@ -141,14 +141,14 @@ export class TunDevice implements Disposable {
   read(buffer: Uint8Array, op?: OperationOptions): Promise<number> {
     if (!(buffer instanceof Uint8Array)) return Promise.reject(new TypeError("TunDevice.read: buffer must be a Uint8Array"));
     // A read into no memory would return 0, which no packet is.
-    if (check.isEmptied(buffer)) return Promise.reject(new TypeError("TunDevice.read: buffer has no memory (detached, or its resizable buffer shrank)"));
+    if (check.isEmptied(buffer)) return Promise.reject(check.noMemory("TunDevice.read", "buffer"));
     return this.#io(READ, "read", op, (fd) => sys.read(fd, buffer, check.byteLength("read", "buffer", buffer)));
   }
 
   /** Writes one packet (a whole IP packet for TUN, an Ethernet frame for TAP): bytes written. */
   write(packet: Uint8Array, op?: OperationOptions): Promise<number> {
     if (!(packet instanceof Uint8Array)) return Promise.reject(new TypeError("TunDevice.write: packet must be a Uint8Array"));
-    if (check.isEmptied(packet)) return Promise.reject(new TypeError("TunDevice.write: packet has no memory (detached, or its resizable buffer shrank)"));
+    if (check.isEmptied(packet)) return Promise.reject(check.noMemory("TunDevice.write", "packet"));
     return this.#io(WRITE, "write", op, (fd) => sys.write(fd, packet, check.byteLength("write", "packet", packet)));
   }
 

@@ -75,7 +75,7 @@ function sendable(fn: string, data: Data): number {
   // (or make a stream send loop spin), so it is refused as a receive into it is.
   if (size === 0 && typeof data !== "string" && check.isEmptied(data)) {
     sendableBytes = NO_BYTES;
-    throw new TypeError(`${fn}: data has no memory (detached, or its resizable buffer shrank)`);
+    throw check.noMemory(fn, "data");
   }
   return size;
 }

@@ -87,7 +87,7 @@ function collect(fn: string, what: string, list: unknown, capacity: number, out:
     const b = out[i]!;
     if (!(b instanceof Uint8Array)) throw new TypeError(`${fn}: ${what}[${i}] must be a Uint8Array`);
     check.byteLength(fn, `${what}[${i}]`, b); // a look-alike (Proxy, fake prototype) throws here
-    if (check.isEmptied(b)) throw new TypeError(`${fn}: ${what}[${i}] has no memory (detached, or its resizable buffer shrank)`);
+    if (check.isEmptied(b)) throw check.noMemory(fn, `${what}[${i}]`);
   }
   return n;
 }

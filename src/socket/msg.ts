@@ -338,7 +338,7 @@ function dataList(fn: string, data: SendMsgOptions["data"]): Uint8Array[] {
  */
 function refuseEmptied(fn: string, data: readonly Uint8Array[]): void {
   data.forEach((b, i) => {
-    if (check.isEmptied(b)) throw new TypeError(`${fn}: data[${i}] has no memory (detached, or its resizable buffer shrank)`);
+    if (check.isEmptied(b)) throw check.noMemory(fn, `data[${i}]`);
   });
 }
 
@@ -547,7 +547,7 @@ export class IncomingMessage {
 
     // No user code runs from here: the buffers are checked as the iovecs will describe them.
     buffers.forEach((b, i) => {
-      if (check.isEmptied(b)) throw new TypeError(`${fn}: buffers[${i}] has no memory (detached, or its resizable buffer shrank)`);
+      if (check.isEmptied(b)) throw check.noMemory(fn, `buffers[${i}]`);
     });
     const hdr = bytes(MSGHDR.size);
     const hv = viewOf(hdr);

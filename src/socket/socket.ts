@@ -522,7 +522,7 @@ export class Socket implements Disposable {
     const deadline = this.#deadline();
     let off = 0;
     const total = sizeOf("sendAll", buf);
-    if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendAll: data has no memory (detached, or its resizable buffer shrank)");
+    if (total === 0 && check.isEmptied(buf)) throw check.noMemory("sendAll", "data");
     try {
       while (off < total) {
         const r = attempt.send(fd, off === 0 ? buf : buf.subarray(off), fl);
@@ -555,7 +555,7 @@ export class Socket implements Disposable {
     const fd = this.#open("send");
     const buf = bytesOf("sendZeroCopy", data);
     const total = sizeOf("sendZeroCopy", buf);
-    if (total === 0 && check.isEmptied(buf)) throw new TypeError("sendZeroCopy: data has no memory (detached, or its resizable buffer shrank)");
+    if (total === 0 && check.isEmptied(buf)) throw check.noMemory("sendZeroCopy", "data");
     if (total === 0) {
       // Nothing to pin: a stream sends nothing, a datagram socket an empty datagram (plain send).
       if (this.type !== C.SOCK_STREAM) this.send(buf);
