@@ -13,7 +13,7 @@ import { AsyncSocket } from "../src/async/async.ts";
 import { SocketAbortError, SocketError, SocketTimeoutError } from "../src/core/errors.ts";
 import { constants } from "../src/index.ts";
 import { Socket } from "../src/socket/socket.ts";
-import { bun, expectNoFdLeaks, openFds, root, run } from "./helpers.ts";
+import { bun, expectNoFdLeaks, openFds, readUntilQuiet, root, run } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -45,21 +45,6 @@ async function tcpPair(): Promise<[AsyncSocket, AsyncSocket]> {
 function unixPair(type: "stream" | "seqpacket" | "dgram" = "stream"): [AsyncSocket, AsyncSocket] {
   const [a, b] = AsyncSocket.pair("unix", type);
   return [own(a), own(b)];
-}
-
-/** Everything the peer can read until it waits `quietMs` for nothing (or end of stream). */
-async function drainCount(s: AsyncSocket, quietMs = 300): Promise<number> {
-  let total = 0;
-  const buf = new Uint8Array(65536);
-  for (let i = 0; i < 100_000; i++) {
-    const n = await s.recvInto(buf, { timeout: quietMs }).catch((e: unknown) => {
-      if (e instanceof SocketTimeoutError) return 0;
-      throw e;
-    });
-    if (n === 0) return total;
-    total += n;
-  }
-  return total;
 }
 
 describe("1b. a detached view of any element type is refused, never sent as nothing", () => {
@@ -122,7 +107,7 @@ describe("1. a buffer shrunk or detached under a waiting resumable write", () =>
     const sending = a.sendAll(view);
     await Bun.sleep(10);
     rab.resize(2 << 20);
-    const counted = drainCount(b);
+    const counted = readUntilQuiet(b);
     await sending;
     a.close();
     expect(await counted).toBe(1 << 20);
@@ -192,7 +177,7 @@ describe("3. writable.abort() while a write waits for room", () => {
     expect(performance.now() - started).toBeLessThan(1000);
     expect(await write).toBeInstanceOf(Error);
     expect(a.closed).toBe(true);
-    const counted = await drainCount(b, 2000); // ends at end of stream, not by the quiet timeout
+    const counted = await readUntilQuiet(b, 2000); // ends at end of stream, not by the quiet timeout
     expect(counted).toBeLessThan(8 << 20);
   });
 });
@@ -283,7 +268,7 @@ describe("6. an aborted sendAll says how far the stream got", () => {
     expect(err.cause).toBe(reason);
     expect(err.bytesSent).toBeGreaterThan(0);
     client.shutdown("write");
-    expect(await drainCount(conn, 2000)).toBe(err.bytesSent!);
+    expect(await readUntilQuiet(conn, 2000)).toBe(err.bytesSent!);
   });
 
   test("sendSegments aborted: SocketAbortError with the whole datagrams sent", async () => {
@@ -673,7 +658,7 @@ describe("found by a second hostile review", () => {
     const pending = a.sendAll(data).catch((e: unknown) => e);
     await Bun.sleep(20);
     a.socket.timeout = null; // a mistake: the socket becomes blocking while sendAll waits
-    const read = drainCount(b, 300);
+    const read = readUntilQuiet(b, 300);
     const e = (await pending) as TypeError & { bytesSent?: number };
     expect(e).toBeInstanceOf(TypeError);
     expect(typeof e.bytesSent).toBe("number");

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "../src/index.ts";
-import { asNobody, bun, expectNoFdLeaks, nobodyCannotRun, root, run, scratchDir } from "./helpers.ts";
+import { asNobody, bun, expectNoFdLeaks, firstLine, nobodyCannotRun, root, run, scratchDir } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -36,35 +36,21 @@ async function startServer(args: string[], timeoutMs = 15_000, env: Record<strin
   const proc = Bun.spawn([bun, echo, "server", ...args], { cwd: root, env: { ...process.env, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   servers.add(proc);
   const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
   const stderr = new Response(proc.stderr as ReadableStream).text();
-  const decoder = new TextDecoder();
-  let text = "";
-  const deadline = Date.now() + 10_000;
-  while (!text.includes("\n") && Date.now() < deadline) {
-    const r = await Promise.race([reader.read(), Bun.sleep(Math.max(1, deadline - Date.now())).then(() => null)]);
-    if (r === null || r.done) break;
-    text += decoder.decode(r.value, { stream: true });
-  }
+  const { line, rest } = await firstLine(proc.stdout as ReadableStream<Uint8Array>);
   const finished = (async () => {
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      text += decoder.decode(r.value, { stream: true });
-    }
+    const after = await rest;
     await proc.exited;
     clearTimeout(killer);
     servers.delete(proc);
-    const nl = text.indexOf("\n");
-    return { rest: nl < 0 ? "" : text.slice(nl + 1), stderr: await stderr, code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) };
+    return { rest: after, stderr: await stderr, code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) };
   })();
-  const nl = text.indexOf("\n");
-  if (nl < 0) {
+  if (line === null) {
     proc.kill("SIGKILL");
     const f = await finished;
-    throw new Error(`echo server printed no line: ${JSON.stringify(text)}\nstderr: ${f.stderr}`);
+    throw new Error(`echo server printed no line: ${JSON.stringify(f.rest)}\nstderr: ${f.stderr}`); // all of stdout: no first line
   }
-  return { proc, line: text.slice(0, nl), finished };
+  return { proc, line, finished };
 }
 
 /** `listening <address>` → the client's address options. */

@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as P from "../src/posix.ts";
 import { stopReactor } from "../src/async/reactor.ts";
+import type { AsyncSocket } from "../src/async/async.ts";
+import { SocketTimeoutError } from "../src/core/errors.ts";
 import type { Socket } from "../src/socket/socket.ts";
 
 export const root = resolve(import.meta.dir, "..");
@@ -102,7 +104,29 @@ export function start(cmd: string[], env: Record<string, string> = {}, timeoutMs
 export async function startWithPort(cmd: string[], timeoutMs = 15_000): Promise<{ port: number; rest: Promise<string[]> }> {
   const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
   const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const { line, head, rest } = await firstLine(proc.stdout as ReadableStream<Uint8Array>);
+  const port = Number(line);
+  if (line === null || !(port > 0)) {
+    proc.kill("SIGKILL");
+    clearTimeout(killer);
+    throw new Error(`${cmd[0]} printed no port: ${JSON.stringify(head)}`);
+  }
+  const lines = (async () => {
+    const after = await rest;
+    await proc.exited;
+    clearTimeout(killer);
+    return after.split("\n");
+  })();
+  return { port, rest: lines };
+}
+
+/**
+ * A child's stdout read up to its first newline (10 s at most): that line (null when none came),
+ * everything read so far (`head`), and `rest`, what follows the first line once the stream ends
+ * (all of it when there was no first line).
+ */
+export async function firstLine(stdout: ReadableStream<Uint8Array>): Promise<{ line: string | null; head: string; rest: Promise<string> }> {
+  const reader = stdout.getReader();
   const decoder = new TextDecoder();
   let out = "";
   const deadline = Date.now() + 10_000;
@@ -111,23 +135,17 @@ export async function startWithPort(cmd: string[], timeoutMs = 15_000): Promise<
     if (chunk === null || chunk.done) break;
     out += decoder.decode(chunk.value, { stream: true });
   }
-  const port = Number(out.split("\n")[0]);
-  if (!(port > 0)) {
-    proc.kill("SIGKILL");
-    clearTimeout(killer);
-    throw new Error(`${cmd[0]} printed no port: ${JSON.stringify(out)}`);
-  }
+  const nl = out.indexOf("\n");
+  const head = out;
   const rest = (async () => {
     for (;;) {
       const chunk = await reader.read();
       if (chunk.done) break;
       out += decoder.decode(chunk.value, { stream: true });
     }
-    await proc.exited;
-    clearTimeout(killer);
-    return out.split("\n").slice(1);
+    return nl < 0 ? out : out.slice(nl + 1);
   })();
-  return { port, rest };
+  return { line: nl < 0 ? null : out.slice(0, nl), head, rest };
 }
 
 /** Runs a process to completion. */
@@ -262,4 +280,19 @@ export function ownSockets(): (<T extends Socket | readonly Socket[]>(s: T) => T
     return s;
   };
   return Object.assign(own, { closeAll });
+}
+
+/** Everything the peer can read until it waits `quietMs` for nothing (or end of stream). */
+export async function readUntilQuiet(s: AsyncSocket, quietMs = 300): Promise<number> {
+  let total = 0;
+  const buf = new Uint8Array(65536);
+  for (let i = 0; i < 100_000; i++) {
+    const n = await s.recvInto(buf, { timeout: quietMs }).catch((e: unknown) => {
+      if (e instanceof SocketTimeoutError) return 0;
+      throw e;
+    });
+    if (n === 0) return total;
+    total += n;
+  }
+  return total;
 }
