@@ -348,8 +348,12 @@ function answerFromDestination(sock: AsyncSocket): boolean {
   if (!linux) return false;
   const domain = sock.family;
   if (domain === C.AF_INET) sock.setOption("receivePacketInfoV4", true);
-  else if (domain === C.AF_INET6) sock.setOption("receivePacketInfoV6", true); // IPv4-mapped too
-  else return false;
+  else if (domain === C.AF_INET6) {
+    sock.setOption("receivePacketInfoV6", true); // IPv4-mapped too
+    // IP_PKTINFO too: for an IPv4 broadcast (127.255.255.255) only it knows the local address
+    // to answer from; recvMsg merges the two messages into one packetInfo.
+    sock.setOption("receivePacketInfoV4", true);
+  } else return false;
   return true;
 }
 

@@ -11,9 +11,9 @@
  * Linux only (netlink is Linux's); exits 2 with the reason elsewhere.
  */
 import { parseArgs } from "node:util";
-import { platform } from "../src/index.ts";
+import { platform, SocketError } from "../src/index.ts";
 import { Rtnetlink } from "../src/linux/netlink.ts";
-import { formatRoute, listedByIp, tableId } from "../src/linux/routes.ts";
+import { formatRoute, listedByIp, tableId, type Route } from "../src/linux/routes.ts";
 
 function fail(message: string): never {
   process.stderr.write(`ip-route: ${message}\n`);
@@ -46,11 +46,14 @@ if (values.default) {
   const which = values.table === undefined ? "main" : values.table;
   const id = which === "all" ? null : tableId(which);
   if (id === undefined) fail(`unknown table ${JSON.stringify(which)}`);
-  const routes = await rt.routes(family, { timeout: 5000 });
-  // A FIB table exists once a route was put in it (main and local always do): ip's filtered dump
-  // then fails in the kernel, which says so.
-  if (id !== null && id !== tableId("main") && id !== tableId("local") && !routes.some((r) => r.table === id)) {
-    process.stderr.write(`Error: ${family === "inet6" ? "ipv6" : "ipv4"}: FIB table does not exist.\nDump terminated\n`);
+  let routes: Route[];
+  try {
+    // One table: filtered by the kernel, which refuses a table that does not exist, as for ip.
+    routes = await rt.routes(family, id === null ? { timeout: 5000 } : { table: id, timeout: 5000 });
+  } catch (e) {
+    if (!(e instanceof SocketError)) throw e;
+    // As ip: the kernel's own text when it gave one, else the errno's.
+    process.stderr.write(`${e.note !== undefined ? `Error: ${e.note}.` : e.message}\nDump terminated\n`);
     process.exit(2);
   }
   let out = "";

@@ -97,7 +97,7 @@ export const msgTargets: Target[] = [
   },
   {
     name: "msg.packetInfo.decode",
-    doc: "decodePacketInfo on any level/type/bytes: never throws, reads only inside the data, decodes only IP_PKTINFO/IPV6_PKTINFO of full size, and its address texts parse back to the bytes they came from",
+    doc: "decodePacketInfo on any level/type/bytes: never throws, reads only inside the data, decodes only IP_PKTINFO/IPV6_PKTINFO of full size, its address texts parse back to the bytes they came from (a multicast or limited-broadcast IPv6 destination answers from the unspecified address), and any other view of the bytes decodes alike",
     kernel: false,
     make: () => fc.property(
       fc.oneof({ weight: 3, arbitrary: fc.constantFrom(C.SOL_IP ?? 0, C.SOL_IPV6 ?? 41) }, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
@@ -126,9 +126,18 @@ export const msgTargets: Target[] = [
           bytesEq(parseIPv4(info.address)!, bytes.subarray(f.ipi_spec_dst.offset, f.ipi_spec_dst.offset + 4), "ipi_spec_dst text");
         } else {
           const f = table.structs.in6_pktinfo!.fields;
-          bytesEq(parseIPv6(info.address)!, bytes.subarray(f.ipi6_addr.offset, f.ipi6_addr.offset + 16), "ipi6_addr text");
+          const addr = bytes.subarray(f.ipi6_addr.offset, f.ipi6_addr.offset + 16);
+          bytesEq(parseIPv6(info.destination)!, addr, "ipi6_addr text");
+          // Multicast and the IPv4 limited broadcast are never a source: the unspecified address instead.
+          const mapped = addr.subarray(0, 12).every((x, i) => x === (i < 10 ? 0 : 255));
+          const never = addr[0] === 255 || (mapped && ((addr[12]! & 0xf0) === 0xe0 || addr.subarray(12).every((x) => x === 255)));
+          eq(info.address, never ? (mapped ? "::ffff:0.0.0.0" : "::") : info.destination, "address to answer from");
         }
         ok(Number.isInteger(info.interfaceIndex), "interface index is not an integer");
+        // Any other view of the same bytes decodes alike.
+        const copy = bytes.slice();
+        const wide = copy.byteLength % 2 === 0 ? new Uint16Array(copy.buffer) : new DataView(copy.buffer);
+        eq(JSON.stringify(decodePacketInfo(level, type, wide)), JSON.stringify(info), "a non-Uint8Array view decodes differently");
       },
     ),
   },

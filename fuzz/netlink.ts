@@ -8,7 +8,7 @@ import { table } from "../ffi/platform.ts";
 import { parseAddress, parseAttributes, parseLink, parseMessages, type NetlinkMessage } from "../src/linux/netlink.ts";
 import { formatRoute, parseRoute } from "../src/linux/routes.ts";
 import { formatNeighbour, parseNeighbour } from "../src/linux/neighbours.ts";
-import { ackOf } from "../src/linux/rtrequest.ts";
+import { ackOf, dumpEndOf } from "../src/linux/rtrequest.ts";
 import { bytesEq, ok, outcome, sameOutcome } from "./check.ts";
 import type { Target } from "./context.ts";
 
@@ -206,6 +206,41 @@ export const netlinkTargets: Target[] = [
         ok(ra.ok, `ackOf threw ${ra.ok ? "" : String(ra.error)}`);
         ok(JSON.stringify(ra.value) === JSON.stringify(rb.ok ? rb.value : null), "ackOf read past the payload");
         if (ra.value !== undefined) ok(type === C.NLMSG_ERROR && seq === 1, "an ack for another type or sequence number");
+      },
+    ),
+  },
+  {
+    name: "netlink.dumpEnd.any",
+    doc: "dumpEndOf on NLMSG_DONE/NLMSG_ERROR/other messages with any flags and payload (an errno, extended-ack attributes or garbage after it): never throws, reads only inside the payload, ends only its own dump, only with DONE or ERROR, and a DONE's errno is its payload's first int negated",
+    kernel: false,
+    make: () => fc.property(
+      fc.constantFrom(C.NLMSG_ERROR ?? 2, C.NLMSG_DONE ?? 3, 16),
+      fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constant((C.NLM_F_ACK_TLVS ?? 0x200) | (C.NLM_F_MULTI ?? 2))),
+      fc.oneof(
+        fc.uint8Array({ maxLength: 96 }),
+        // A plausible failed DONE: -errno, then an NLMSGERR_ATTR_MSG text.
+        fc.tuple(fc.integer({ min: -200, max: 0 }), fc.string({ maxLength: 40 })).map(([err, text]) => {
+          const head = new Uint8Array(4);
+          new DataView(head.buffer).setInt32(0, err, LE);
+          return withAttributes(head, [{ type: C.NLMSGERR_ATTR_MSG ?? 1, data: new TextEncoder().encode(`${text}\0`) }]);
+        }),
+      ),
+      fc.integer({ min: 0, max: 3 }),
+      fc.integer({ min: 0, max: 16 }),
+      (type, flags, payload, seq, slack) => {
+        if (!linux) return;
+        const [a, b] = twoTails(payload, slack);
+        const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags, seq: 1, pid: 0, payload: p.subarray(0, payload.length) });
+        const ra = outcome(() => dumpEndOf(mk(a), seq));
+        const rb = outcome(() => dumpEndOf(mk(b), seq));
+        ok(ra.ok, `dumpEndOf threw ${ra.ok ? "" : String(ra.error)}`);
+        ok(JSON.stringify(ra.value) === JSON.stringify(rb.ok ? rb.value : null), "dumpEndOf read past the payload");
+        const end = ra.value;
+        if (end === undefined) return;
+        ok(seq === 1 && (type === C.NLMSG_ERROR || type === C.NLMSG_DONE), "ended a dump with another type or sequence number");
+        if (type === C.NLMSG_DONE && payload.length >= 4) {
+          ok(end.errno === -new DataView(payload.buffer, payload.byteOffset).getInt32(0, LE), "DONE errno is not the payload's int negated");
+        }
       },
     ),
   },

@@ -50,7 +50,7 @@ export {
 export { attachFilter, bpf, detachFilter, htons16, setPromiscuous, udpPortFilter, type BpfInstruction } from "./linux/packet.ts";
 export {
   Rtnetlink, dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, type Attribute, type InterfaceAddress,
-  type LinkInfo, type NetlinkMessage, type RtEvent, type RtnetlinkOptions,
+  type LinkInfo, type NetlinkMessage, type RoutesOptions, type RtEvent, type RtnetlinkOptions,
 } from "./linux/netlink.ts";
 export { formatRoute, listedByIp, parseRoute, tableId, type NextHop, type Route } from "./linux/routes.ts";
 export { formatLinkAddress, formatNeighbour, listedByIpNeigh, parseNeighbour, type Neighbour } from "./linux/neighbours.ts";

@@ -371,6 +371,36 @@ describe.skipIf(!linux || !python)("echo.ts datagram server on a wildcard addres
     });
   }
 
+  // A broadcast to lo's 127.255.255.255: the reply must leave from a real address (127.0.0.1, the
+  // interface's), never from the broadcast destination; on :: that needs IP_PKTINFO's spec_dst.
+  const PY_BROADCAST_CLIENT = String.raw`
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.settimeout(3)
+s.sendto(b"to everyone", ("127.255.255.255", int(sys.argv[1])))
+try:
+    data, addr = s.recvfrom(100)
+    print(addr[0], data.decode())
+except socket.timeout: print("timeout")
+`;
+  for (const [family, host] of [["inet", "0.0.0.0"], ["inet6", "::"]] as const) {
+    test(`--family ${family} --host ${host}: a broadcast to 127.255.255.255 is answered from 127.0.0.1`, async () => {
+      const server = await startServer(["--family", family, "--type", "dgram", "--host", host]);
+      try {
+        const port = Number(/:(\d+)$/.exec(server.line)?.[1]);
+        const o = await run([python!, "-c", PY_BROADCAST_CLIENT, String(port)]);
+        expect(o.stderr).toBe("");
+        expect(o.stdout).toBe("127.0.0.1 to everyone\n");
+      } finally {
+        server.proc.kill("SIGTERM");
+      }
+      const end = await server.finished;
+      expect(end.code).toBe(0);
+      expect(end.stderr).not.toContain("sendto");
+    });
+  }
+
   // Two addresses on a veth interface in a network namespace of our own (documentation ranges);
   // each client binds the other address and connects to one, so a reply that routing sourced
   // (from the client's own address) would be dropped. A python echo server answering with plain

@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { AsyncSocket } from "../src/async/async.ts";
 import { SocketError } from "../src/core/errors.ts";
-import { platform } from "../src/index.ts";
+import { decodePacketInfo, platform } from "../src/index.ts";
 import type { Address } from "../src/core/sockaddr.ts";
 import { Socket } from "../src/socket/socket.ts";
 import { expectNoFdLeaks, start, startWithPort } from "./helpers.ts";
@@ -126,15 +126,68 @@ describe.skipIf(!linux)("recvMsg packetInfo: where each datagram arrived", () =>
     expect(r4.packetInfo).toEqual({ family: "ipv6", address: "::ffff:127.0.0.6", destination: "::ffff:127.0.0.6", interfaceIndex: loIndex });
   });
 
-  test.skipIf(!hasV6Loopback)("dual-stack socket with both options: the first message is packetInfo, the other stays in control", () => {
+  test.skipIf(!hasV6Loopback)("dual-stack socket with both options: one merged packetInfo, nothing left raw", () => {
     using rx = wildcard("inet6");
     rx.setOption("receivePacketInfoV4", true); // IP_PKTINFO on an AF_INET6 socket applies to its IPv4 datagrams
     using tx = new Socket("inet", "dgram");
     tx.sendTo(encoder.encode("x"), { family: "inet", host: "127.0.0.8", port: rx.port });
     const r = rx.recvMsg({ size: 8, packetInfo: true });
     expect(r.controlTruncated).toBe(false);
-    expect(r.packetInfo?.address).toMatch(/^(::ffff:)?127\.0\.0\.8$/);
-    expect(r.control.length).toBe(1);
+    expect(r.packetInfo).toEqual({ family: "ipv6", address: "::ffff:127.0.0.8", destination: "::ffff:127.0.0.8", interfaceIndex: loIndex });
+    expect(r.control).toEqual([]);
+  });
+
+  // A broadcast's destination can never be a reply's source. IPV6_PKTINFO alone only knows the
+  // destination; IP_PKTINFO's ipi_spec_dst knows the interface's address, and wins when both came.
+  for (const family of ["inet", "inet6"] as const) {
+    test.skipIf(family === "inet6" && !hasV6Loopback)(`${family === "inet" ? "0.0.0.0" : ":: with both options"}: a broadcast to 127.255.255.255 is answered from 127.0.0.1`, () => {
+      using rx = wildcard(family);
+      if (family === "inet6") rx.setOption("receivePacketInfoV4", true);
+      using tx = new Socket("inet", "dgram");
+      tx.setOption("broadcast", true);
+      tx.timeout = 2000;
+      tx.sendTo(encoder.encode("all"), { family: "inet", host: "127.255.255.255", port: rx.port });
+      const r = rx.recvMsg({ size: 8, packetInfo: true });
+      const mapped = family === "inet6" ? "::ffff:" : "";
+      expect(r.packetInfo).toEqual({ family: family === "inet" ? "ipv4" : "ipv6", address: `${mapped}127.0.0.1`, destination: `${mapped}127.255.255.255`, interfaceIndex: loIndex });
+      rx.sendMsg({ data: r.data, address: r.address as Address, source: r.packetInfo! });
+      expect(text(tx.recvFrom(8)[0])).toBe("all");
+    });
+  }
+});
+
+describe("decodePacketInfo: the exported decoder", () => {
+  const L = platform.table.structs.in6_pktinfo;
+  test.skipIf(!L || !linux)("a multicast or limited-broadcast destination gives the unspecified address to answer from", () => {
+    const message = (addr: number[]): Uint8Array => {
+      const b = new Uint8Array(L!.size);
+      b.set(addr, L!.fields.ipi6_addr!.offset);
+      new DataView(b.buffer).setUint32(L!.fields.ipi6_ifindex!.offset, 7, true);
+      return b;
+    };
+    const level = platform.table.constants.SOL_IPV6!;
+    const type = platform.table.constants.IPV6_PKTINFO!;
+    const mapped = (a: number[]): number[] => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, ...a];
+    expect(decodePacketInfo(level, type, message([0xff, 2, ...Array(13).fill(0), 1]))).toEqual({ family: "ipv6", address: "::", destination: "ff02::1", interfaceIndex: 7 });
+    expect(decodePacketInfo(level, type, message(mapped([239, 1, 2, 3])))?.address).toBe("::ffff:0.0.0.0");
+    expect(decodePacketInfo(level, type, message(mapped([255, 255, 255, 255])))?.address).toBe("::ffff:0.0.0.0");
+    expect(decodePacketInfo(level, type, message(mapped([127, 0, 0, 9])))?.address).toBe("::ffff:127.0.0.9");
+    expect(decodePacketInfo(level, type, message([0x20, 1, 0xd, 0xb8, ...Array(11).fill(0), 1]))?.address).toBe("2001:db8::1");
+  });
+
+  test.skipIf(!L || !linux)("any ArrayBufferView is read as its bytes; anything else is a TypeError naming data", () => {
+    const bytes = new Uint8Array(L!.size);
+    bytes.set([0x20, 1, 0xd, 0xb8, ...Array(11).fill(0), 5], L!.fields.ipi6_addr!.offset);
+    const level = platform.table.constants.SOL_IPV6!;
+    const type = platform.table.constants.IPV6_PKTINFO!;
+    const want = decodePacketInfo(level, type, bytes);
+    expect(want?.destination).toBe("2001:db8::5");
+    expect(decodePacketInfo(level, type, new Uint16Array(bytes.slice().buffer))).toEqual(want);
+    expect(decodePacketInfo(level, type, new DataView(bytes.slice().buffer))).toEqual(want);
+    expect(decodePacketInfo(level, type, bytes.subarray(0, L!.size - 1))).toBeUndefined(); // too short
+    for (const bad of [null, undefined, "x", [1, 2], { byteLength: 20 }]) {
+      expect(() => decodePacketInfo(level, type, bad as unknown as Uint8Array)).toThrow(/^decodePacketInfo: data must be/);
+    }
   });
 });
 
@@ -215,7 +268,9 @@ describe.skipIf(!linux)("sendMsg source: refused before the kernel, or by it", (
       [{ address: "127.0.0.1", interfaceIndex: 1.5 }, RangeError, /interfaceIndex/],
       [{ address: "127.0.0.1", interfaceIndex: 2 ** 31 }, RangeError, /at most 2147483647/],
       ["::1", TypeError, /is IPv6 but the socket is IPv4/],
-      ["::1%no-such-if0", TypeError, /unknown network interface/],
+      ["::1%no-such-if0", TypeError, /^sendMsg: source "::1%no-such-if0" names an unknown network interface/],
+      ["::1%-1", RangeError, /^sendMsg: source scope/],
+      ["::1%4294967296", RangeError, /^sendMsg: source scope/],
     ];
     for (const [source, type, message] of bad) {
       const e = errorOf(() => tx.sendMsg({ data: "x", address: to, source: source as string }));
@@ -230,5 +285,37 @@ describe.skipIf(!linux)("sendMsg source: refused before the kernel, or by it", (
     expect(() => tx.sendMsg({ data: "x", address: to, source: { address: "::1%lo", interfaceIndex: loIndex + 1 } })).toThrow(/names interface/);
     const e = errorOf(() => tx.sendMsg({ data: "x", address: to, source: "2001:db8::1" }));
     expect((e as SocketError).code).toBe("EINVAL");
+  });
+});
+
+describe.skipIf(!linux)("sendMsg source and recvMsg packetInfo: refused where the kernel would ignore them", () => {
+  test("a source on a TCP or unix socket is a TypeError, nothing sent", async () => {
+    using listener = new Socket("inet", "stream");
+    listener.bind({ family: "inet", host: "127.0.0.1", port: 0 });
+    listener.listen(1);
+    using tcp = new Socket("inet", "stream");
+    tcp.connect(listener.localAddress as Address);
+    using conn = listener.accept()[0];
+    expect(() => tcp.sendMsg({ data: "x", source: "127.0.0.1" })).toThrow(/^sendMsg: source needs an IPv4 or IPv6 datagram or raw socket/);
+    const [a, b] = Socket.pair("unix", "dgram");
+    using _a = a;
+    using _b = b;
+    expect(() => a.sendMsg({ data: "x", source: "127.0.0.1" })).toThrow(TypeError);
+    await using asyncTcp = await AsyncSocket.connect(listener.localAddress as Address);
+    await expect(asyncTcp.sendMsg({ data: "x", source: "127.0.0.1" })).rejects.toThrow(/source needs an IPv4 or IPv6 datagram/);
+    conn.timeout = 50;
+    expect(() => conn.recv(8)).toThrow(/timed out/);
+    using conn2 = listener.accept()[0];
+    conn2.timeout = 50;
+    expect(() => conn2.recv(8)).toThrow(/timed out/);
+    b.timeout = 50;
+    expect(() => b.recv(8)).toThrow(/timed out/);
+  });
+
+  test("recvMsg's room switches must be booleans (\"false\" is not false)", () => {
+    using rx = wildcard("inet");
+    for (const name of ["packetInfo", "timestamp", "credentials", "segmentSize"]) {
+      expect(() => rx.recvMsg({ size: 8, [name]: "false" })).toThrow(new RegExp(`^recvMsg: ${name} must be a boolean, got string`));
+    }
   });
 });

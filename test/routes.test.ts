@@ -42,6 +42,7 @@ describe.skipIf(!!reason)("examples/ip-route.ts and ip-neigh.ts against ip route
     expect(o.stderr).toBe("");
     const r = JSON.parse(o.stdout) as {
       shows: Record<string, { ip: string; ours: string }>;
+      filtered: Record<string, unknown>;
       gateways: Record<string, { gateway: string; interfaceName: string } | null>;
       seen: string[];
     };
@@ -52,6 +53,15 @@ describe.skipIf(!!reason)("examples/ip-route.ts and ip-neigh.ts against ip route
     expect(r.shows["ip route show"]!.ip).toContain("\tnexthop via 198.51.100.3 dev v0 weight 3");
     expect(r.shows["ip -6 route show"]!.ip).toContain("pref high");
     expect(r.shows["ip route show table 200"]!.ip).toContain("FIB table does not exist");
+    // routes({ table }): the kernel's filter and its error for a table that does not exist.
+    expect(r.filtered.table100).toEqual(r.filtered.table100Expected);
+    expect(r.filtered.table100).toHaveLength(2);
+    expect(r.filtered.local6).toBe(true);
+    expect(r.filtered.missing4).toEqual({ code: "ENOENT", note: "ipv4: FIB table does not exist" });
+    expect(r.filtered.missing6).toEqual({ code: "ENOENT", note: "ipv6: FIB table does not exist" });
+    expect(r.filtered.missingBoth).toEqual([]);
+    expect(r.filtered.zero).toMatch(/^RangeError: routes: table 0/);
+    expect(r.filtered.negative).toMatch(/^RangeError: routes: table must be an integer/);
     expect(r.gateways).toEqual({
       inet: { gateway: "198.51.100.254", interfaceIndex: expect.any(Number), interfaceName: "v0" },
       inet6: { gateway: "2001:db8::fe", interfaceIndex: expect.any(Number), interfaceName: "v0" },

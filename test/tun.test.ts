@@ -65,6 +65,10 @@ kill $P; wait $P; cat "$3/err"`;
       from: { family: "inet", host: "192.0.2.77", port: 5555 },
       detachedRead: "TypeError: TunDevice.read: buffer has no memory (detached, or its resizable buffer shrank)",
       detachedWrite: "TypeError: TunDevice.write: packet has no memory (detached, or its resizable buffer shrank)",
+      badSignal: "TypeError: read: signal must be an AbortSignal",
+      badTimeout: "RangeError: read: timeout must be null or a finite number of ms >= 0, got -1",
+      nanTimeout: "RangeError: write: timeout must be null or a finite number of ms >= 0, got NaN",
+      farTimeout: "Error: stop",
       pendingAtClose: "EBADF",
       afterClose: "EBADF",
     });

@@ -15,7 +15,7 @@ import { platform } from "../src/index.ts";
 import { decodeZeroCopy, zeroCopyLedger, ZeroCopyLedger } from "../src/linux/zerocopy.ts";
 import type { Address } from "../src/core/sockaddr.ts";
 import { Socket } from "../src/socket/socket.ts";
-import { bun, expectNoFdLeaks, readUntilQuiet, root, run, start } from "./helpers.ts";
+import { bun, expectNoFdLeaks, readUntilQuiet, root, run, start, startWithPort } from "./helpers.ts";
 
 expectNoFdLeaks();
 
@@ -151,6 +151,37 @@ print(n, h.hexdigest())`]);
     c.timeout = 5000;
     expect(c.sendZeroCopy(new Uint8Array(10))).toEqual({ bytes: 10, copied: true });
     expect(zeroCopyLedger(c).pending).toBe(0);
+  });
+
+  // The reset must come from elsewhere while this thread blocks: a python3 peer that does not
+  // read (small receive window), then closes with SO_LINGER 0 (an RST, which purges the unsent
+  // data and so completes the zero-copy send too).
+  test.skipIf(!python)("a reset while the completion is awaited throws ECONNRESET, and the next recv reports it too (not a clean end)", async () => {
+    const peer = String.raw`
+import socket, struct, sys, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind(("127.0.0.1", 0)); l.listen(1); print(l.getsockname()[1], flush=True)
+c, _ = l.accept(); time.sleep(0.4)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+`;
+    const { port, rest } = await startWithPort([python!, "-c", peer]);
+    using c = Socket.connect({ family: "inet", host: "127.0.0.1", port }, { timeout: 5000 });
+    c.setOption("sendBufferSize", 4 << 20);
+    const data = pattern(64 << 10); // fits the send buffer, not the peer's window
+    let e: unknown;
+    const t0 = performance.now();
+    try {
+      c.sendZeroCopy(data);
+    } catch (x) {
+      e = x;
+    }
+    expect(performance.now() - t0).toBeLessThan(4000); // the reset ended it, not the timeout
+    expect(e).toBeInstanceOf(SocketError);
+    expect((e as SocketError).code).toBe("ECONNRESET");
+    expect((e as SocketError).bytesSent).toBe(data.length);
+    expect(() => c.recv(16)).toThrow(/^recv: Connection reset by peer/);
+    expect(c.recv(16)).toHaveLength(0); // reported once, then the end
+    await rest;
   });
 });
 

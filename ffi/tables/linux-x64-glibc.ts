@@ -374,6 +374,8 @@ const table = {
     "NLMSGERR_ATTR_MSG": 1,
     "NLM_F_ACK_TLVS": 512,
     "NLM_F_CAPPED": 256,
+    "NETLINK_GET_STRICT_CHK": 12,
+    "NLM_F_DUMP_FILTERED": 32,
     "TUNSETIFF": 1074025674,
     "IFF_TUN": 1,
     "IFF_TAP": 2,

@@ -24,7 +24,7 @@ import { lookup } from "node:dns/promises";
 import { table } from "../../ffi/platform.ts";
 import * as check from "../core/check.ts";
 import { familyValue, protocolValue, typeValue, type Family, type Protocol, type SocketType } from "../core/constants.ts";
-import { Guard, sleep } from "./cancel.ts";
+import { Guard, signalOf, sleep, timeoutOf } from "./cancel.ts";
 import { SocketDuplex, type ToDuplexOptions } from "./duplex.ts";
 import { SocketAbortError, SocketError, SocketTimeoutError, withAddress } from "../core/errors.ts";
 import type { ReceivedDatagram } from "../socket/mmsg.ts";
@@ -228,20 +228,6 @@ function withProgress(syscall: string, e: unknown, op: OperationOptions | undefi
     (e as { bytesSent?: number }).bytesSent = sent;
   }
   return e;
-}
-
-function timeoutOf(fn: string, ms: unknown): number | null {
-  if (ms === null) return null;
-  if (typeof ms !== "number" || !(ms >= 0) || ms === Infinity) {
-    throw new RangeError(`${fn}: timeout must be null or a finite number of ms >= 0, got ${String(ms)}`);
-  }
-  return ms;
-}
-
-function signalOf(fn: string, signal: unknown): AbortSignal | null {
-  if (signal === undefined || signal === null) return null;
-  if (!(signal instanceof AbortSignal)) throw new TypeError(`${fn}: signal must be an AbortSignal`);
-  return signal;
 }
 
 /**
@@ -1003,7 +989,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
 
   /** sendmsg(): gather, destination, fds (SCM_RIGHTS), credentials; see Socket.sendMsg. */
   sendMsg(message: SendMsgOptions, op?: OperationOptions): Promise<number> {
-    return this.#io(WRITE, "sendmsg", op, (fd) => attempt.sendMsg(fd, message, this.family));
+    return this.#io(WRITE, "sendmsg", op, (fd) => attempt.sendMsg(fd, message, this));
   }
 
   /** recvmsg(): data, sender, fds (yours to close), credentials; see Socket.recvMsg. */

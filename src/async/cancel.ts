@@ -11,6 +11,22 @@ import { SocketTimeoutError } from "../core/errors.ts";
  */
 const MAX_TIMER_MS = 0x7fffffff;
 
+/** An operation's `timeout` option: null (none) or a finite number of ms >= 0; RangeError otherwise. */
+export function timeoutOf(fn: string, ms: unknown): number | null {
+  if (ms === null) return null;
+  if (typeof ms !== "number" || !(ms >= 0) || ms === Infinity) {
+    throw new RangeError(`${fn}: timeout must be null or a finite number of ms >= 0, got ${String(ms)}`);
+  }
+  return ms;
+}
+
+/** An operation's `signal` option: an AbortSignal or none; TypeError otherwise. */
+export function signalOf(fn: string, signal: unknown): AbortSignal | null {
+  if (signal === undefined || signal === null) return null;
+  if (!(signal instanceof AbortSignal)) throw new TypeError(`${fn}: signal must be an AbortSignal`);
+  return signal;
+}
+
 /**
  * One operation's limits while it waits: `arm(cancel)` calls `cancel(reason)` once, at the
  * deadline (a SocketTimeoutError naming `syscall`) or when `signal` aborts (its reason),

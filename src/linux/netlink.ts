@@ -20,7 +20,7 @@ import { readIntField, writeIntField } from "../core/structs.ts";
 import { interfaceName } from "../socket/resolve.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { parseNeighbour, type Neighbour } from "./neighbours.ts";
-import { ackOf, addressRequest, linkRequest, routeRequest, type AddressOptions, type RouteSpec } from "./rtrequest.ts";
+import { ackOf, addressRequest, dumpEndOf, linkRequest, routeDumpRequest, routeRequest, type AddressOptions, type RouteSpec } from "./rtrequest.ts";
 
 const C = table.constants;
 const S = table.structs;
@@ -242,6 +242,12 @@ export function dumpRequest(type: number, seq: number, family = C.AF_UNSPEC): Ui
   return b;
 }
 
+/** What `Rtnetlink.routes()` dumps besides the family. */
+export interface RoutesOptions {
+  /** Only this table (RT_TABLE_MAIN 254, RT_TABLE_LOCAL 255, or 1–2³²−1), as `ip route show table T`. */
+  readonly table?: number;
+}
+
 /** A change the kernel announced to a group member (Rtnetlink.events()). */
 export type RtEvent =
   | { readonly kind: "link"; readonly action: "new" | "del"; readonly link: LinkInfo }
@@ -271,9 +277,12 @@ export class Rtnetlink implements Disposable {
   readonly socket: AsyncSocket;
   readonly #buf = new Uint8Array(1 << 16);
   #seq = Math.floor(Math.random() * 0x7fffffff);
+  /** Whether NETLINK_GET_STRICT_CHK is on: the kernel then filters dumps by what they ask. */
+  readonly #strict: boolean;
 
-  private constructor(socket: AsyncSocket) {
+  private constructor(socket: AsyncSocket, strict: boolean) {
     this.socket = socket;
+    this.#strict = strict;
   }
 
   /** Opens a NETLINK_ROUTE socket, joined to `groups` (RTMGRP_LINK | RTMGRP_IPV4_IFADDR...). */
@@ -285,26 +294,43 @@ export class Rtnetlink implements Disposable {
       if (C.SOL_NETLINK !== null && C.NETLINK_EXT_ACK !== null) {
         try { sock.setRawOption(C.SOL_NETLINK, C.NETLINK_EXT_ACK, 1); } catch { /* older kernels: errno only */ }
       }
-      return new Rtnetlink(sock);
+      // Strict dump checking (Linux 4.20+): a dump filtered by table is filtered in the kernel,
+      // which says when the table does not exist. Older kernels: filtered here instead.
+      let strict = false;
+      if (C.SOL_NETLINK !== null && C.NETLINK_GET_STRICT_CHK !== null) {
+        try {
+          sock.setRawOption(C.SOL_NETLINK, C.NETLINK_GET_STRICT_CHK, 1);
+          strict = true;
+        } catch { /* ENOPROTOOPT before 4.20 */ }
+      }
+      return new Rtnetlink(sock, strict);
     } catch (e) {
       sock.close();
       throw e;
     }
   }
 
-  /** Sends a dump request and collects every message of the answer, up to NLMSG_DONE. */
+  /**
+   * Sends a dump request and collects every message of the answer, up to NLMSG_DONE. A dump the
+   * kernel fails (at once, or part way with an errno in NLMSG_DONE) rejects with
+   * SocketError("netlink", errno) whose note is the kernel's extended-ack text when it gave one
+   * (ENOENT "ipv4: FIB table does not exist", say).
+   */
   async dump(type: number, family = C.AF_UNSPEC, op?: OperationOptions): Promise<NetlinkMessage[]> {
+    return this.#dump((seq) => dumpRequest(type, seq, family), op);
+  }
+
+  async #dump(build: (seq: number) => Uint8Array, op?: OperationOptions): Promise<NetlinkMessage[]> {
     const seq = (this.#seq = (this.#seq + 1) >>> 0);
-    await this.socket.sendTo(dumpRequest(type, seq, family), { family: "netlink", pid: 0 }, op);
+    await this.socket.sendTo(build(seq), { family: "netlink", pid: 0 }, op);
     const out: NetlinkMessage[] = [];
     for (;;) {
       const [n] = await this.socket.recvFromInto(this.#buf, op);
       for (const m of parseMessages(this.#buf, n)) {
         if (m.seq !== seq) continue; // a multicast event or another request's answer
-        if (m.type === C.NLMSG_DONE) return out;
-        if (m.type === C.NLMSG_ERROR) {
-          const err = m.payload.byteLength >= 4 ? viewOf(m.payload).getInt32(0, LE) : 0;
-          if (err !== 0) throw new SocketError("netlink", -err, { note: `dump of type ${type}` });
+        const end = dumpEndOf(m, seq);
+        if (end !== undefined) {
+          if (end.errno !== 0) throw new SocketError("netlink", end.errno, end.message !== undefined ? { note: end.message } : {});
           return out;
         }
         // Copy: the receive buffer is reused by the next recv.
@@ -371,13 +397,25 @@ export class Rtnetlink implements Disposable {
   }
 
   /**
-   * Every route of `family` ("inet", "inet6", or both by default), every table (RTM_GETROUTE
-   * dump): filter with `listedByIp` for what `ip route` shows, format with `formatRoute`.
+   * Every route of `family` ("inet", "inet6", or both by default), of every table or of
+   * `options.table` only (RTM_GETROUTE dump): filter with `listedByIp` for what `ip route`
+   * shows, format with `formatRoute`. With `table`, the kernel filters (Linux 4.20+, strict
+   * dump checking) and rejects a table that does not exist, for one family, as `ip route show
+   * table T` reports it: SocketError ENOENT, note "ipv4: FIB table does not exist" (both
+   * families: that family's routes are simply absent). On older kernels the filter runs here.
    */
-  async routes(family?: "inet" | "inet6", op?: OperationOptions): Promise<Route[]> {
+  async routes(family?: "inet" | "inet6", options?: RoutesOptions & OperationOptions): Promise<Route[]> {
+    if (family !== undefined && family !== "inet" && family !== "inet6") throw new TypeError(`routes: family must be "inet", "inet6" or undefined, got ${JSON.stringify(family)}`);
     const af = family === "inet" ? C.AF_INET : family === "inet6" ? C.AF_INET6 : C.AF_UNSPEC;
-    const msgs = await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, op);
-    return msgs.map(parseRoute).filter((r): r is Route => r !== null);
+    const tableId = options?.table;
+    if (tableId === undefined) {
+      const msgs = await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, options);
+      return msgs.map(parseRoute).filter((r): r is Route => r !== null);
+    }
+    const request = (seq: number): Uint8Array => routeDumpRequest("routes", af, tableId, seq);
+    request(0); // checks `table` now, before anything is sent
+    const msgs = this.#strict ? await this.#dump(request, options) : await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, options);
+    return msgs.map(parseRoute).filter((r): r is Route => r !== null && r.table === tableId);
   }
 
   /**

@@ -187,6 +187,22 @@ export function routeRequest(fn: string, add: boolean, r: RouteSpec, seq: number
 }
 
 /**
+ * An RTM_GETROUTE dump of one table (`ip route show table T`): the table in rtm_table (when it
+ * fits a byte) and in RTA_TABLE. The kernel filters by it only on a socket with
+ * NETLINK_GET_STRICT_CHK on, and then fails the dump with ENOENT for a table that does not exist.
+ */
+export function routeDumpRequest(fn: string, family: number, tableId: unknown, seq: number): Uint8Array {
+  const R = need("struct rtmsg", S.rtmsg);
+  const tid = check.uint32(fn, "table", tableId);
+  if (tid === 0) throw new RangeError(`${fn}: table 0 (RT_TABLE_UNSPEC) names no table; leave table out for every table`);
+  const flags = need("NLM_F_REQUEST", C.NLM_F_REQUEST) | need("NLM_F_DUMP", C.NLM_F_DUMP);
+  return build(need("RTM_GETROUTE", C.RTM_GETROUTE), flags, seq, R, (v) => {
+    writeIntField(v, R.fields.rtm_family, family);
+    writeIntField(v, R.fields.rtm_table, tid < 256 ? tid : need("RT_TABLE_UNSPEC", C.RT_TABLE_UNSPEC));
+  }, [{ type: need("RTA_TABLE", C.RTA_TABLE), data: u32(tid) }]);
+}
+
+/**
  * The kernel's answer to request `seq` in message `m`: undefined when `m` is not it, else
  * `{ errno }` (0: done) and the extended-ack message when there is one.
  */
@@ -199,15 +215,36 @@ export function ackOf(m: NetlinkMessage, seq: number): { errno: number; message?
   if (C.NLM_F_ACK_TLVS !== null && m.flags & C.NLM_F_ACK_TLVS && m.payload.byteLength >= 4 + H.size) {
     // After the error and the echoed request: all of it, or only its header when capped.
     const echoed = C.NLM_F_CAPPED !== null && m.flags & C.NLM_F_CAPPED ? H.size : readIntField(v, { offset: 4 + H.fields.nlmsg_len.offset, size: H.fields.nlmsg_len.size }, false);
-    const start = 4 + align4(echoed);
-    if (start <= m.payload.byteLength) {
-      for (const a of parseAttributes(m.payload.subarray(start))) {
-        if (a.type === C.NLMSGERR_ATTR_MSG) {
-          const end = a.data.indexOf(0);
-          message = new TextDecoder().decode(a.data.subarray(0, end < 0 ? a.data.byteLength : end));
-        }
-      }
-    }
+    message = ackMessage(m.payload, 4 + align4(echoed));
   }
   return message !== undefined ? { errno, message } : { errno };
+}
+
+/**
+ * How dump `seq` ended, from message `m`: undefined when `m` does not end it, else `{ errno }`
+ * (0: complete) and the extended-ack text. A dump that fails after it started (a filter naming
+ * a table that does not exist, say) ends with NLMSG_DONE carrying a negative errno, then the
+ * extended-ack attributes; one refused at once ends with NLMSG_ERROR, as a change does.
+ */
+export function dumpEndOf(m: NetlinkMessage, seq: number): { errno: number; message?: string } | undefined {
+  if (m.seq !== seq >>> 0) return undefined;
+  if (m.type === C.NLMSG_ERROR) return ackOf(m, seq) ?? { errno: 0 };
+  if (m.type !== C.NLMSG_DONE) return undefined;
+  if (m.payload.byteLength < 4) return { errno: 0 }; // very old kernels sent an empty DONE
+  const errno = -new DataView(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength).getInt32(0, LE) || 0;
+  const message = C.NLM_F_ACK_TLVS !== null && m.flags & C.NLM_F_ACK_TLVS ? ackMessage(m.payload, 4) : undefined;
+  return message !== undefined ? { errno, message } : { errno };
+}
+
+/** The NLMSGERR_ATTR_MSG text among the attributes from `start` of an ack's payload, if any. */
+function ackMessage(payload: Uint8Array, start: number): string | undefined {
+  if (start > payload.byteLength) return undefined;
+  let message: string | undefined;
+  for (const a of parseAttributes(payload.subarray(start))) {
+    if (a.type === C.NLMSGERR_ATTR_MSG) {
+      const end = a.data.indexOf(0);
+      message = new TextDecoder().decode(a.data.subarray(0, end < 0 ? a.data.byteLength : end));
+    }
+  }
+  return message;
 }

@@ -8,6 +8,7 @@
  * SocketError EPERM whose message names the capability.
  */
 import { table } from "../../ffi/platform.ts";
+import { signalOf, timeoutOf } from "../async/cancel.ts";
 import { READ, WRITE, reactor, type Watch } from "../async/reactor.ts";
 import type { OperationOptions } from "../async/async.ts";
 import * as check from "../core/check.ts";
@@ -117,8 +118,15 @@ export class TunDevice implements Disposable {
 
   /** Runs `attempt` when it can proceed, in turn with the other operations of its direction. */
   #io<T extends number>(dir: number, fn: string, op: OperationOptions | undefined, attempt: (fd: number) => T | typeof WOULD_BLOCK): Promise<T> {
-    const timeout = op?.timeout === undefined || op.timeout === null ? null : check.uint32(fn, "timeout", op.timeout);
-    const signal = op?.signal ?? null;
+    let timeout: number | null;
+    let signal: AbortSignal | null;
+    try {
+      if (op !== undefined && (op === null || typeof op !== "object")) throw new TypeError(`${fn}: options must be an object`);
+      timeout = op?.timeout === undefined ? null : timeoutOf(fn, op.timeout);
+      signal = signalOf(fn, op?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const deadline = timeout === null ? Infinity : performance.now() + timeout;
     const run = async (): Promise<T> => {
       for (;;) {

@@ -200,11 +200,11 @@ export function accept(fd: number, family: number, flags: number): [number, Addr
 
 /**
  * sendmsg() of everything `options` describes (checked and encoded now): the count, or
- * WOULD_BLOCK. `family` (the socket's AF_*) lets a `source` of the other IP version be refused
- * instead of silently ignored by the kernel.
+ * WOULD_BLOCK. `socket` (its AF_* and SOCK_*) lets a `source` the kernel would silently ignore
+ * (the other IP version, or a TCP or unix socket) be refused.
  */
-export function sendMsg(fd: number, options: SendMsgOptions, family?: number): number {
-  return new OutgoingMessage("sendMsg", options, SEND_FLAGS, family).attempt(fd);
+export function sendMsg(fd: number, options: SendMsgOptions, socket?: { readonly family: number; readonly type: number }): number {
+  return new OutgoingMessage("sendMsg", options, SEND_FLAGS, socket).attempt(fd);
 }
 
 /** recvmsg() as `options` asks (checked now): its result, or WOULD_BLOCK. */

@@ -31,7 +31,7 @@ import { readIntField } from "../core/structs.ts";
 import type { FieldLayout } from "../../ffi/table.ts";
 import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
 import * as sys from "../core/sys.ts";
-import { decodePacketInfo, packetInfoSizes, sourceMessage, type PacketInfo, type PacketSource } from "./pktinfo.ts";
+import { decodePacketInfo, mergePacketInfo, packetInfoSizes, sourceMessage, type PacketInfo, type PacketSource } from "./pktinfo.ts";
 import { INTERRUPTED, WOULD_BLOCK, outcome } from "../core/sys.ts";
 
 const C = table.constants;
@@ -392,7 +392,7 @@ export class OutgoingMessage {
    * Each option is read once, and the data views are checked last, after every getter has run,
    * so no getter can change what was checked.
    */
-  constructor(fn: string, options: SendMsgOptions, extraFlags = 0, family?: number) {
+  constructor(fn: string, options: SendMsgOptions, extraFlags = 0, socket?: { readonly family: number; readonly type: number }) {
     if (options === null || typeof options !== "object") throw new TypeError(`${fn}: options must be an object`);
     const { data: dataOption, fds: fdsOption, credentials, control: extra = [], segmentSize, source, flags, address } = options;
     const data = dataList(fn, dataOption);
@@ -403,7 +403,7 @@ export class OutgoingMessage {
     if (fds.length) control.push({ level: C.SOL_SOCKET, type: C.SCM_RIGHTS, data: intBytes(fds) });
     if (cred) control.push({ level: C.SOL_SOCKET, type: C.SCM_CREDENTIALS!, data: ucredBytes(cred) });
     if (segmentSize !== undefined) control.push(segmentMessage(fn, segmentSize));
-    if (source !== undefined) control.push(sourceMessage(fn, source, family));
+    if (source !== undefined) control.push(sourceMessage(fn, source, socket));
     extra.slice().forEach((m: ControlMessage, i: number) => {
       if (m === null || typeof m !== "object") throw new TypeError(`${fn}: control[${i}] must be { level, type, data }`);
       const { level, type, data: bytesOf } = m;
@@ -535,6 +535,9 @@ export class IncomingMessage {
     }
     const maxFds = check.size(fn, "maxFds", maxFdsOption ?? 0);
     if (maxFds > SCM_MAX_FD) throw new RangeError(`${fn}: maxFds is at most ${SCM_MAX_FD} (SCM_MAX_FD), got ${maxFds}`);
+    for (const [name, v] of [["credentials", credentials], ["segmentSize", segmentSize], ["timestamp", timestamp], ["packetInfo", packetInfo]] as const) {
+      if (v !== undefined && typeof v !== "boolean") throw new TypeError(`${fn}: ${name} must be a boolean, got ${typeof v}`);
+    }
     if (credentials && !UCRED) throw new RangeError(`${fn}: SCM_CREDENTIALS does not exist on ${table.platform}`);
     if (segmentSize && C.UDP_GRO === null) throw new RangeError(`${fn}: UDP_GRO does not exist on ${table.platform}`);
     const infoRoom = packetInfo ? packetInfoSizes(fn).reduce((sum, n) => sum + cmsgSpace(n), 0) : 0;
@@ -607,7 +610,8 @@ export class IncomingMessage {
       let credentials: Credentials | undefined;
       let segmentSize: number | undefined;
       let timestamp: KernelTimestamp | undefined;
-      let packetInfo: PacketInfo | undefined;
+      let packetInfo: PacketInfo | undefined; // IP_PKTINFO
+      let packetInfoV6: PacketInfo | undefined; // IPV6_PKTINFO
       const control: ControlMessage[] = [];
       for (const m of messages) {
         if (m.level === C.SOL_SOCKET && m.type === C.SCM_RIGHTS) continue;
@@ -615,9 +619,10 @@ export class IncomingMessage {
           timestamp = decodeTimestamp(m.level, m.type, m.data);
           if (timestamp !== undefined) continue;
         }
-        if (packetInfo === undefined) {
-          packetInfo = decodePacketInfo(m.level, m.type, m.data);
-          if (packetInfo !== undefined) continue;
+        if (packetInfo === undefined || packetInfoV6 === undefined) {
+          const info = decodePacketInfo(m.level, m.type, m.data);
+          if (info?.family === "ipv4" && packetInfo === undefined) { packetInfo = info; continue; }
+          if (info?.family === "ipv6" && packetInfoV6 === undefined) { packetInfoV6 = info; continue; }
         }
         if (C.UDP_GRO !== null && m.level === C.SOL_UDP && m.type === C.UDP_GRO && m.data.byteLength >= INT_SIZE && segmentSize === undefined) {
           segmentSize = viewOf(m.data).getInt32(0, LE); // the kernel puts gso_size in an int
@@ -634,6 +639,7 @@ export class IncomingMessage {
         }
         control.push({ level: m.level, type: m.type, data: m.data.slice() });
       }
+      const info = mergePacketInfo(packetInfo, packetInfoV6);
       const nameLen = Math.min(getUint(hv, 0, MSGHDR.fields.msg_namelen), this.#name.byteLength);
       const buffers = this.#buffers;
       let room = 0;
@@ -664,7 +670,7 @@ export class IncomingMessage {
         ...(credentials ? { credentials } : {}),
         ...(segmentSize !== undefined ? { segmentSize } : {}),
         ...(timestamp !== undefined ? { timestamp } : {}),
-        ...(packetInfo !== undefined ? { packetInfo } : {}),
+        ...(info !== undefined ? { packetInfo: info } : {}),
       };
       return result;
     } catch (e) {

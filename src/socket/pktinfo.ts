@@ -27,9 +27,13 @@ export interface PacketInfo {
   /** "ipv4" (IP_PKTINFO) or "ipv6" (IPV6_PKTINFO; IPv4 on a dual-stack socket arrives as ::ffff:a.b.c.d). */
   readonly family: "ipv4" | "ipv6";
   /**
-   * The local address to answer from. IPv6: the datagram's destination. IPv4: ipi_spec_dst, the
-   * local address the kernel would use as source (the destination itself for unicast, the
-   * interface's address for a broadcast or multicast datagram).
+   * The local address to answer from. IPv4: ipi_spec_dst, the local address the kernel would use
+   * as source (the destination itself for unicast, the interface's address for a broadcast or
+   * multicast datagram). IPv6: the destination for unicast; for multicast (and IPv4-mapped
+   * multicast or 255.255.255.255) the unspecified address (`::` or `::ffff:0.0.0.0`), so that the
+   * kernel picks the interface's address. An IPv4 datagram on a dual-stack socket with both
+   * options on: ipi_spec_dst in its IPv4-mapped form (only IP_PKTINFO knows it for a subnet
+   * broadcast such as 127.255.255.255).
    */
   readonly address: string;
   /** The destination address in the datagram's IP header (ipi_addr / ipi6_addr). */
@@ -63,25 +67,63 @@ export function packetInfoSizes(fn: string): readonly number[] {
   return [IN_PKTINFO.size, IN6_PKTINFO.size];
 }
 
-/** The packet info in a received control message, or undefined when it is not one (or too short). */
-export function decodePacketInfo(level: number, type: number, data: Uint8Array): PacketInfo | undefined {
-  if (IN_PKTINFO && C.IP_PKTINFO !== null && level === C.SOL_IP && type === C.IP_PKTINFO && data.byteLength >= IN_PKTINFO.size) {
+/**
+ * The packet info in a received control message, or undefined when it is not one (or too short).
+ * `data` is any ArrayBufferView (its bytes are read, never past its end); anything else is a
+ * TypeError. From an IPV6_PKTINFO message alone the address to answer from is the destination,
+ * except for a multicast destination (ff00::/8, or IPv4-mapped 224.0.0.0/4) or the IPv4 limited
+ * broadcast, which can never be a source: then it is the unspecified address (`::`, or
+ * `::ffff:0.0.0.0`), which lets the kernel pick the interface's address.
+ */
+export function decodePacketInfo(level: number, type: number, data: ArrayBufferView): PacketInfo | undefined {
+  const bytes = check.bytes("decodePacketInfo", "data", data);
+  if (IN_PKTINFO && C.IP_PKTINFO !== null && level === C.SOL_IP && type === C.IP_PKTINFO && bytes.byteLength >= IN_PKTINFO.size) {
     const f = IN_PKTINFO.fields;
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     return {
       family: "ipv4",
-      address: formatIP(data.slice(f.ipi_spec_dst.offset, f.ipi_spec_dst.offset + 4)),
-      destination: formatIP(data.slice(f.ipi_addr.offset, f.ipi_addr.offset + 4)),
+      address: formatIP(bytes.slice(f.ipi_spec_dst.offset, f.ipi_spec_dst.offset + 4)),
+      destination: formatIP(bytes.slice(f.ipi_addr.offset, f.ipi_addr.offset + 4)),
       interfaceIndex: v.getInt32(f.ipi_ifindex.offset, LE),
     };
   }
-  if (IN6_PKTINFO && level === C.SOL_IPV6 && type === C.IPV6_PKTINFO && data.byteLength >= IN6_PKTINFO.size) {
+  if (IN6_PKTINFO && C.SOL_IPV6 !== null && level === C.SOL_IPV6 && type === C.IPV6_PKTINFO && bytes.byteLength >= IN6_PKTINFO.size) {
     const f = IN6_PKTINFO.fields;
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const address = formatIP(data.slice(f.ipi6_addr.offset, f.ipi6_addr.offset + 16));
-    return { family: "ipv6", address, destination: address, interfaceIndex: v.getUint32(f.ipi6_ifindex.offset, LE) };
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const addr = bytes.slice(f.ipi6_addr.offset, f.ipi6_addr.offset + 16);
+    const destination = formatIP(addr);
+    const address = neverASource(addr) ? formatIP(isMapped(addr) ? MAPPED_ANY : new Uint8Array(16)) : destination;
+    return { family: "ipv6", address, destination, interfaceIndex: v.getUint32(f.ipi6_ifindex.offset, LE) };
   }
   return undefined;
+}
+
+/**
+ * The packet info of one datagram from the messages that came with it: on a dual-stack socket
+ * with both options on, an IPv4 datagram brings an IP_PKTINFO and an IPV6_PKTINFO message. They
+ * merge into one in the IPv6 form, with the IPv4 message's ipi_spec_dst (mapped) as the address
+ * to answer from: only it knows the local address for a broadcast such as 127.255.255.255.
+ */
+export function mergePacketInfo(v4: PacketInfo | undefined, v6: PacketInfo | undefined): PacketInfo | undefined {
+  if (!v4 || !v6) return v4 ?? v6;
+  const mapped = parseIPv6(v6.destination);
+  if (!mapped || !isMapped(mapped)) return v6; // cannot happen for one datagram; keep the IPv6 view
+  return { family: "ipv6", address: `::ffff:${v4.address}`, destination: v6.destination, interfaceIndex: v6.interfaceIndex };
+}
+
+const MAPPED_ANY = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0);
+
+/** ::ffff:a.b.c.d */
+function isMapped(a: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
+  return a[10] === 0xff && a[11] === 0xff;
+}
+
+/** A destination no reply may leave from: IPv6 multicast, IPv4-mapped multicast or 255.255.255.255. */
+function neverASource(a: Uint8Array): boolean {
+  if (a[0] === 0xff) return true;
+  if (!isMapped(a)) return false;
+  return (a[12]! & 0xf0) === 0xe0 || (a[12] === 255 && a[13] === 255 && a[14] === 255 && a[15] === 255);
 }
 
 /**
@@ -90,8 +132,13 @@ export function decodePacketInfo(level: number, type: number, data: Uint8Array):
  * the socket's family known, an IPv6 source on an IPv4 socket is a TypeError (the kernel would
  * ignore it), and an IPv4 source on an IPv6 socket is sent in its IPv4-mapped form.
  */
-export function sourceMessage(fn: string, source: PacketSource, socketFamily?: number): Message {
+export function sourceMessage(fn: string, source: PacketSource, socket?: { readonly family: number; readonly type: number }): Message {
   packetInfoSizes(fn);
+  const socketFamily = socket?.family;
+  // TCP, unix and other sockets ignore IP_PKTINFO/IPV6_PKTINFO: refuse rather than drop it silently.
+  if (socket && ((socketFamily !== C.AF_INET && socketFamily !== C.AF_INET6) || (socket.type !== C.SOCK_DGRAM && socket.type !== C.SOCK_RAW))) {
+    throw new TypeError(`${fn}: source needs an IPv4 or IPv6 datagram or raw socket (the kernel ignores it on others)`);
+  }
   let text: unknown;
   let index: unknown;
   if (typeof source === "string") text = source;
@@ -117,7 +164,15 @@ export function sourceMessage(fn: string, source: PacketSource, socketFamily?: n
   if (!v6) throw new TypeError(`${fn}: source ${JSON.stringify(text)} is not a numeric IPv4 or IPv6 address`);
   if (percent >= 0) {
     const zone = text.slice(percent + 1);
-    const zoneIndex = /^\d+$/.test(zone) ? check.uint32(fn, "source scope", Number(zone)) : interfaceIndex(zone);
+    let zoneIndex: number;
+    if (/^[-+]?\d+$/.test(zone)) zoneIndex = check.uint32(fn, "source scope", Number(zone));
+    else {
+      try {
+        zoneIndex = interfaceIndex(zone);
+      } catch {
+        throw new TypeError(`${fn}: source ${JSON.stringify(text)} names an unknown network interface ${JSON.stringify(zone)}`);
+      }
+    }
     if (index !== undefined && zoneIndex !== ifindex) {
       throw new TypeError(`${fn}: source ${JSON.stringify(text)} names interface ${zoneIndex} but interfaceIndex is ${ifindex}`);
     }

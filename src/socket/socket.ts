@@ -147,6 +147,8 @@ export interface ListenOptions {
 export class Socket implements Disposable {
   #fd: number;
   #timeout: number | null = null;
+  /** An errno sendZeroCopy took from the socket (SO_ERROR), for the next call to report; 0 if none. */
+  #lostError = 0;
 
   /** AF_* number. */
   readonly family: number;
@@ -341,6 +343,13 @@ export class Socket implements Disposable {
   #open(syscall: string): number {
     const fd = this.#fd;
     if (fd < 0) throw new SocketError(syscall, E.EBADF, { note: "socket is closed" });
+    if (this.#lostError !== 0) {
+      // Taken from the kernel (SO_ERROR) by sendZeroCopy: reported once more, here, so that a
+      // recv after a reset does not read as a clean end of stream.
+      const errno = this.#lostError;
+      this.#lostError = 0;
+      throw new SocketError(syscall, errno, { note: "the connection failed while a zero-copy send waited" });
+    }
     return fd;
   }
 
@@ -573,22 +582,24 @@ export class Socket implements Disposable {
         else off += r;
       }
       ledger.seal(ticket);
+      let woken = false;
       for (;;) {
-        ledger.drain(fd);
+        const before = ticket.completed;
+        // A reset purges the unsent data, which completes the ticket too: the error the kernel
+        // set before the purge decides (taken from the socket, so it is kept for the next call).
+        const err = ledger.drainAndCheck(fd);
+        if (err !== 0) {
+          this.#lostError = err;
+          throw new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });
+        }
         if (ticket.done) return { bytes: total, copied: ticket.copied };
-        // poll() reports POLLERR (whatever the events asked) once the error queue has an entry.
+        // Woken with nothing new: a hang-up (POLLHUP stays set); the completion follows shortly
+        // (the kernel frees the pages as it purges the connection): wait a little, do not spin.
+        if (woken && ticket.completed === before) Bun.sleepSync(1);
         const remaining = deadline - performance.now();
         if (remaining <= 0) throw new SocketTimeoutError("sendZeroCopy", this.#timeout ?? 0, { note: "sent, but the kernel has not released the buffer yet: it may still read it" });
-        const before = ticket.completed;
-        if (sys.pollOne(fd, 0, remaining === Infinity ? -1 : Math.min(Math.ceil(remaining), 0x7fffffff)) === 0) continue;
-        ledger.drain(fd);
-        if (ticket.completed !== before || ticket.done) continue;
-        // Woken with no completion: a socket error or hang-up (POLLERR/POLLHUP stay set). Report
-        // a pending error; otherwise the completion follows shortly (the kernel frees the pages
-        // as it purges the connection): wait a little instead of spinning on the level.
-        const err = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);
-        if (err !== 0) throw new SocketError("send", err, { note: "zero-copy send: the kernel may still hold the buffer" });
-        Bun.sleepSync(1);
+        // poll() reports POLLERR (whatever the events asked) once the error queue has an entry.
+        woken = sys.pollOne(fd, 0, remaining === Infinity ? -1 : Math.min(Math.ceil(remaining), 0x7fffffff)) !== 0;
       }
     } catch (e) {
       if (e instanceof SocketError) e.bytesSent = off;
@@ -778,12 +789,12 @@ export class Socket implements Disposable {
    * `sock.sendMsg({ data: ["hdr", body], fds: [fileFd] })`.
    */
   sendMsg(options: SendMsgOptions): number {
-    let r = attempt.sendMsg(this.#open("sendmsg"), options, this.family);
+    let r = attempt.sendMsg(this.#open("sendmsg"), options, this);
     if (r === WOULD_BLOCK) {
       const deadline = this.#deadline();
       do {
         this.#wait("sendmsg", this.#fd, POLLOUT, deadline);
-        r = attempt.sendMsg(this.#open("sendmsg"), options, this.family);
+        r = attempt.sendMsg(this.#open("sendmsg"), options, this);
       } while (r === WOULD_BLOCK);
     }
     return r;
