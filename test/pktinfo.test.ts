@@ -319,3 +319,19 @@ describe.skipIf(!linux)("sendMsg source and recvMsg packetInfo: refused where th
     }
   });
 });
+
+describe("the exported decoders read only the view's own memory", () => {
+  test("a Uint8Array with a shadowed byteLength is read by its real length (nothing past it)", async () => {
+    const { decodeTimestamp } = await import("../src/socket/msg.ts");
+    const { decodeZeroCopy } = await import("../src/linux/zerocopy.ts");
+    const C = platform.table.constants;
+    const backing = new Uint8Array(256).fill(0x7f);
+    const short = backing.subarray(0, 4);
+    Object.defineProperty(short, "byteLength", { value: 200 });
+    expect(short.byteLength).toBe(200);
+    if (C.SOL_IPV6 !== null) expect(decodePacketInfo(C.SOL_IPV6, C.IPV6_PKTINFO, short)).toBeUndefined();
+    if (C.SOL_IP !== null && C.IP_PKTINFO !== null) expect(decodePacketInfo(C.SOL_IP, C.IP_PKTINFO, short)).toBeUndefined();
+    expect(decodeTimestamp(C.SOL_SOCKET, C.SO_TIMESTAMP ?? 29, short)).toBeUndefined();
+    if (C.SOL_IP !== null && C.IP_RECVERR !== null) expect(decodeZeroCopy(C.SOL_IP, C.IP_RECVERR, short)).toBeUndefined();
+  });
+});

@@ -110,6 +110,26 @@ print(n, h.hexdigest())`]);
     expect(got).toBe(100_000);
   });
 
+  test("UDP to a closed port: the datagram is sent and released (success); the ICMP error is reported once, by the next call, as after a plain send", async () => {
+    let port: number;
+    { using gone = new Socket("inet", "dgram"); gone.bind({ family: "inet", host: "127.0.0.1", port: 0 }); port = (gone.localAddress as { port: number }).port; }
+    using tx = new Socket("inet", "dgram");
+    tx.timeout = 5000;
+    tx.connect({ family: "inet", host: "127.0.0.1", port });
+    expect(tx.sendZeroCopy(pattern(1000))).toEqual({ bytes: 1000, copied: true });
+    await Bun.sleep(20); // the port-unreachable comes back
+    let e: unknown;
+    try {
+      tx.sendZeroCopy(pattern(1000));
+    } catch (x) {
+      e = x;
+    }
+    // The pending ICMP error surfaces from the send itself (as for plain send), once.
+    if (e !== undefined) expect((e as SocketError).code).toBe("ECONNREFUSED");
+    expect((e as Error | undefined)?.message ?? "").not.toContain("acknowledged");
+    expect(tx.sendZeroCopy(pattern(10))).toEqual({ bytes: 10, copied: true });
+  });
+
   test("refused before any syscall: unix sockets, strings, a non-blocking Socket; EBADF once closed", () => {
     const [u1, u2] = Socket.pair("unix", "stream");
     using _u1 = u1, _u2 = u2;

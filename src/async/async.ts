@@ -768,7 +768,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * completion read by either is never left waiting for an edge that will not come.
    */
   #collectCompletions(): void {
-    const err = zeroCopyLedger(this.socket).drainAndCheck(this.#fd("sendZeroCopy"));
+    const err = zeroCopyLedger(this.socket).drainAndCheck(this.#fd("sendZeroCopy"), this.socket.type === C.SOCK_STREAM);
     if (err !== 0) {
       this.#lostError = err;
       const e = new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });

@@ -12,6 +12,7 @@
  * sending MSG_ZEROCOPY on the socket and the only reader of the error queue: other
  * error-queue entries (IP_RECVERR errors, transmit timestamps) are consumed and dropped.
  */
+import * as check from "../core/check.ts";
 import { table } from "../../ffi/platform.ts";
 import type { Socket } from "../socket/socket.ts";
 import * as attempt from "../socket/attempts.ts";
@@ -52,6 +53,8 @@ export interface ZeroCopyCompletion {
  * or too short. Reads only inside `data`.
  */
 export function decodeZeroCopy(level: number, type: number, data: Uint8Array): ZeroCopyCompletion | undefined {
+  // A fresh view from the built-in getters: an own `byteLength` cannot widen what is read.
+  data = check.freshView("decodeZeroCopy", "data", data);
   const isErr = (level === C.SOL_IP && type === C.IP_RECVERR) || (level === C.SOL_IPV6 && type === C.IPV6_RECVERR);
   if (!isErr || !SERR || C.SO_EE_ORIGIN_ZEROCOPY === null || data.byteLength < SERR.size) return undefined;
   const f = SERR.fields;
@@ -173,8 +176,11 @@ export class ZeroCopyLedger {
    * poll() reports POLLERR for a pending error or a non-empty error queue; an entry that lands
    * between the two is drained and the check repeated.
    */
-  drainAndCheck(fd: number): number {
+  drainAndCheck(fd: number, stream = true): number {
     this.drain(fd);
+    // A datagram socket's pending error (an ICMP "port unreachable") is about the peer, not
+    // about sends that were purged: it stays for the next call, as after a plain send.
+    if (!stream) return 0;
     for (let i = 0; i < 8; i++) {
       if ((sys.pollOne(fd, 0, 0) & C.POLLERR) === 0) return 0;
       if (this.drain(fd) === 0) return sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);

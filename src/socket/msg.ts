@@ -133,6 +133,8 @@ function secondsAndNanos(dv: DataView, base: number, sec: FieldLayout, frac: Fie
  */
 export function decodeTimestamp(level: number, type: number, data: Uint8Array): KernelTimestamp | undefined {
   if (level !== C.SOL_SOCKET) return undefined;
+  // A fresh view from the built-in getters: an own `byteLength` cannot widen what is read.
+  data = check.freshView("decodeTimestamp", "data", data);
   const dv = viewOf(data);
   const len = data.byteLength;
   if (type === C.SCM_TIMESTAMP && len >= TIMEVAL.size) {

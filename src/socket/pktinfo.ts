@@ -76,7 +76,8 @@ export function packetInfoSizes(fn: string): readonly number[] {
  * `::ffff:0.0.0.0`), which lets the kernel pick the interface's address.
  */
 export function decodePacketInfo(level: number, type: number, data: ArrayBufferView): PacketInfo | undefined {
-  const bytes = check.bytes("decodePacketInfo", "data", data);
+  // A fresh view from the built-in getters: an own `byteLength` cannot widen what is read.
+  const bytes = check.freshView("decodePacketInfo", "data", data);
   if (IN_PKTINFO && C.IP_PKTINFO !== null && level === C.SOL_IP && type === C.IP_PKTINFO && bytes.byteLength >= IN_PKTINFO.size) {
     const f = IN_PKTINFO.fields;
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -587,7 +587,7 @@ export class Socket implements Disposable {
         const before = ticket.completed;
         // A reset purges the unsent data, which completes the ticket too: the error the kernel
         // set before the purge decides (taken from the socket, so it is kept for the next call).
-        const err = ledger.drainAndCheck(fd);
+        const err = ledger.drainAndCheck(fd, this.type === C.SOCK_STREAM);
         if (err !== 0) {
           this.#lostError = err;
           throw new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });
