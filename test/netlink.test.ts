@@ -147,3 +147,16 @@ describe.skipIf(!linux)("Rtnetlink against the kernel", () => {
     expect(o.stderr).toContain("watching link and address changes");
   });
 });
+
+describe.skipIf(!linux)("Rtnetlink arguments are checked before anything is sent", () => {
+  test("dump types the kernel never answers, and values wider than their fields, are RangeErrors; the object still works after", async () => {
+    using rt = Rtnetlink.open();
+    for (const [type, family] of [[0, 0], [3, 0], [15, 0], [65554, 0], [NaN, 0], ["x", 0], [18.7, 0], [18, -1], [18, 256], [18, 1.5]] as const) {
+      const e = await rt.dump(type as number, family as number, { timeout: 2000 }).then(() => null, (x: unknown) => x);
+      expect(typeof type === "string" ? e instanceof TypeError : e instanceof RangeError).toBe(true);
+      expect(String((e as Error).message)).toMatch(/^dump: (type|family) must be/);
+    }
+    await expect(rt.routes("inet", null as never)).rejects.toThrow(/^routes: options must be an object/);
+    expect((await rt.links({ timeout: 5000 })).length).toBeGreaterThan(0); // nothing was sent, nothing swallowed
+  });
+});

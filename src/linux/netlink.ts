@@ -13,6 +13,7 @@
 import { table } from "../../ffi/platform.ts";
 import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
 import { AsyncSocket, type OperationOptions } from "../async/async.ts";
+import * as check from "../core/check.ts";
 import { SocketError } from "../core/errors.ts";
 import { formatIP } from "../core/sockaddr.ts";
 import { present } from "../core/constants.ts";
@@ -317,6 +318,10 @@ export class Rtnetlink implements Disposable {
    * (ENOENT "ipv4: FIB table does not exist", say).
    */
   async dump(type: number, family = C.AF_UNSPEC, op?: OperationOptions): Promise<NetlinkMessage[]> {
+    // Checked before anything is sent: a type the kernel never answers would wait forever, and
+    // a value wider than its field would be wrapped into another request.
+    check.inRange("dump", "type", type, need("NLMSG_MIN_TYPE", C.NLMSG_MIN_TYPE), 0xffff);
+    check.inRange("dump", "family", family, 0, 255);
     return this.#dump((seq) => dumpRequest(type, seq, family), op);
   }
 
@@ -407,6 +412,7 @@ export class Rtnetlink implements Disposable {
   async routes(family?: "inet" | "inet6", options?: RoutesOptions & OperationOptions): Promise<Route[]> {
     if (family !== undefined && family !== "inet" && family !== "inet6") throw new TypeError(`routes: family must be "inet", "inet6" or undefined, got ${JSON.stringify(family)}`);
     const af = family === "inet" ? C.AF_INET : family === "inet6" ? C.AF_INET6 : C.AF_UNSPEC;
+    if (options !== undefined && (options === null || typeof options !== "object")) throw new TypeError("routes: options must be an object { table?, signal?, timeout? }");
     const tableId = options?.table;
     if (tableId === undefined) {
       const msgs = await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, options);
