@@ -86,7 +86,7 @@ type Kind = "stream" | "dgram" | "seqpacket";
 function usage(message?: string): never {
   if (message) process.stderr.write(`echo: ${message}\n`);
   process.stderr.write(
-    "usage: echo.ts server --family inet|inet6|unix --type stream|dgram|seqpacket [--host H] [--port P] [--path P|--abstract NAME] [--workers N] [--mptcp]\n" +
+    "usage: echo.ts server --family inet|inet6|unix (default: from --host) --type stream|dgram|seqpacket [--host H] [--port P] [--path P|--abstract NAME] [--workers N] [--mptcp]\n" +
       "       echo.ts server --systemd   (the sockets of systemd socket activation)\n" +
       "       echo.ts client <same options> [--count N] [--size BYTES] [--timeout MS] [--concurrency C]\n",
   );
@@ -145,7 +145,8 @@ if (systemd && [values.family, values.type, values.host, values.port, values.pat
   usage("--systemd takes the sockets it is given: no --family/--type/--host/--port/--path/--abstract/--workers");
 }
 if (systemd && values.mptcp) usage("--systemd takes the sockets it is given: no --mptcp");
-const family = (values.family ?? (systemd ? "inet" : undefined)) as Family;
+// Without --family, --host decides: an IPv6 address text (a ":") is inet6, anything else inet.
+const family = (values.family ?? (systemd ? "inet" : values.host !== undefined ? (values.host.includes(":") ? "inet6" : "inet") : undefined)) as Family;
 const kind = (values.type ?? (systemd ? "stream" : undefined)) as Kind;
 if (!["inet", "inet6", "unix"].includes(family)) usage("--family must be inet, inet6 or unix");
 if (!["stream", "dgram", "seqpacket"].includes(kind)) usage("--type must be stream, dgram or seqpacket");
@@ -251,6 +252,8 @@ async function server(): Promise<number> {
   try {
     if (kind === "dgram") {
       if (reusePort) listener.setOption("reusePort", true);
+      // On ::, IPv4 clients too (as ::ffff:a.b.c.d), whatever net.ipv6.bindv6only says.
+      if (address.family === "inet6" && address.host === "::") listener.setOption("onlyV6", false);
       listener.bind(address);
     }
     if (address.family === "unix" && address.path !== undefined) createdPath = address.path;

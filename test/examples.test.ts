@@ -385,8 +385,8 @@ try:
 except socket.timeout: print("timeout")
 `;
   for (const [family, host] of [["inet", "0.0.0.0"], ["inet6", "::"]] as const) {
-    test(`--family ${family} --host ${host}: a broadcast to 127.255.255.255 is answered from 127.0.0.1`, async () => {
-      const server = await startServer(["--family", family, "--type", "dgram", "--host", host]);
+    test(`--host ${host} (the family, ${family}, from the host): a broadcast to 127.255.255.255 is answered from 127.0.0.1`, async () => {
+      const server = await startServer(["--type", "dgram", "--host", host]);
       try {
         const port = Number(/:(\d+)$/.exec(server.line)?.[1]);
         const o = await run([python!, "-c", PY_BROADCAST_CLIENT, String(port)]);
@@ -400,6 +400,23 @@ except socket.timeout: print("timeout")
       expect(end.stderr).not.toContain("sendto");
     });
   }
+
+  test.skipIf(!unshare || !isRoot)("--host :: stays dual-stack under net.ipv6.bindv6only=1 (in a private netns)", async () => {
+    const driver = String.raw`
+import socket, subprocess, sys
+p = subprocess.Popen([sys.argv[1], sys.argv[2], "server", "--type", "dgram", "--host", "::"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+port = int(p.stdout.readline().rsplit(":", 1)[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(b"four", ("127.0.0.1", port))
+try: print(s.recvfrom(100)[0].decode())
+except socket.timeout: print("timeout")
+p.terminate(); p.wait(10)
+`;
+    const o = await run([unshare!, "--net", "sh", "-c", 'ip link set lo up && sysctl -qw net.ipv6.bindv6only=1 && exec "$@"', "sh", python!, "-c", driver, bun, echo], {}, 30_000);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) return console.warn(`SKIP bindv6only: ${o.stderr.trim()}`);
+    expect(o.stderr).toBe("");
+    expect(o.stdout).toBe("four\n");
+  });
 
   // Two addresses on a veth interface in a network namespace of our own (documentation ranges);
   // each client binds the other address and connects to one, so a reply that routing sourced
