@@ -211,8 +211,11 @@ export const msgTargets: Target[] = [
         const text = typeof source === "string" ? source : (source as { address: string }).address;
         const host = text.includes("%") ? text.slice(0, text.indexOf("%")) : text;
         const want = parseIPv4(host) ?? parseIPv6(host);
-        const got = parseIPv4(back!.address) ?? parseIPv6(back!.address);
-        bytesEq(got!, want!, `source ${JSON.stringify(text)} came back as ${back!.address}`);
+        // IP_PKTINFO carries the source in ipi_spec_dst (decoded as address), IPV6_PKTINFO in
+        // ipi6_addr (decoded as destination; address differs for a multicast one).
+        const carried = back!.family === "ipv4" ? back!.address : back!.destination;
+        const got = parseIPv4(carried) ?? parseIPv6(carried);
+        bytesEq(got!, want!, `source ${JSON.stringify(text)} came back as ${carried}`);
         const index = typeof source === "object" && source !== null ? (source as { interfaceIndex?: number }).interfaceIndex : undefined;
         if (index !== undefined) eq(back!.interfaceIndex, index + 0, "interface index"); // -0 is 0
       },
