@@ -32,6 +32,21 @@ function withAttributes(head: Uint8Array, attrs: readonly { type: number; data: 
 }
 
 /**
+ * `read` (ackOf or dumpEndOf) on a message of sequence number 1 carrying `payload`, asked for
+ * `seq`: checks that it never throws and reads only inside the payload (twoTails), and returns
+ * its answer.
+ */
+function answerOf<T>(name: string, read: (m: NetlinkMessage, seq: number) => T, type: number, flags: number, payload: Uint8Array, seq: number, slack: number): T {
+  const [a, b] = twoTails(payload, slack);
+  const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags, seq: 1, pid: 0, payload: p.subarray(0, payload.length) });
+  const ra = outcome(() => read(mk(a), seq));
+  const rb = outcome(() => read(mk(b), seq));
+  ok(ra.ok, `${name} threw ${ra.ok ? "" : String(ra.error)}`);
+  ok(JSON.stringify(ra.value) === JSON.stringify(rb.ok ? rb.value : null), `${name} read past the payload`);
+  return ra.value as T;
+}
+
+/**
  * Two copies of `payload` followed by `slack` bytes that differ between them: a decoder given
  * only the payload's length must return the same from both (else it read past the payload).
  */
@@ -199,13 +214,8 @@ export const netlinkTargets: Target[] = [
       fc.integer({ min: 0, max: 16 }),
       (type, flags, payload, seq, slack) => {
         if (!linux) return;
-        const [a, b] = twoTails(payload, slack);
-        const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags, seq: 1, pid: 0, payload: p.subarray(0, payload.length) });
-        const ra = outcome(() => ackOf(mk(a), seq));
-        const rb = outcome(() => ackOf(mk(b), seq));
-        ok(ra.ok, `ackOf threw ${ra.ok ? "" : String(ra.error)}`);
-        ok(JSON.stringify(ra.value) === JSON.stringify(rb.ok ? rb.value : null), "ackOf read past the payload");
-        if (ra.value !== undefined) ok(type === C.NLMSG_ERROR && seq === 1, "an ack for another type or sequence number");
+        const ack = answerOf("ackOf", ackOf, type, flags, payload, seq, slack);
+        if (ack !== undefined) ok(type === C.NLMSG_ERROR && seq === 1, "an ack for another type or sequence number");
       },
     ),
   },
@@ -229,13 +239,7 @@ export const netlinkTargets: Target[] = [
       fc.integer({ min: 0, max: 16 }),
       (type, flags, payload, seq, slack) => {
         if (!linux) return;
-        const [a, b] = twoTails(payload, slack);
-        const mk = (p: Uint8Array): NetlinkMessage => ({ type, flags, seq: 1, pid: 0, payload: p.subarray(0, payload.length) });
-        const ra = outcome(() => dumpEndOf(mk(a), seq));
-        const rb = outcome(() => dumpEndOf(mk(b), seq));
-        ok(ra.ok, `dumpEndOf threw ${ra.ok ? "" : String(ra.error)}`);
-        ok(JSON.stringify(ra.value) === JSON.stringify(rb.ok ? rb.value : null), "dumpEndOf read past the payload");
-        const end = ra.value;
+        const end = answerOf("dumpEndOf", dumpEndOf, type, flags, payload, seq, slack);
         if (end === undefined) return;
         ok(seq === 1 && (type === C.NLMSG_ERROR || type === C.NLMSG_DONE), "ended a dump with another type or sequence number");
         if (type === C.NLMSG_DONE && payload.length >= 4) {

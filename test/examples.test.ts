@@ -349,25 +349,36 @@ for t in c["targets"]:
     s.close()
 `;
 
+/**
+ * Starts `echo.ts server ARGS`, runs the client `client(port)` builds against it, then stops the
+ * server, which must end cleanly having logged no failed reply; the client's output.
+ */
+async function againstDgramServer(args: string[], client: (port: number) => string[]): Promise<{ stdout: string; stderr: string }> {
+  const server = await startServer(args);
+  let o: { stdout: string; stderr: string };
+  try {
+    const port = Number(/:(\d+)$/.exec(server.line)?.[1]);
+    expect(port).toBeGreaterThan(0);
+    o = await run(client(port));
+  } finally {
+    server.proc.kill("SIGTERM");
+  }
+  const end = await server.finished;
+  expect(end.code).toBe(0);
+  expect(end.stderr).not.toContain("sendto"); // no failed reply was logged
+  return o;
+}
+
 describe.skipIf(!linux || !python)("echo.ts datagram server on a wildcard address answers from each datagram's destination", () => {
   for (const [family, host, targets] of [
     ["inet", "0.0.0.0", ["127.0.0.1", "127.0.0.5", "127.3.4.5"]],
     ["inet6", "::", ["::1", "::ffff:127.0.0.7", "127.0.0.5"]], // dual-stack: IPv4 clients too
   ] as const) {
     test(`--family ${family} --host ${host}: connected clients to ${targets.join(", ")} all get their replies`, async () => {
-      const server = await startServer(["--family", family, "--type", "dgram", "--host", host]);
-      try {
-        const port = Number(/:(\d+)$/.exec(server.line)?.[1]);
-        expect(port).toBeGreaterThan(0);
-        const o = await run([python!, "-c", PY_CONNECTED_CLIENTS, JSON.stringify({ port, waitS: 3, targets: targets.map((h) => ({ host: h })) })]);
-        expect(o.stderr).toBe("");
-        expect(o.stdout).toBe(targets.map((h) => `${h} ok\n`).join(""));
-      } finally {
-        server.proc.kill("SIGTERM");
-      }
-      const end = await server.finished;
-      expect(end.code).toBe(0);
-      expect(end.stderr).not.toContain("sendto"); // no failed reply was logged
+      const o = await againstDgramServer(["--family", family, "--type", "dgram", "--host", host],
+        (port) => [python!, "-c", PY_CONNECTED_CLIENTS, JSON.stringify({ port, waitS: 3, targets: targets.map((h) => ({ host: h })) })]);
+      expect(o.stderr).toBe("");
+      expect(o.stdout).toBe(targets.map((h) => `${h} ok\n`).join(""));
     });
   }
 
@@ -386,18 +397,9 @@ except socket.timeout: print("timeout")
 `;
   for (const [family, host] of [["inet", "0.0.0.0"], ["inet6", "::"]] as const) {
     test(`--host ${host} (the family, ${family}, from the host): a broadcast to 127.255.255.255 is answered from 127.0.0.1`, async () => {
-      const server = await startServer(["--type", "dgram", "--host", host]);
-      try {
-        const port = Number(/:(\d+)$/.exec(server.line)?.[1]);
-        const o = await run([python!, "-c", PY_BROADCAST_CLIENT, String(port)]);
-        expect(o.stderr).toBe("");
-        expect(o.stdout).toBe("127.0.0.1 to everyone\n");
-      } finally {
-        server.proc.kill("SIGTERM");
-      }
-      const end = await server.finished;
-      expect(end.code).toBe(0);
-      expect(end.stderr).not.toContain("sendto");
+      const o = await againstDgramServer(["--type", "dgram", "--host", host], (port) => [python!, "-c", PY_BROADCAST_CLIENT, String(port)]);
+      expect(o.stderr).toBe("");
+      expect(o.stdout).toBe("127.0.0.1 to everyone\n");
     });
   }
 

@@ -21,7 +21,7 @@ import { readIntField, writeIntField } from "../core/structs.ts";
 import { interfaceName } from "../socket/resolve.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { parseNeighbour, type Neighbour } from "./neighbours.ts";
-import { ackOf, addressRequest, dumpEndOf, linkRequest, routeDumpRequest, routeRequest, type AddressOptions, type RouteSpec } from "./rtrequest.ts";
+import { ackOf, addressRequest, dumpEndOf, linkRequest, routeDumpRequest, routeRequest, routeTableId, type AddressOptions, type RouteSpec } from "./rtrequest.ts";
 
 const C = table.constants;
 const S = table.structs;
@@ -418,10 +418,11 @@ export class Rtnetlink implements Disposable {
       const msgs = await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, options);
       return msgs.map(parseRoute).filter((r): r is Route => r !== null);
     }
-    const request = (seq: number): Uint8Array => routeDumpRequest("routes", af, tableId, seq);
-    request(0); // checks `table` now, before anything is sent
-    const msgs = this.#strict ? await this.#dump(request, options) : await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, options);
-    return msgs.map(parseRoute).filter((r): r is Route => r !== null && r.table === tableId);
+    const tid = routeTableId("routes", tableId);
+    const msgs = this.#strict
+      ? await this.#dump((seq) => routeDumpRequest(af, tid, seq), options)
+      : await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, options);
+    return msgs.map(parseRoute).filter((r): r is Route => r !== null && r.table === tid);
   }
 
   /**

@@ -186,15 +186,20 @@ export function routeRequest(fn: string, add: boolean, r: RouteSpec, seq: number
   }, attrs);
 }
 
-/**
- * An RTM_GETROUTE dump of one table (`ip route show table T`): the table in rtm_table (when it
- * fits a byte) and in RTA_TABLE. The kernel filters by it only on a socket with
- * NETLINK_GET_STRICT_CHK on, and then fails the dump with ENOENT for a table that does not exist.
- */
-export function routeDumpRequest(fn: string, family: number, tableId: unknown, seq: number): Uint8Array {
-  const R = need("struct rtmsg", S.rtmsg);
+/** A table id for a filtered route dump: 1 to 2³²−1 (0, RT_TABLE_UNSPEC, names no table). */
+export function routeTableId(fn: string, tableId: unknown): number {
   const tid = check.uint32(fn, "table", tableId);
   if (tid === 0) throw new RangeError(`${fn}: table 0 (RT_TABLE_UNSPEC) names no table; leave table out for every table`);
+  return tid;
+}
+
+/**
+ * An RTM_GETROUTE dump of one table, `tid` (checked by routeTableId), as `ip route show table T`
+ * asks it: the table in rtm_table (when it fits a byte) and in RTA_TABLE. The kernel filters by it only on a socket with
+ * NETLINK_GET_STRICT_CHK on, and then fails the dump with ENOENT for a table that does not exist.
+ */
+export function routeDumpRequest(family: number, tid: number, seq: number): Uint8Array {
+  const R = need("struct rtmsg", S.rtmsg);
   const flags = need("NLM_F_REQUEST", C.NLM_F_REQUEST) | need("NLM_F_DUMP", C.NLM_F_DUMP);
   return build(need("RTM_GETROUTE", C.RTM_GETROUTE), flags, seq, R, (v) => {
     writeIntField(v, R.fields.rtm_family, family);

@@ -54,7 +54,11 @@ export interface ZeroCopyCompletion {
  */
 export function decodeZeroCopy(level: number, type: number, data: Uint8Array): ZeroCopyCompletion | undefined {
   // A fresh view from the built-in getters: an own `byteLength` cannot widen what is read.
-  data = check.freshView("decodeZeroCopy", "data", data);
+  return readZeroCopy(level, type, check.freshView("decodeZeroCopy", "data", data));
+}
+
+/** decodeZeroCopy on bytes the ledger sliced itself (its error-queue reads): no re-view. */
+function readZeroCopy(level: number, type: number, data: Uint8Array): ZeroCopyCompletion | undefined {
   const isErr = (level === C.SOL_IP && type === C.IP_RECVERR) || (level === C.SOL_IPV6 && type === C.IPV6_RECVERR);
   if (!isErr || !SERR || C.SO_EE_ORIGIN_ZEROCOPY === null || data.byteLength < SERR.size) return undefined;
   const f = SERR.fields;
@@ -161,7 +165,7 @@ export class ZeroCopyLedger {
       const r = attempt.recvMsg(fd, { buffers: [this.#scratch], controlSize: ROOM, flags: C.MSG_ERRQUEUE! });
       if (r === WOULD_BLOCK) break;
       for (const m of r.control) {
-        const c = decodeZeroCopy(m.level, m.type, m.data);
+        const c = readZeroCopy(m.level, m.type, m.data);
         if (c) this.complete(c);
       }
     }

@@ -31,7 +31,7 @@ import { readIntField } from "../core/structs.ts";
 import type { FieldLayout } from "../../ffi/table.ts";
 import { decodeAddress, encodeAddress, SOCKADDR_MAX, type Address, type RawAddress } from "../core/sockaddr.ts";
 import * as sys from "../core/sys.ts";
-import { decodePacketInfo, mergePacketInfo, packetInfoSizes, sourceMessage, type PacketInfo, type PacketSource } from "./pktinfo.ts";
+import { mergePacketInfo, packetInfoSizes, readPacketInfo, sourceMessage, type PacketInfo, type PacketSource } from "./pktinfo.ts";
 import { INTERRUPTED, WOULD_BLOCK, outcome } from "../core/sys.ts";
 
 const C = table.constants;
@@ -134,7 +134,11 @@ function secondsAndNanos(dv: DataView, base: number, sec: FieldLayout, frac: Fie
 export function decodeTimestamp(level: number, type: number, data: Uint8Array): KernelTimestamp | undefined {
   if (level !== C.SOL_SOCKET) return undefined;
   // A fresh view from the built-in getters: an own `byteLength` cannot widen what is read.
-  data = check.freshView("decodeTimestamp", "data", data);
+  return readTimestamp(type, check.freshView("decodeTimestamp", "data", data));
+}
+
+/** decodeTimestamp's SOL_SOCKET part on bytes this module sliced itself: no re-view. */
+function readTimestamp(type: number, data: Uint8Array): KernelTimestamp | undefined {
   const dv = viewOf(data);
   const len = data.byteLength;
   if (type === C.SCM_TIMESTAMP && len >= TIMEVAL.size) {
@@ -618,11 +622,11 @@ export class IncomingMessage {
       for (const m of messages) {
         if (m.level === C.SOL_SOCKET && m.type === C.SCM_RIGHTS) continue;
         if (timestamp === undefined) {
-          timestamp = decodeTimestamp(m.level, m.type, m.data);
+          timestamp = m.level === C.SOL_SOCKET ? readTimestamp(m.type, m.data) : undefined;
           if (timestamp !== undefined) continue;
         }
         if (packetInfo === undefined || packetInfoV6 === undefined) {
-          const info = decodePacketInfo(m.level, m.type, m.data);
+          const info = readPacketInfo(m.level, m.type, m.data);
           if (info?.family === "ipv4" && packetInfo === undefined) { packetInfo = info; continue; }
           if (info?.family === "ipv6" && packetInfoV6 === undefined) { packetInfoV6 = info; continue; }
         }

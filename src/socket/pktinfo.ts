@@ -77,7 +77,11 @@ export function packetInfoSizes(fn: string): readonly number[] {
  */
 export function decodePacketInfo(level: number, type: number, data: ArrayBufferView): PacketInfo | undefined {
   // A fresh view from the built-in getters: an own `byteLength` cannot widen what is read.
-  const bytes = check.freshView("decodePacketInfo", "data", data);
+  return readPacketInfo(level, type, check.freshView("decodePacketInfo", "data", data));
+}
+
+/** decodePacketInfo on bytes this library sliced itself (recvMsg's control messages): no re-view. */
+export function readPacketInfo(level: number, type: number, bytes: Uint8Array): PacketInfo | undefined {
   if (IN_PKTINFO && C.IP_PKTINFO !== null && level === C.SOL_IP && type === C.IP_PKTINFO && bytes.byteLength >= IN_PKTINFO.size) {
     const f = IN_PKTINFO.fields;
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
