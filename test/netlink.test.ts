@@ -148,6 +148,43 @@ describe.skipIf(!linux)("Rtnetlink against the kernel", () => {
   });
 });
 
+describe.skipIf(!linux)("Rtnetlink shared by many callers", () => {
+  test("on this machine: dumps issued together each get their whole answer, as one after another", async () => {
+    using rt = Rtnetlink.open();
+    const op = { timeout: 5000 };
+    const links = (await rt.links(op)).map((l) => l.name);
+    const addrs = (await rt.addresses(op)).map((a) => a.address);
+    const both = await Promise.all([rt.links(op), rt.addresses(op), rt.links(op), rt.addresses(op)]);
+    expect(both.map((r) => r.map((x) => ("name" in x ? x.name : x.address)))).toEqual([links, addrs, links, addrs]);
+    expect(links).toContain("lo");
+  });
+
+  const noNetns = !isRoot ? "not root: cannot create a network namespace" : !unshare ? "unshare(1) missing" : null;
+  if (noNetns) console.warn(`SKIP Rtnetlink concurrency in a namespace: ${noNetns}`);
+  test.skipIf(noNetns !== null)("in a fresh namespace: concurrent dumps and changes, a dump and a change inside events(), changes made before events() ran, cancelled requests, close", async () => {
+    const o = await run([unshare!, "--net", bun, join(root, "test", "fixtures", "rtconcurrent-netns.ts")], {}, 60_000);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) return console.warn(`SKIP: ${o.stderr.trim()}`);
+    expect(o.stderr).toBe("");
+    const r = JSON.parse(o.stdout) as Record<string, unknown>;
+    const addresses = ["127.0.0.1/8", "192.0.2.1/32", "198.51.100.1/32", "::1/128"];
+    expect(r.sequential).toEqual({ links: ["lo"], addresses, routes: expect.any(Number) });
+    expect(r.concurrent).toEqual({ ...(r.sequential as object), neighbours: true });
+    expect(r.manyAllWhole).toBe(true);
+    // Aborted while waiting its turn: rejected with the reason, never sent; its neighbours answered.
+    expect(r.abortedInLine).toEqual(["ok", "changed my mind", "ok"]);
+    expect(r.zeroTimeout).toBe("SocketTimeoutError");
+    expect(r.wholeAfterCancel).toBe(30);
+    // The announcements made before the loop (link up, two addresses), then the one made inside it.
+    const seen = r.seen as string[];
+    expect(seen).toContain("new link lo");
+    expect(seen.filter((e) => e.startsWith("new 1"))).toEqual(["new 127.0.0.1", "new 192.0.2.1", "new 198.51.100.1", "new 192.0.2.9"]);
+    expect(r.dumpInLoop).toEqual(addresses);
+    expect(r.after).toEqual(["lo"]);
+    expect(r.closedEvents).toBe("ended");
+    expect(r.closedRequest).toBe("EBADF");
+  }, 90_000);
+});
+
 describe.skipIf(!linux)("Rtnetlink arguments are checked before anything is sent", () => {
   test("dump types the kernel never answers, and values wider than their fields, are RangeErrors; the object still works after", async () => {
     using rt = Rtnetlink.open();

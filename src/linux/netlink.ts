@@ -8,11 +8,14 @@
  * `Rtnetlink` is the high-level face, on AsyncSocket: `links()` (RTM_GETLINK dump),
  * `addresses()` (RTM_GETADDR dump), `routes()` (RTM_GETROUTE dump, decoded and formatted as
  * `ip route` prints them by src/linux/routes.ts), `defaultGateway()`, and `events()` for the
- * RTMGRP_* multicast groups (links, addresses, routes).
+ * RTMGRP_* multicast groups (links, addresses, routes). One object serves concurrent callers:
+ * requests take turns, and one reader sorts what arrives into answers (by sequence number) and
+ * events (multicast).
  */
 import { table } from "../../ffi/platform.ts";
 import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
 import { AsyncSocket, type OperationOptions } from "../async/async.ts";
+import { Guard, signalOf, timeoutOf } from "../async/cancel.ts";
 import * as check from "../core/check.ts";
 import { SocketError } from "../core/errors.ts";
 import { formatIP } from "../core/sockaddr.ts";
@@ -25,6 +28,7 @@ import { ackOf, addressRequest, dumpEndOf, linkRequest, routeDumpRequest, routeR
 
 const C = table.constants;
 const S = table.structs;
+const E = table.errno;
 const LE = table.expressions.LITTLE_ENDIAN === 1;
 
 /** A netlink fact from the table (RangeError on platforms without netlink). */
@@ -264,6 +268,99 @@ export interface RtnetlinkOptions {
   readonly groups?: number;
 }
 
+/** The kernel's netlink address (port id 0). */
+const KERNEL = { family: "netlink", pid: 0 } as const;
+/** How long an answer is still read after its caller gave up, before the next request goes anyway. */
+const ABANDONED_ANSWER_MS = 5000;
+/** Multicast messages kept per events() loop (and while none runs) before changes count as lost. */
+const EVENT_BACKLOG = 4096;
+
+/** A request in flight (see Rtnetlink.#exchange). */
+interface Request {
+  readonly seq: number;
+  /** Settles when the answer ended, or failed. */
+  readonly answered: Promise<void>;
+  /** One message of the answer. */
+  take(m: NetlinkMessage): void;
+  /** The reader failed (the socket closed, say). */
+  fail(e: unknown): void;
+  /** The caller gave up: read the rest, within ABANDONED_ANSWER_MS. */
+  abandon(): void;
+  /** Drops the abandon timer. */
+  end(): void;
+}
+
+/** One events() loop's messages, in order, and how it ends. */
+class Listener {
+  #queue: NetlinkMessage[];
+  #head = 0;
+  #lost: SocketError | null;
+  #wake: (() => void) | null = null;
+  /** Why the loop ends once its messages are taken (a reader error). */
+  error: unknown = null;
+
+  constructor(backlog: NetlinkMessage[], lost: SocketError | null) {
+    this.#queue = backlog;
+    this.#lost = lost;
+  }
+
+  push(m: NetlinkMessage): void {
+    if (this.#lost !== null) return; // it will throw ENOBUFS at that point anyway
+    if (this.#queue.length - this.#head >= EVENT_BACKLOG) {
+      this.#lost = new SocketError("recvfrom", E.ENOBUFS, { note: `events: more than ${EVENT_BACKLOG} changes waited for this loop; some were dropped` });
+    } else this.#queue.push(m);
+    this.wake();
+  }
+
+  lose(e: SocketError): void {
+    this.#lost ??= e;
+    this.wake();
+  }
+
+  fail(e: unknown): void {
+    this.error ??= e;
+    this.wake();
+  }
+
+  /** The next message, or undefined when none waits (after a loss: its error is thrown). */
+  next(): NetlinkMessage | undefined {
+    if (this.#head < this.#queue.length) {
+      const m = this.#queue[this.#head++]!;
+      if (this.#head === this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+      }
+      return m;
+    }
+    if (this.#lost !== null) throw this.#lost;
+    return undefined;
+  }
+
+  wait(): Promise<void> {
+    return new Promise<void>((resolve) => (this.#wake = resolve));
+  }
+
+  wake(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+}
+
+/** The event a multicast message announces, or null for one of no kind known here. */
+function eventOf(m: NetlinkMessage): RtEvent | null {
+  const action = m.type === C.RTM_DELLINK || m.type === C.RTM_DELADDR ? "del" : "new";
+  const link = parseLink(m);
+  if (link) return { kind: "link", action, link };
+  const address = parseAddress(m);
+  if (address) return { kind: "address", action, address };
+  const route = parseRoute(m);
+  if (route) return { kind: "route", action: m.type === C.RTM_DELROUTE ? "del" : "new", route };
+  const neighbour = parseNeighbour(m);
+  if (neighbour) return { kind: "neighbour", action: m.type === C.RTM_DELNEIGH ? "del" : "new", neighbour };
+  return null;
+}
+
 /**
  * An rtnetlink socket on the async API: dumps of the interface and address tables, and the
  * kernel's change notifications. `using` / close() release it.
@@ -278,6 +375,18 @@ export class Rtnetlink implements Disposable {
   readonly socket: AsyncSocket;
   readonly #buf = new Uint8Array(1 << 16);
   #seq = Math.floor(Math.random() * 0x7fffffff);
+  /** Whether a request holds the turn; the others wait in #waiting, in order. */
+  #busy = false;
+  readonly #waiting = new Set<() => void>();
+  /** The request whose answer is being read (it may hold the turn after its caller gave up). */
+  #current: Request | null = null;
+  /** Stops the one reader (see #pump); null when none runs. */
+  #reader: AbortController | null = null;
+  /** The running events() loops. */
+  readonly #listeners = new Set<Listener>();
+  /** Multicast messages read while no events() loop ran, for the next one. */
+  #backlog: NetlinkMessage[] = [];
+  #backlogLost: SocketError | null = null;
   /** Whether NETLINK_GET_STRICT_CHK is on: the kernel then filters dumps by what they ask. */
   readonly #strict: boolean;
 
@@ -322,26 +431,21 @@ export class Rtnetlink implements Disposable {
     // a value wider than its field would be wrapped into another request.
     check.inRange("dump", "type", type, need("NLMSG_MIN_TYPE", C.NLMSG_MIN_TYPE), 0xffff);
     check.inRange("dump", "family", family, 0, 255);
-    return this.#dump((seq) => dumpRequest(type, seq, family), op);
+    return this.#dump("dump", (seq) => dumpRequest(type, seq, family), op);
   }
 
-  async #dump(build: (seq: number) => Uint8Array, op?: OperationOptions): Promise<NetlinkMessage[]> {
-    const seq = (this.#seq = (this.#seq + 1) >>> 0);
-    await this.socket.sendTo(build(seq), { family: "netlink", pid: 0 }, op);
+  async #dump(fn: string, build: (seq: number) => Uint8Array, op?: OperationOptions): Promise<NetlinkMessage[]> {
     const out: NetlinkMessage[] = [];
-    for (;;) {
-      const [n] = await this.socket.recvFromInto(this.#buf, op);
-      for (const m of parseMessages(this.#buf, n)) {
-        if (m.seq !== seq) continue; // a multicast event or another request's answer
-        const end = dumpEndOf(m, seq);
-        if (end !== undefined) {
-          if (end.errno !== 0) throw new SocketError("netlink", end.errno, end.message !== undefined ? { note: end.message } : {});
-          return out;
-        }
-        // Copy: the receive buffer is reused by the next recv.
-        out.push({ ...m, payload: m.payload.slice() });
+    await this.#exchange(fn, build, (m, seq) => {
+      const end = dumpEndOf(m, seq);
+      if (end === undefined) {
+        out.push(m);
+        return false;
       }
-    }
+      if (end.errno !== 0) throw new SocketError("netlink", end.errno, end.message !== undefined ? { note: end.message } : {});
+      return true;
+    }, op);
+    return out;
   }
 
   /**
@@ -349,19 +453,214 @@ export class Rtnetlink implements Disposable {
    * with SocketError("netlink", errno) — EEXIST, ESRCH, ENODEV, EPERM without CAP_NET_ADMIN —
    * whose message carries the kernel's extended-ack text when it gave one.
    */
-  async #change(what: string, build: (seq: number) => Uint8Array, op?: OperationOptions): Promise<void> {
-    const seq = (this.#seq = (this.#seq + 1) >>> 0);
-    const msg = build(seq);
-    await this.socket.sendTo(msg, { family: "netlink", pid: 0 }, op);
-    for (;;) {
-      const [n] = await this.socket.recvFromInto(this.#buf, op);
-      for (const m of parseMessages(this.#buf, n)) {
-        const ack = ackOf(m, seq);
-        if (ack === undefined) continue; // an event, or another request's answer
-        if (ack.errno !== 0) throw new SocketError("netlink", ack.errno, { note: ack.message ? `${what}: ${ack.message}` : what });
+  #change(what: string, build: (seq: number) => Uint8Array, op?: OperationOptions): Promise<void> {
+    return this.#exchange(what, build, (m, seq) => {
+      const ack = ackOf(m, seq);
+      if (ack === undefined) return false;
+      if (ack.errno !== 0) throw new SocketError("netlink", ack.errno, { note: ack.message ? `${what}: ${ack.message}` : what });
+      return true;
+    }, op);
+  }
+
+  /**
+   * One request and its answer. Requests take turns (the kernel runs one dump per socket at a
+   * time and answers EBUSY to a second); `op`'s timeout and signal cover the wait for the turn
+   * too, and a request cancelled before its turn is never sent. `take` gets each message of the
+   * answer (a copy) and says when it is the last; what it throws is the request's error.
+   */
+  async #exchange(fn: string, build: (seq: number) => Uint8Array, take: (m: NetlinkMessage, seq: number) => boolean, op?: OperationOptions): Promise<void> {
+    if (op !== undefined && (op === null || typeof op !== "object")) throw new TypeError(`${fn}: options must be an object { signal?, timeout? }`);
+    const timeout = op?.timeout === undefined ? null : timeoutOf(fn, op.timeout);
+    const signal = signalOf(fn, op?.signal);
+    const stop = new AbortController();
+    let cancel!: (reason: unknown) => void;
+    const cancelled = new Promise<never>((_, reject) => (cancel = reject));
+    cancelled.catch(() => {});
+    const guard = new Guard(fn, signal, timeout === null ? Infinity : performance.now() + timeout, timeout ?? 0);
+    guard.arm((reason) => {
+      stop.abort(reason);
+      cancel(reason);
+    });
+    try {
+      await this.#acquire(cancelled);
+      let request: Request;
+      let msg: Uint8Array;
+      try {
+        if (stop.signal.aborted) throw stop.signal.reason;
+        const seq = (this.#seq = (this.#seq + 1) >>> 0);
+        msg = build(seq);
+        request = this.#expect(seq, take);
+        this.#pump();
+      } catch (e) {
+        this.#release();
+        throw e;
+      }
+      try {
+        await this.socket.sendTo(msg, KERNEL, { signal: stop.signal });
+      } catch (e) {
+        this.#finish(request); // not sent: no answer will come
+        throw e;
+      }
+      try {
+        await Promise.race([request.answered, cancelled]);
+      } catch (e) {
+        // Cancelled while the kernel answers: the answer is read to its end before the next
+        // request goes (a dump left half read would make the next one EBUSY), within a bound.
+        if (this.#current === request) request.abandon();
+        throw e;
+      }
+    } finally {
+      guard.disarm();
+    }
+  }
+
+  /** Waits for the turn to send a request (at once when free); rejects, leaving the line, when `cancelled` does. */
+  #acquire(cancelled: Promise<never>): Promise<void> {
+    if (!this.#busy) {
+      this.#busy = true;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const go = (): void => resolve();
+      this.#waiting.add(go);
+      cancelled.catch((e: unknown) => {
+        if (this.#waiting.delete(go)) reject(e);
+      });
+    });
+  }
+
+  /** Hands the turn to the next request in line, or frees it. */
+  #release(): void {
+    const next = this.#waiting.values().next();
+    if (next.done) {
+      this.#busy = false;
+      this.#pumpIfNeeded();
+      return;
+    }
+    this.#waiting.delete(next.value);
+    next.value();
+  }
+
+  /** Makes `seq`'s request the one whose answer the reader collects. */
+  #expect(seq: number, take: (m: NetlinkMessage, seq: number) => boolean): Request {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const answered = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    answered.catch(() => {});
+    let drain: ReturnType<typeof setTimeout> | null = null;
+    const request: Request = {
+      seq,
+      answered,
+      take: (m) => {
+        let last: boolean;
+        try {
+          last = take(m, seq);
+        } catch (e) {
+          this.#finish(request);
+          reject(e);
+          return;
+        }
+        if (last) {
+          this.#finish(request);
+          resolve();
+        }
+      },
+      fail: (e) => {
+        this.#finish(request);
+        reject(e);
+      },
+      abandon: () => {
+        drain ??= setTimeout(() => this.#finish(request), ABANDONED_ANSWER_MS);
+      },
+      end: () => {
+        if (drain !== null) clearTimeout(drain);
+        drain = null;
+      },
+    };
+    this.#current = request;
+    return request;
+  }
+
+  /** Ends `request` (answered, failed, or given up) and passes the turn on. Idempotent. */
+  #finish(request: Request): void {
+    if (this.#current !== request) return;
+    request.end();
+    this.#current = null;
+    this.#release();
+  }
+
+  /**
+   * Starts the one reader when a request or an events() loop needs it. It hands each message to
+   * where it belongs: a multicast one (its source has groups) to events() — kept, within a
+   * bound, while no loop runs, so a dump between subscribing and listening loses nothing — and
+   * an answer to the request with its sequence number; an answer nobody waits for is dropped.
+   */
+  #pump(): void {
+    if (this.#reader !== null || this.socket.closed) return;
+    const stop = new AbortController();
+    this.#reader = stop;
+    void this.#read(stop.signal).finally(() => {
+      if (this.#reader === stop) this.#reader = null;
+      this.#pumpIfNeeded();
+    });
+  }
+
+  /** Runs the reader while it is needed, stops it when not. */
+  #pumpIfNeeded(): void {
+    if (this.#current !== null || this.#listeners.size > 0) this.#pump();
+    else if (this.#reader !== null) {
+      this.#reader.abort();
+      this.#reader = null;
+    }
+  }
+
+  async #read(stop: AbortSignal): Promise<void> {
+    const enobufs = E.ENOBUFS;
+    while (!stop.aborted && (this.#current !== null || this.#listeners.size > 0)) {
+      let n: number;
+      let from: unknown;
+      try {
+        [n, from] = await this.socket.recvFromInto(this.#buf, { signal: stop });
+      } catch (e) {
+        if (stop.aborted) return;
+        // The kernel dropped multicast messages (receive buffer full): events() must say so;
+        // answers to requests are flow-controlled and never dropped.
+        if (e instanceof SocketError && e.errno === enobufs) {
+          this.#lose(e);
+          continue;
+        }
+        this.#current?.fail(e);
+        for (const l of this.#listeners) l.fail(e);
         return;
       }
+      const multicast = typeof from === "object" && from !== null && (from as { groups?: number }).groups !== undefined && (from as { groups: number }).groups !== 0;
+      for (const m of parseMessages(this.#buf, n)) {
+        // Copy: the receive buffer is reused by the next recv.
+        const own: NetlinkMessage = { ...m, payload: m.payload.slice() };
+        if (multicast) this.#announce(own);
+        else if (this.#current !== null && m.seq === this.#current.seq) this.#current.take(own);
+      }
     }
+  }
+
+  /** A multicast message: to every events() loop, or kept for the next one. */
+  #announce(m: NetlinkMessage): void {
+    if (this.#listeners.size === 0) {
+      if (this.#backlog.length < EVENT_BACKLOG) this.#backlog.push(m);
+      else this.#backlogLost ??= new SocketError("recvfrom", E.ENOBUFS, { note: `events: more than ${EVENT_BACKLOG} changes arrived while no events() loop ran; some were dropped` });
+      return;
+    }
+    for (const l of this.#listeners) l.push(m);
+  }
+
+  /** The kernel dropped multicast messages: every events() loop (or the next) reports it. */
+  #lose(e: SocketError): void {
+    const lost = new SocketError("recvfrom", e.errno, { note: "events: the kernel dropped changes (the socket's receive buffer was full)" });
+    if (this.#listeners.size === 0) this.#backlogLost ??= lost;
+    for (const l of this.#listeners) l.lose(lost);
   }
 
   /** Adds `address` ("198.51.100.1/24", "2001:db8::1/64") to interface `interfaceIndex` (ip addr add). */
@@ -420,7 +719,7 @@ export class Rtnetlink implements Disposable {
     }
     const tid = routeTableId("routes", tableId);
     const msgs = this.#strict
-      ? await this.#dump((seq) => routeDumpRequest(af, tid, seq), options)
+      ? await this.#dump("routes", (seq) => routeDumpRequest(af, tid, seq), options)
       : await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, options);
     return msgs.map(parseRoute).filter((r): r is Route => r !== null && r.table === tid);
   }
@@ -452,34 +751,45 @@ export class Rtnetlink implements Disposable {
 
   /**
    * The changes announced to the groups this socket joined, as they happen (until the signal
-   * aborts or the socket closes).
+   * aborts or the socket closes). Changes announced since open() that no loop took yet come
+   * first, so `open({ groups })`, a dump, then `events()` misses nothing in between. Requests
+   * may run while a loop does (one reader sorts the messages). When changes were lost (the
+   * kernel's receive buffer, or more than 4096 kept while no loop ran) the loop throws
+   * SocketError ENOBUFS after the ones before the loss: dump again to resynchronise.
    */
   async *events(op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<RtEvent, void, undefined> {
-    for (;;) {
-      let n: number;
-      try {
-        [n] = await this.socket.recvFromInto(this.#buf, op.signal ? { signal: op.signal } : undefined);
-      } catch (e) {
-        if (this.socket.closed || op.signal?.aborted) return;
-        throw e;
+    if (op === null || typeof op !== "object") throw new TypeError("events: options must be an object { signal? }");
+    const signal = signalOf("events", op.signal);
+    const l = new Listener(this.#backlog, this.#backlogLost);
+    this.#backlog = [];
+    this.#backlogLost = null;
+    const wake = (): void => l.wake();
+    signal?.addEventListener("abort", wake);
+    this.#listeners.add(l);
+    try {
+      this.#pump();
+      for (;;) {
+        const m = l.next();
+        if (m !== undefined) {
+          const event = eventOf(m);
+          if (event !== null) yield event;
+          continue;
+        }
+        if (signal?.aborted || this.socket.closed) return;
+        if (l.error !== null) throw l.error;
+        await l.wait();
       }
-      for (const m of parseMessages(this.#buf, n)) {
-        const action = m.type === C.RTM_DELLINK || m.type === C.RTM_DELADDR ? "del" : "new";
-        const link = parseLink(m);
-        if (link) { yield { kind: "link", action, link }; continue; }
-        const address = parseAddress(m);
-        if (address) { yield { kind: "address", action, address }; continue; }
-        const route = parseRoute(m);
-        if (route) { yield { kind: "route", action: m.type === C.RTM_DELROUTE ? "del" : "new", route }; continue; }
-        const neighbour = parseNeighbour(m);
-        if (neighbour) yield { kind: "neighbour", action: m.type === C.RTM_DELNEIGH ? "del" : "new", neighbour };
-      }
+    } finally {
+      signal?.removeEventListener("abort", wake);
+      this.#listeners.delete(l);
+      this.#pumpIfNeeded();
     }
   }
 
   /** Closes the socket. Idempotent. */
   close(): void {
     this.socket.close();
+    for (const l of this.#listeners) l.wake();
   }
 
   /** `using rt = Rtnetlink.open()` closes it. */
