@@ -205,6 +205,33 @@ c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.cl
   });
 });
 
+describe.skipIf(!!reason)("sendZeroCopy on Socket, reset mid-send", () => {
+  test.skipIf(!python)("a reset while the call still waits for room throws ECONNRESET, and the next recv reports it too", async () => {
+    const peer = String.raw`
+import socket, struct, sys, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind(("127.0.0.1", 0)); l.listen(1); print(l.getsockname()[1], flush=True)
+c, _ = l.accept(); time.sleep(0.4)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+`;
+    const { port, rest } = await startWithPort([python!, "-c", peer]);
+    using c = Socket.connect({ family: "inet", host: "127.0.0.1", port }, { timeout: 5000 });
+    const data = pattern(8 << 20); // far beyond the send buffer: the call blocks for room
+    let e: unknown;
+    try {
+      c.sendZeroCopy(data);
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(SocketError);
+    expect((e as SocketError).code).toBe("ECONNRESET");
+    expect((e as SocketError).bytesSent).toBeLessThan(data.length);
+    expect(() => c.recv(16)).toThrow(/^recv: Connection reset by peer/);
+    expect(c.recv(16)).toHaveLength(0); // reported once more, then the end
+    await rest;
+  });
+});
+
 describe.skipIf(!!reason)("sendZeroCopy on AsyncSocket", () => {
   test("16 × 1 MiB in flight at once: each promise resolves on its completion, the stream is exact", async () => {
     await using l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
@@ -296,6 +323,85 @@ print(n)`]);
     const next = await rejection(c.recv(16, { timeout: 2000 }));
     expect((next as SocketError).code).toBe("ECONNRESET");
     expect(await c.recv(16, { timeout: 2000 })).toHaveLength(0); // reported once, then the end
+  });
+
+  /** A client whose sends the peer never acknowledges in full (a 4 KiB window), and its accepted end. */
+  async function stalledPair(): Promise<[AsyncSocket, AsyncSocket, AsyncSocket]> {
+    const l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
+    const accepting = l.accept({ timeout: 5000 });
+    const c = await AsyncSocket.connect(l.localAddress as Address, { timeout: 5000 });
+    const a = (await accepting)[0];
+    a.setOption("receiveBufferSize", 4096);
+    return [l, c, a];
+  }
+  /** Resets `a`'s connection (SO_LINGER 0, close): the peer's unsent data is purged. */
+  function reset(a: AsyncSocket): void {
+    a.setOption("linger", { onoff: true, seconds: 0 });
+    a.close();
+  }
+
+  test("a reset whose error a concurrent recv takes first still rejects the waiting zero-copy sends (never a success)", async () => {
+    for (const taker of ["pending AsyncSocket recv", "the Socket underneath, at once"] as const) {
+      const [l, c, a] = await stalledPair();
+      try {
+        c.setOption("sendBufferSize", 4 << 20);
+        const receiving = taker === "pending AsyncSocket recv" ? c.recv(16, { timeout: 5000 }).then(() => null, (e: unknown) => e) : null;
+        const pending = c.sendZeroCopy(pattern(64 << 10), { timeout: 5000 });
+        const outcome = pending.then(() => "resolved", (e: unknown) => e);
+        await Bun.sleep(50);
+        reset(a); // on loopback the RST is processed before close() returns
+        if (receiving === null) expect(() => c.socket.recv(16)).toThrow(/^recv: Connection reset by peer/);
+        else expect(((await receiving) as SocketError).code).toBe("ECONNRESET");
+        const e = await outcome;
+        expect({ taker, e: e instanceof SocketError ? "SocketError" : e }).toEqual({ taker, e: "SocketError" });
+        // EPIPE: the ECONNRESET itself went to the other call.
+        expect(["ECONNRESET", "EPIPE"]).toContain((e as SocketError).code);
+        expect((e as SocketError).bytesSent).toBe(64 << 10);
+      } finally {
+        c.close();
+        l.close();
+      }
+    }
+  });
+
+  test("a reset while a large zero-copy buffer is still being queued: the call rejects, and the next call reports the reset too", async () => {
+    const [l, c, a] = await stalledPair();
+    try {
+      const big = c.sendZeroCopy(pattern(4 << 20), { timeout: 5000 }).then(() => "resolved", (e: unknown) => e);
+      await Bun.sleep(100); // it waits for room: most of it is not queued yet
+      reset(a);
+      const e = await big;
+      expect(e).toBeInstanceOf(SocketError);
+      expect((e as SocketError).code).toBe("ECONNRESET");
+      expect((e as SocketError).bytesSent).toBeLessThan(4 << 20);
+      const next = await rejection(c.recv(16, { timeout: 2000 }));
+      expect((next as SocketError).code).toBe("ECONNRESET");
+      expect(await c.recv(16, { timeout: 2000 })).toHaveLength(0); // reported once more, then the end
+    } finally {
+      c.close();
+      l.close();
+    }
+  });
+
+  test("a reset while one zero-copy send waits for its completion and another for room: both reject, neither as a success", async () => {
+    const [l, c, a] = await stalledPair();
+    try {
+      c.setOption("sendBufferSize", 1 << 20);
+      const queued = c.sendZeroCopy(pattern(64 << 10), { timeout: 5000 }).then(() => "resolved", (e: unknown) => e);
+      const big = c.sendZeroCopy(pattern(8 << 20), { timeout: 5000 }).then(() => "resolved", (e: unknown) => e);
+      await Bun.sleep(100);
+      reset(a);
+      const [q, b] = await Promise.all([queued, big]);
+      for (const e of [q, b]) {
+        expect(e).toBeInstanceOf(SocketError);
+        expect(["ECONNRESET", "EPIPE"]).toContain((e as SocketError).code);
+      }
+      // Whichever call took the reset from the kernel, it was reported as ECONNRESET at least once.
+      expect([q, b].some((e) => (e as SocketError).code === "ECONNRESET")).toBe(true);
+    } finally {
+      c.close();
+      l.close();
+    }
   });
 
   test("the process exits after a completion wait times out, with the sockets still open", async () => {

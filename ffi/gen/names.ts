@@ -46,6 +46,8 @@ export const headers: readonly { readonly header: string; readonly guard?: strin
   // TUNSETIFF, IFF_TUN/IFF_TAP/IFF_NO_PI (TUN/TAP devices); <sys/ioctl.h> brings the _IOW it uses
   { header: "sys/ioctl.h", guard: "defined(__linux__)" },
   { header: "linux/if_tun.h", guard: "defined(__linux__)" },
+  // SIOCOUTQ, SIOCINQ: neither glibc's nor musl's <sys/ioctl.h> defines them (musl has only TIOCOUTQ/TIOCINQ)
+  { header: "linux/sockios.h", guard: "defined(__linux__)" },
   // NDA_*, NUD_*, NTF_* (neighbour table). (<linux/icmpv6.h>, with ICMPV6_ROUTER_PREF_*, clashes
   // with <netinet/icmp6.h>; a route's preference is RFC 4191's two-bit field, see netlink.ts.)
   { header: "linux/neighbour.h", guard: "defined(__linux__)" },
@@ -157,6 +159,9 @@ export const optionalConstants = [
   "NTF_OFFLOADED", "NTF_ROUTER", "NLMSG_MIN_TYPE", "NLM_F_CREATE", "IFA_F_NODAD", "IFA_FLAGS", "NETLINK_EXT_ACK", "NLMSGERR_ATTR_MSG", "NLM_F_ACK_TLVS", "NLM_F_CAPPED", "NETLINK_GET_STRICT_CHK", "NLM_F_DUMP_FILTERED",
   // TUN/TAP (/dev/net/tun) and opening it
   "TUNSETIFF", "IFF_TUN", "IFF_TAP", "IFF_NO_PI", "O_RDWR", "O_CLOEXEC",
+  // socket queue ioctls (Linux): zero-copy sends use SIOCOUTQ (bytes sent but not yet acknowledged)
+  // to tell whether a failed connection left data unacknowledged
+  "SIOCOUTQ", "SIOCINQ",
   "NLM_F_EXCL", "NLM_F_REPLACE",
   "RTMGRP_IPV6_IFADDR", "SOL_NETLINK", "NETLINK_ADD_MEMBERSHIP", "IFF_UP", "IFF_LOOPBACK",
   "IFF_RUNNING", "IFF_BROADCAST", "IFF_MULTICAST", "IFF_NOARP", "IFF_POINTOPOINT", "SOL_PACKET",

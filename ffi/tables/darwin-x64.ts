@@ -382,6 +382,8 @@ const table = {
     "IFF_NO_PI": null,
     "O_RDWR": 2,
     "O_CLOEXEC": 16777216,
+    "SIOCOUTQ": null,
+    "SIOCINQ": null,
     "NLM_F_EXCL": null,
     "NLM_F_REPLACE": null,
     "RTMGRP_IPV6_IFADDR": null,

@@ -382,6 +382,8 @@ const table = {
     "IFF_NO_PI": 4096,
     "O_RDWR": 2,
     "O_CLOEXEC": 524288,
+    "SIOCOUTQ": 21521,
+    "SIOCINQ": 21531,
     "NLM_F_EXCL": 512,
     "NLM_F_REPLACE": 256,
     "RTMGRP_IPV6_IFADDR": 256,

@@ -34,7 +34,7 @@ import { AddressInfoError } from "../socket/resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "../core/sockaddr.ts";
 import * as attempt from "../socket/attempts.ts";
 import { WOULD_BLOCK, bytesOf } from "../socket/attempts.ts";
-import { zeroCopyLedger, zeroCopyRefusal, type ZeroCopyResult, type ZeroCopyTicket } from "../linux/zerocopy.ts";
+import { zeroCopyLedger, zeroCopyRefusal, type ZeroCopyLedger, type ZeroCopyResult, type ZeroCopyTicket } from "../linux/zerocopy.ts";
 import { hasAccept4 } from "../core/sys.ts";
 import { Socket, sendFileArguments, type Data, type FromFdOptions, type ListenOptions, type SendFileOptions } from "../socket/socket.ts";
 import { encodeAddress, SOCKADDR_MAX } from "../core/sockaddr.ts";
@@ -348,11 +348,9 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   #fd(syscall: string): number {
     const sock = this.socket;
     if (sock.closed) throw new SocketError(syscall, E.EBADF, { note: "socket is closed" });
-    if (this.#lostError !== 0) {
-      // Taken from the kernel by the zero-copy completion pump: reported once more, here.
-      const errno = this.#lostError;
-      this.#lostError = 0;
-      throw new SocketError(syscall, errno, { note: "the connection failed while a zero-copy send waited" });
+    if (this.#zeroCopy !== null && this.#zeroCopy.lostError !== 0) {
+      // Taken from the kernel for zero-copy's sake: reported once more, here.
+      throw new SocketError(syscall, this.#zeroCopy.takeLostError(), { note: "the connection failed while a zero-copy send waited" });
     }
     if (sock.timeout !== 0) throw new TypeError(`${syscall}: the Socket under an AsyncSocket must stay non-blocking (its timeout was changed; set AsyncSocket.timeout instead)`);
     return sock.fd;
@@ -663,8 +661,9 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * not be resized or transferred (it stays referenced, so it cannot be collected). The write
    * turn is released as soon as the bytes are queued, so several sends can be in flight and
    * their completions awaited together. If the connection fails first (a reset purges the
-   * unsent data), the promise rejects with that error, and the next operation on this
-   * AsyncSocket fails with it too (the kernel reports a socket error only once). A timeout or
+   * unsent data), the promise rejects, never resolves: with the kernel's error when zero-copy
+   * took it (the next operation on this AsyncSocket then fails with it too: the kernel reports
+   * a socket error only once), or EPIPE when another operation took it first. A timeout or
    * abort rejects with `bytesSent`; after the bytes went, the kernel may then still read
    * `data` (the error says so). On UDP, empty data is an empty datagram, sent without
    * MSG_ZEROCOPY (nothing to pin). See Socket.sendZeroCopy for when it pays off.
@@ -676,7 +675,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     const total = check.byteLength("sendZeroCopy", "data", buf);
     if (total === 0 && check.isEmptied(buf)) throw check.noMemory("sendZeroCopy", "data");
     const turn = this.#writes;
-    const ledger = zeroCopyLedger(this.socket);
+    const ledger = (this.#zeroCopy = zeroCopyLedger(this.socket));
     const progress = { sent: 0 };
     let ticket: ZeroCopyTicket | undefined;
     let limits: { signal: AbortSignal | null; timeout: number | null; deadline: number };
@@ -706,6 +705,12 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         turn.release();
       }
     } catch (e) {
+      if (e instanceof SocketError && e.syscall === "send" && ticket !== undefined && this.#stream) {
+        // Its own send got the reset: the sends still waiting were purged with it (and the
+        // kernel's error is gone), and the next operation reports it too.
+        ledger.keep(e.errno);
+        this.#failCompletions(new SocketError("send", e.errno, { note: "zero-copy send: the connection failed before its data was acknowledged" }));
+      }
       throw withProgress("send", e, op, progress.sent);
     }
     if (ticket.done) return { bytes: total, copied: ticket.copied };
@@ -736,8 +741,8 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   readonly #completions = new Map<ZeroCopyTicket, { total: number; resolve: (r: ZeroCopyResult) => void; reject: (e: unknown) => void; guard: Guard | null }>();
   /** Ends the completion pump's wait when nobody waits any more (so the process can exit). */
   #pumpStop: AbortController | null = null;
-  /** A socket error the completion pump took from the kernel: the next operation reports it too. */
-  #lostError = 0;
+  /** The socket's zero-copy ledger once sendZeroCopy ran (its lostError: the next operation reports it). */
+  #zeroCopy: ZeroCopyLedger | null = null;
 
   /** A promise for `ticket`'s completion (its own deadline and signal), read by one pump per socket. */
   #completion(ticket: ZeroCopyTicket, total: number, signal: AbortSignal | null, deadline: number, timeout: number | null): Promise<ZeroCopyResult> {
@@ -770,7 +775,6 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
   #collectCompletions(): void {
     const err = zeroCopyLedger(this.socket).drainAndCheck(this.#fd("sendZeroCopy"), this.socket.type === C.SOCK_STREAM);
     if (err !== 0) {
-      this.#lostError = err;
       const e = new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });
       this.#failCompletions(e);
       throw e;

@@ -104,6 +104,21 @@ function overlap(a: number, n: number, lo: number, m: number): number {
   return e < m ? Math.min(m - e, n) : 0;
 }
 
+/** The errnos a failed connection reports (the kernel's sk_err: reset, timeout, ICMP errors). */
+const CONNECTION_ERRORS = new Set([E.ECONNRESET, E.ETIMEDOUT, E.EHOSTUNREACH, E.ENETUNREACH, E.ECONNABORTED, E.ECONNREFUSED, E.ENETDOWN, E.EHOSTDOWN].filter((e): e is number => typeof e === "number"));
+
+const outq = new Uint8Array(4);
+/** SIOCOUTQ: bytes sent but not acknowledged (0 where unknown: non-Linux, or the ioctl fails). */
+function unacknowledged(fd: number): number {
+  if (C.SIOCOUTQ === null || C.SIOCOUTQ === undefined) return 0;
+  try {
+    sys.ioctl(fd, C.SIOCOUTQ, outq);
+  } catch {
+    return 0; // EINVAL on a listener: nothing was sent
+  }
+  return new DataView(outq.buffer).getInt32(0, LE);
+}
+
 /** Control-buffer room for one error-queue message: sock_extended_err and the offender address. */
 const ROOM = SERR ? cmsgSpace(SERR.size + 32) : 0;
 /** Error-queue messages read per drain, at most (the queue is bounded by the send buffer anyway). */
@@ -112,6 +127,12 @@ const DRAIN_MAX = 1024;
 /** A socket's zero-copy state (see the module comment). */
 export class ZeroCopyLedger {
   #enabled = false;
+  /**
+   * A connection error taken from the kernel for zero-copy's sake (see drainAndCheck and keep),
+   * which the socket's next call reports once more — the kernel reports it only once, and a
+   * recv after a reset must not read as a clean end of stream. 0: none.
+   */
+  lostError = 0;
   /** The id the next successful MSG_ZEROCOPY send gets. */
   #next = 0;
   /** Tickets not yet complete, oldest first (their buffers stay referenced until then). */
@@ -174,9 +195,13 @@ export class ZeroCopyLedger {
   }
 
   /**
-   * Drains, then the error the socket holds, if any (0 if none), without taking it unless there
-   * is one: a completion also comes when a reset purges unsent data, and the kernel sets the
-   * error before it purges, so an error seen after the drain belongs to these completions.
+   * Drains, then whether the connection failed: an errno (0 if not). A completion also comes
+   * when a reset purges unsent data, so after the drain:
+   * - the error the socket holds (SO_ERROR; the kernel sets it before it purges) is taken, and
+   *   kept as `lostError` for the socket's next call to report once more;
+   * - with none held, the error may have gone to another call (a recv took the ECONNRESET): a
+   *   hung-up connection (POLLHUP) with bytes still unacknowledged (SIOCOUTQ) failed, and EPIPE
+   *   is returned (not kept: the other call reported it).
    * poll() reports POLLERR for a pending error or a non-empty error queue; an entry that lands
    * between the two is drained and the check repeated.
    */
@@ -186,10 +211,32 @@ export class ZeroCopyLedger {
     // about sends that were purged: it stays for the next call, as after a plain send.
     if (!stream) return 0;
     for (let i = 0; i < 8; i++) {
-      if ((sys.pollOne(fd, 0, 0) & C.POLLERR) === 0) return 0;
-      if (this.drain(fd) === 0) return sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);
+      const revents = sys.pollOne(fd, 0, 0);
+      if ((revents & C.POLLERR) !== 0) {
+        if (this.drain(fd) !== 0) continue;
+        const err = sys.getIntOption(fd, C.SOL_SOCKET, C.SO_ERROR);
+        if (err !== 0) this.lostError = err;
+        return err;
+      }
+      return (revents & C.POLLHUP) !== 0 && unacknowledged(fd) > 0 ? E.EPIPE : 0;
     }
     return 0; // completions keep coming: no error stands out; the next edge checks again
+  }
+
+  /**
+   * A connection error a zero-copy send itself got (its send failed): kept as `lostError`, so
+   * the next call reports it once more, as when the ledger takes it (drainAndCheck). Other
+   * errnos (EPIPE after a shutdown, EBADF...) are the call's alone.
+   */
+  keep(errno: number): void {
+    if (CONNECTION_ERRORS.has(errno)) this.lostError = errno;
+  }
+
+  /** The kept error (0 if none), cleared: the next call's to report. */
+  takeLostError(): number {
+    const errno = this.lostError;
+    this.lostError = 0;
+    return errno;
   }
 
   /** Tickets still waiting, for tests and diagnostics. */

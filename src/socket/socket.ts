@@ -24,7 +24,7 @@ import { decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX
 import { writeIntField } from "../core/structs.ts";
 import * as sys from "../core/sys.ts";
 import { explainSocketFailure, mptcpRefusal } from "../linux/mptcp.ts";
-import { zeroCopyLedger, zeroCopyRefusal, type ZeroCopyResult } from "../linux/zerocopy.ts";
+import { zeroCopyLedger, zeroCopyRefusal, type ZeroCopyLedger, type ZeroCopyResult } from "../linux/zerocopy.ts";
 import { WOULD_BLOCK } from "../core/sys.ts";
 
 const C = table.constants;
@@ -147,8 +147,8 @@ export interface ListenOptions {
 export class Socket implements Disposable {
   #fd: number;
   #timeout: number | null = null;
-  /** An errno sendZeroCopy took from the socket (SO_ERROR), for the next call to report; 0 if none. */
-  #lostError = 0;
+  /** This socket's zero-copy ledger once sendZeroCopy ran (its lostError is the next call's to report). */
+  #zeroCopy: ZeroCopyLedger | null = null;
 
   /** AF_* number. */
   readonly family: number;
@@ -343,12 +343,10 @@ export class Socket implements Disposable {
   #open(syscall: string): number {
     const fd = this.#fd;
     if (fd < 0) throw new SocketError(syscall, E.EBADF, { note: "socket is closed" });
-    if (this.#lostError !== 0) {
-      // Taken from the kernel (SO_ERROR) by sendZeroCopy: reported once more, here, so that a
-      // recv after a reset does not read as a clean end of stream.
-      const errno = this.#lostError;
-      this.#lostError = 0;
-      throw new SocketError(syscall, errno, { note: "the connection failed while a zero-copy send waited" });
+    if (this.#zeroCopy !== null && this.#zeroCopy.lostError !== 0) {
+      // Taken from the kernel by sendZeroCopy: reported once more, here, so that a recv after
+      // a reset does not read as a clean end of stream.
+      throw new SocketError(syscall, this.#zeroCopy.takeLostError(), { note: "the connection failed while a zero-copy send waited" });
     }
     return fd;
   }
@@ -570,7 +568,7 @@ export class Socket implements Disposable {
       if (this.type !== C.SOCK_STREAM) this.send(buf);
       return { bytes: 0, copied: false };
     }
-    const ledger = zeroCopyLedger(this);
+    const ledger = (this.#zeroCopy = zeroCopyLedger(this));
     ledger.enable(fd);
     const ticket = ledger.open(buf);
     const deadline = this.#deadline();
@@ -588,10 +586,7 @@ export class Socket implements Disposable {
         // A reset purges the unsent data, which completes the ticket too: the error the kernel
         // set before the purge decides (taken from the socket, so it is kept for the next call).
         const err = ledger.drainAndCheck(fd, this.type === C.SOCK_STREAM);
-        if (err !== 0) {
-          this.#lostError = err;
-          throw new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });
-        }
+        if (err !== 0) throw new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });
         if (ticket.done) return { bytes: total, copied: ticket.copied };
         // Woken with nothing new: a hang-up (POLLHUP stays set); the completion follows shortly
         // (the kernel frees the pages as it purges the connection): wait a little, do not spin.
@@ -602,7 +597,11 @@ export class Socket implements Disposable {
         woken = sys.pollOne(fd, 0, remaining === Infinity ? -1 : Math.min(Math.ceil(remaining), 0x7fffffff)) !== 0;
       }
     } catch (e) {
-      if (e instanceof SocketError) e.bytesSent = off;
+      if (e instanceof SocketError) {
+        e.bytesSent = off;
+        // Its own send got the reset: the next call reports it too, as when the ledger takes it.
+        if (e.syscall === "send" && this.type === C.SOCK_STREAM) ledger.keep(e.errno);
+      }
       throw e;
     }
   }
