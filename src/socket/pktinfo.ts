@@ -146,10 +146,13 @@ export function sourceMessage(fn: string, source: PacketSource, socket?: { reado
   }
   let text: unknown;
   let index: unknown;
+  const shape = `${fn}: source must be an address string or { address, interfaceIndex? }`;
   if (typeof source === "string") text = source;
+  // A String object or an array is neither form: say so, not "source.address ... undefined".
+  else if (source instanceof String || Array.isArray(source)) throw new TypeError(`${shape}, got ${Array.isArray(source) ? "an array" : "a String object (use a primitive string)"}`);
   else if (source !== null && typeof source === "object") ({ address: text, interfaceIndex: index } = source);
-  else throw new TypeError(`${fn}: source must be an address string or { address, interfaceIndex? }`);
-  if (typeof text !== "string") throw new TypeError(`${fn}: source.address must be a string, got ${typeof text}`);
+  else throw new TypeError(`${shape}, got ${source === null ? "null" : typeof source}`);
+  if (typeof text !== "string") throw new TypeError(`${fn}: source.address must be a string, got ${text === null ? "null" : typeof text}`);
   let ifindex = index === undefined ? 0 : check.uint32(fn, "source.interfaceIndex", index);
   const v4 = parseIPv4(text);
   // An IPv6 socket takes an IPv4 source in its IPv4-mapped form (IPV6_PKTINFO, ::ffff:a.b.c.d),
