@@ -25,6 +25,7 @@ import { table } from "../../ffi/platform.ts";
 import * as check from "../core/check.ts";
 import { familyValue, protocolValue, typeValue, type Family, type Protocol, type SocketType } from "../core/constants.ts";
 import { Guard, signalOf, sleep, timeoutOf } from "./cancel.ts";
+import { Turn } from "./turn.ts";
 import { SocketDuplex, type ToDuplexOptions } from "./duplex.ts";
 import { SocketAbortError, SocketError, SocketTimeoutError, withAddress } from "../core/errors.ts";
 import type { ReceivedDatagram } from "../socket/mmsg.ts";
@@ -108,74 +109,6 @@ function isExhaustion(e: unknown): boolean {
 
 /** A datagram from `datagrams()` / iteration: its bytes and sender. */
 export type Datagram = [data: Uint8Array, from: Address | RawAddress];
-
-/** A queued operation's place in a Turn (a doubly linked list: a cancelled one leaves at once). */
-class Place {
-  prev: Place | null = null;
-  next: Place | null = null;
-  constructor(readonly grant: () => void, readonly guard: Guard) {}
-}
-
-/** FIFO turn-taking for one direction of one socket (see the concurrency rule). */
-class Turn {
-  #busy = false;
-  #head: Place | null = null;
-  #tail: Place | null = null;
-
-  /** Whether an operation holds the turn (others would queue). */
-  get busy(): boolean {
-    return this.#busy;
-  }
-
-  /**
-   * Undefined when the turn is ours now; else a promise resolved when it is. While queued the
-   * operation's own limits still hold: the promise rejects with `signal.reason` on abort and
-   * with SocketTimeoutError at `deadline`, and the place in the queue (with everything it
-   * holds) is given up at once.
-   */
-  acquire(syscall: string, signal: AbortSignal | null, deadline: number, timeoutMs: number): Promise<void> | undefined {
-    if (!this.#busy) {
-      this.#busy = true;
-      return undefined;
-    }
-    return new Promise<void>((resolve, reject) => {
-      const guard = new Guard(syscall, signal, deadline, timeoutMs);
-      const place = new Place(resolve, guard);
-      this.#append(place);
-      guard.arm((reason) => {
-        this.#remove(place);
-        reject(reason);
-      });
-    });
-  }
-
-  /** Hands the turn to the next queued operation, or frees it. */
-  release(): void {
-    const next = this.#head;
-    if (next === null) {
-      this.#busy = false;
-      return;
-    }
-    this.#remove(next);
-    next.guard.disarm();
-    next.grant();
-  }
-
-  #append(place: Place): void {
-    place.prev = this.#tail;
-    if (this.#tail === null) this.#head = place;
-    else this.#tail.next = place;
-    this.#tail = place;
-  }
-
-  #remove(place: Place): void {
-    if (place.prev === null) this.#head = place.next;
-    else place.prev.next = place.next;
-    if (place.next === null) this.#tail = place.prev;
-    else place.next.prev = place.prev;
-    place.prev = place.next = null;
-  }
-}
 
 const NO_BYTES = new Uint8Array(0);
 /** #recvRecord's first peek (never read: the kernel only copies into it). */

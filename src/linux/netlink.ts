@@ -16,6 +16,7 @@ import { table } from "../../ffi/platform.ts";
 import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
 import { AsyncSocket, type OperationOptions } from "../async/async.ts";
 import { Guard, signalOf, timeoutOf } from "../async/cancel.ts";
+import { Turn } from "../async/turn.ts";
 import * as check from "../core/check.ts";
 import { SocketError } from "../core/errors.ts";
 import { formatIP } from "../core/sockaddr.ts";
@@ -375,9 +376,8 @@ export class Rtnetlink implements Disposable {
   readonly socket: AsyncSocket;
   readonly #buf = new Uint8Array(1 << 16);
   #seq = Math.floor(Math.random() * 0x7fffffff);
-  /** Whether a request holds the turn; the others wait in #waiting, in order. */
-  #busy = false;
-  readonly #waiting = new Set<() => void>();
+  /** Requests take turns, in call order (the kernel runs one dump per socket at a time). */
+  readonly #turn = new Turn();
   /** The request whose answer is being read (it may hold the turn after its caller gave up). */
   #current: Request | null = null;
   /** Stops the one reader (see #pump); null when none runs. */
@@ -472,17 +472,21 @@ export class Rtnetlink implements Disposable {
     if (op !== undefined && (op === null || typeof op !== "object")) throw new TypeError(`${fn}: options must be an object { signal?, timeout? }`);
     const timeout = op?.timeout === undefined ? null : timeoutOf(fn, op.timeout);
     const signal = signalOf(fn, op?.signal);
+    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    // In line first, with the request's own limits (cancelled there: never sent).
+    const queued = this.#turn.acquire(fn, signal, deadline, timeout ?? 0);
+    if (queued) await queued;
+    // Then the send and the answer, under the same limits.
     const stop = new AbortController();
     let cancel!: (reason: unknown) => void;
     const cancelled = new Promise<never>((_, reject) => (cancel = reject));
     cancelled.catch(() => {});
-    const guard = new Guard(fn, signal, timeout === null ? Infinity : performance.now() + timeout, timeout ?? 0);
+    const guard = new Guard(fn, signal, deadline, timeout ?? 0);
     guard.arm((reason) => {
       stop.abort(reason);
       cancel(reason);
     });
     try {
-      await this.#acquire(cancelled);
       let request: Request;
       let msg: Uint8Array;
       try {
@@ -514,31 +518,10 @@ export class Rtnetlink implements Disposable {
     }
   }
 
-  /** Waits for the turn to send a request (at once when free); rejects, leaving the line, when `cancelled` does. */
-  #acquire(cancelled: Promise<never>): Promise<void> {
-    if (!this.#busy) {
-      this.#busy = true;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const go = (): void => resolve();
-      this.#waiting.add(go);
-      cancelled.catch((e: unknown) => {
-        if (this.#waiting.delete(go)) reject(e);
-      });
-    });
-  }
-
-  /** Hands the turn to the next request in line, or frees it. */
+  /** Hands the turn to the next request in line (or frees it), and stops the reader if idle. */
   #release(): void {
-    const next = this.#waiting.values().next();
-    if (next.done) {
-      this.#busy = false;
-      this.#pumpIfNeeded();
-      return;
-    }
-    this.#waiting.delete(next.value);
-    next.value();
+    this.#turn.release();
+    this.#pumpIfNeeded();
   }
 
   /** Makes `seq`'s request the one whose answer the reader collects. */

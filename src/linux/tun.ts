@@ -6,9 +6,14 @@
  * blocking the thread: the fd is non-blocking and the async API's reactor watches it. Configure
  * the interface (addresses, up) with Rtnetlink. Needs CAP_NET_ADMIN: without it open() throws
  * SocketError EPERM whose message names the capability.
+ *
+ * Reads take turns in call order, writes too (AsyncSocket's concurrency rule); a queued one's
+ * timeout and signal count from its call, so it can end before its turn comes, and it then
+ * leaves the queue at once. Every failure of read/write is a rejection, bad arguments included.
  */
 import { table } from "../../ffi/platform.ts";
 import { signalOf, timeoutOf } from "../async/cancel.ts";
+import { Turn } from "../async/turn.ts";
 import { READ, WRITE, reactor, type Watch } from "../async/reactor.ts";
 import type { OperationOptions } from "../async/async.ts";
 import * as check from "../core/check.ts";
@@ -23,6 +28,36 @@ const E = table.errno;
 const need = <T>(what: string, v: T | null | undefined): T => present("TUN/TAP", what, v);
 const LE = table.expressions.LITTLE_ENDIAN === 1;
 
+/**
+ * The built-in `Symbol.toStringTag` getter of typed arrays: the internal kind of a genuine one
+ * ("Uint8Array" for a Uint8Array or a Buffer), undefined for anything else. It reads an internal
+ * slot, so no trap of a Proxy and no getter of a look-alike runs.
+ */
+const typedArrayKind = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get!;
+
+/**
+ * Checks `v` (read's buffer, write's packet) before the operation queues: a genuine Uint8Array
+ * (a Proxy, or an object with a typed array prototype, is a TypeError) with memory (a detached
+ * or emptied one is check.noMemory's TypeError). The attempt checks the memory again.
+ */
+function packetView(fn: string, what: string, v: unknown): Uint8Array {
+  if (typedArrayKind.call(v) !== "Uint8Array") throw new TypeError(`${fn}: ${what} must be a Uint8Array`);
+  const view = v as Uint8Array;
+  if (check.isEmptied(view)) throw check.noMemory(fn, what);
+  return view;
+}
+
+/**
+ * The length to pass for `view` in one attempt, read now through the built-in getter (a
+ * length-tracking view on a resizable buffer has its current length): the buffer can be
+ * transferred or shrunk while the operation waits, and read(…, 0) would return 0, which is no
+ * packet, so a view with no memory left is check.noMemory's TypeError.
+ */
+function lengthNow(fn: string, what: string, view: Uint8Array): number {
+  if (check.isEmptied(view)) throw check.noMemory(fn, what);
+  return check.byteLength(fn, what, view);
+}
+
 /** Options for TunDevice.open(). */
 export interface TunOptions {
   /** The interface name (at most IF_NAMESIZE - 1 bytes; may contain %d, as "tun%d"); default the kernel's choice. */
@@ -36,8 +71,8 @@ export class TunDevice implements Disposable {
   #fd: number;
   #watch: Watch | null = null;
   /** Reads wait one after another, writes too (one reactor slot each). */
-  #readTail: Promise<unknown> = Promise.resolve();
-  #writeTail: Promise<unknown> = Promise.resolve();
+  readonly #reads = new Turn();
+  readonly #writes = new Turn();
   /** The interface's name, as the kernel made it ("tun0"). */
   readonly name: string;
   /** Its interface index (for Rtnetlink.addAddress / setLinkUp). */
@@ -116,19 +151,22 @@ export class TunDevice implements Disposable {
     return (this.#watch = reactor().watch(this.#fd));
   }
 
-  /** Runs `attempt` when it can proceed, in turn with the other operations of its direction. */
-  #io<T extends number>(dir: number, fn: string, op: OperationOptions | undefined, attempt: (fd: number) => T | typeof WOULD_BLOCK): Promise<T> {
-    let timeout: number | null;
-    let signal: AbortSignal | null;
-    try {
-      if (op !== undefined && (op === null || typeof op !== "object")) throw new TypeError(`${fn}: options must be an object`);
-      timeout = op?.timeout === undefined ? null : timeoutOf(fn, op.timeout);
-      signal = signalOf(fn, op?.signal);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  /**
+   * Runs `attempt` when it can proceed, in turn with the other operations of its direction; an
+   * async function, so that every failure (a throwing option getter too) is a rejection. The
+   * timeout and the signal count from the call, while the operation is queued too.
+   */
+  async #io<T extends number>(dir: number, fn: string, op: OperationOptions | undefined, attempt: (fd: number) => T | typeof WOULD_BLOCK): Promise<T> {
+    if (op !== undefined && (op === null || typeof op !== "object")) throw new TypeError(`${fn}: options must be an object`);
+    const given = op?.timeout; // each option read once: a getter may answer differently twice
+    const timeout = given === undefined ? null : timeoutOf(fn, given);
+    const signal = signalOf(fn, op?.signal);
+    if (signal?.aborted) throw signal.reason;
     const deadline = timeout === null ? Infinity : performance.now() + timeout;
-    const run = async (): Promise<T> => {
+    const turn = dir === READ ? this.#reads : this.#writes;
+    const queued = turn.acquire(fn, signal, deadline, timeout ?? 0);
+    if (queued) await queued;
+    try {
       for (;;) {
         if (signal?.aborted) throw signal.reason;
         const r = attempt(this.#open(fn));
@@ -137,30 +175,41 @@ export class TunDevice implements Disposable {
         const w = this.#watched();
         await w.reactor.wait(w, dir, fn, signal, deadline, timeout ?? 0);
       }
-    };
-    const tail = dir === READ ? this.#readTail : this.#writeTail;
-    const p = tail.then(run, run);
-    if (dir === READ) this.#readTail = p.catch(() => {});
-    else this.#writeTail = p.catch(() => {});
-    return p;
+    } finally {
+      turn.release();
+    }
   }
 
-  /** Reads one packet into `buffer` (a longer one is cut to its size): its length. */
+  /**
+   * Reads one packet into `buffer` (a longer one is cut to its size): its length. A zero-length
+   * buffer is a RangeError: the kernel would return 0 at once, which no packet is.
+   */
   read(buffer: Uint8Array, op?: OperationOptions): Promise<number> {
-    if (!(buffer instanceof Uint8Array)) return Promise.reject(new TypeError("TunDevice.read: buffer must be a Uint8Array"));
-    // A read into no memory would return 0, which no packet is.
-    if (check.isEmptied(buffer)) return Promise.reject(check.noMemory("TunDevice.read", "buffer"));
-    return this.#io(READ, "read", op, (fd) => sys.read(fd, buffer, check.byteLength("read", "buffer", buffer)));
+    let view: Uint8Array;
+    try {
+      view = packetView("TunDevice.read", "buffer", buffer);
+      if (check.typedLength(view) === 0) throw new RangeError("TunDevice.read: buffer has no room for a packet (0 bytes)");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#io(READ, "read", op, (fd) => sys.read(fd, view, lengthNow("TunDevice.read", "buffer", view)));
   }
 
   /** Writes one packet (a whole IP packet for TUN, an Ethernet frame for TAP): bytes written. */
   write(packet: Uint8Array, op?: OperationOptions): Promise<number> {
-    if (!(packet instanceof Uint8Array)) return Promise.reject(new TypeError("TunDevice.write: packet must be a Uint8Array"));
-    if (check.isEmptied(packet)) return Promise.reject(check.noMemory("TunDevice.write", "packet"));
-    return this.#io(WRITE, "write", op, (fd) => sys.write(fd, packet, check.byteLength("write", "packet", packet)));
+    let view: Uint8Array;
+    try {
+      view = packetView("TunDevice.write", "packet", packet);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#io(WRITE, "write", op, (fd) => sys.write(fd, view, lengthNow("TunDevice.write", "packet", view)));
   }
 
-  /** Closes the fd (the interface goes with it unless made persistent); pending reads reject EBADF. Idempotent. */
+  /**
+   * Closes the fd (the interface goes with it unless made persistent); the waiting read or
+   * write rejects EBADF, and so does each one queued behind it, at once. Idempotent.
+   */
   close(): void {
     if (this.#fd < 0) return;
     const fd = this.#fd;
