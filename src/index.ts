@@ -52,7 +52,7 @@ export {
   Rtnetlink, dumpRequest, parseAddress, parseAttributes, parseLink, parseMessages, type Attribute, type InterfaceAddress,
   type LinkInfo, type NetlinkMessage, type RoutesOptions, type RtEvent, type RtnetlinkOptions,
 } from "./linux/netlink.ts";
-export { formatRoute, listedByIp, parseRoute, tableId, type NextHop, type Route } from "./linux/routes.ts";
+export { formatRoute, listedByIp, parseRoute, tableId, type NextHop, type Route, type RouteCacheInfo } from "./linux/routes.ts";
 export { formatLinkAddress, formatNeighbour, listedByIpNeigh, parseNeighbour, type Neighbour } from "./linux/neighbours.ts";
 export {
   options, type GettableOption, type Linger, type MembershipV4, type MembershipV6, type OptionName,

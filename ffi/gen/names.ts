@@ -37,6 +37,8 @@ export const headers: readonly { readonly header: string; readonly guard?: strin
   { header: "linux/errqueue.h", guard: "defined(__linux__)" },
   { header: "linux/netlink.h", guard: "defined(__linux__)" },
   { header: "linux/rtnetlink.h", guard: "defined(__linux__)" },
+  // RTCF_* (the flags of a cloned IPv4 route, above rtm_flags' low 16 bits); macros only, no includes
+  { header: "linux/in_route.h", guard: "defined(__linux__)" },
   // IF_OPER_*; glibc's <net/if.h> and <linux/if.h> coexist (linux/libc-compat.h), musl's do not.
   { header: "linux/if.h", guard: "defined(__linux__) && defined(__GLIBC__)" },
   { header: "linux/if_packet.h", guard: "defined(__linux__)" },
@@ -157,6 +159,9 @@ export const optionalConstants = [
   "RTM_F_CLONED", "RTM_F_NOTIFY", "NUD_INCOMPLETE", "NUD_REACHABLE", "NUD_STALE", "NUD_DELAY", "NUD_PROBE", "NUD_FAILED",
   "NUD_NOARP", "NUD_PERMANENT", "NUD_NONE", "NTF_USE", "NTF_SELF", "NTF_MASTER", "NTF_PROXY", "NTF_EXT_LEARNED",
   "NTF_OFFLOADED", "NTF_ROUTER", "NLMSG_MIN_TYPE", "NLM_F_CREATE", "IFA_F_NODAD", "IFA_FLAGS", "NETLINK_EXT_ACK", "NLMSGERR_ATTR_MSG", "NLM_F_ACK_TLVS", "NLM_F_CAPPED", "NETLINK_GET_STRICT_CHK", "NLM_F_DUMP_FILTERED",
+  // IPv4 routing cache flags (<linux/in_route.h>): a cloned route's rtm_flags, as `ip route show table cache` prints them
+  "RTCF_LOCAL", "RTCF_REJECT", "RTCF_MULTICAST", "RTCF_BROADCAST", "RTCF_DNAT", "RTCF_SNAT", "RTCF_MASQ", "RTCF_DIRECTDST",
+  "RTCF_DIRECTSRC", "RTCF_REDIRECTED", "RTCF_DOREDIRECT", "RTCF_FAST", "RTCF_NOTIFY", "RTCF_TPROXY",
   // TUN/TAP (/dev/net/tun) and opening it
   "TUNSETIFF", "IFF_TUN", "IFF_TAP", "IFF_NO_PI", "O_RDWR", "O_CLOEXEC",
   // socket queue ioctls (Linux): zero-copy sends use SIOCOUTQ (bytes sent but not yet acknowledged)
@@ -380,7 +385,7 @@ export const structs = {
     guard: linux,
   },
   rtnexthop: { type: "struct rtnexthop", fields: ["rtnh_len", "rtnh_flags", "rtnh_hops", "rtnh_ifindex"], guard: linux },
-  rta_cacheinfo: { type: "struct rta_cacheinfo", fields: ["rta_clntref", "rta_lastuse", "rta_expires", "rta_error", "rta_used"], guard: linux },
+  rta_cacheinfo: { type: "struct rta_cacheinfo", fields: ["rta_clntref", "rta_lastuse", "rta_expires", "rta_error", "rta_used", "rta_id", "rta_ts", "rta_tsage"], guard: linux },
   ndmsg: { type: "struct ndmsg", fields: ["ndm_family", "ndm_ifindex", "ndm_state", "ndm_flags", "ndm_type"], guard: linux },
   ifreq: { type: "struct ifreq", fields: ["ifr_name", "ifr_flags"], guard: linux },
   ifaddrmsg: {

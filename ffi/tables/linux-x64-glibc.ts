@@ -376,6 +376,20 @@ const table = {
     "NLM_F_CAPPED": 256,
     "NETLINK_GET_STRICT_CHK": 12,
     "NLM_F_DUMP_FILTERED": 32,
+    "RTCF_LOCAL": 2147483648,
+    "RTCF_REJECT": 1073741824,
+    "RTCF_MULTICAST": 536870912,
+    "RTCF_BROADCAST": 268435456,
+    "RTCF_DNAT": 134217728,
+    "RTCF_SNAT": 8388608,
+    "RTCF_MASQ": 4194304,
+    "RTCF_DIRECTDST": 131072,
+    "RTCF_DIRECTSRC": 67108864,
+    "RTCF_REDIRECTED": 262144,
+    "RTCF_DOREDIRECT": 16777216,
+    "RTCF_FAST": 2097152,
+    "RTCF_NOTIFY": 65536,
+    "RTCF_TPROXY": 524288,
     "TUNSETIFF": 1074025674,
     "IFF_TUN": 1,
     "IFF_TAP": 2,
@@ -1051,6 +1065,18 @@ const table = {
         },
         "rta_used": {
           "offset": 16,
+          "size": 4
+        },
+        "rta_id": {
+          "offset": 20,
+          "size": 4
+        },
+        "rta_ts": {
+          "offset": 24,
+          "size": 4
+        },
+        "rta_tsage": {
+          "offset": 28,
           "size": 4
         }
       }

@@ -252,6 +252,15 @@ export function dumpRequest(type: number, seq: number, family = C.AF_UNSPEC): Ui
 export interface RoutesOptions {
   /** Only this table (RT_TABLE_MAIN 254, RT_TABLE_LOCAL 255, or 1–2³²−1), as `ip route show table T`. */
   readonly table?: number;
+  /**
+   * The cloned routes instead of the routes (RTM_F_CLONED in the dump request's rtm_flags): the
+   * kernel's route exceptions (learned path MTUs, redirects), as `ip route show table cache`
+   * (main's: `{ table: 254, cloned: true }`) or `ip route show table all cloned` (every
+   * table's: no `table`) lists them. Only routes flagged RTM_F_CLONED are returned, of `table`
+   * when given; for main (254), IPv6 RTN_LOCAL ones are left out, as ip's filter does. Default
+   * false: the routes, as the kernel dumps them without the flag.
+   */
+  readonly cloned?: boolean;
 }
 
 /** A change the kernel announced to a group member (Rtnetlink.events()). */
@@ -690,12 +699,25 @@ export class Rtnetlink implements Disposable {
    * dump checking) and rejects a table that does not exist, for one family, as `ip route show
    * table T` reports it: SocketError ENOENT, note "ipv4: FIB table does not exist" (both
    * families: that family's routes are simply absent). On older kernels the filter runs here.
+   * With `cloned: true`, the cloned routes instead (see RoutesOptions.cloned), of `table` or of
+   * every table, with the same errors.
    */
   async routes(family?: "inet" | "inet6", options?: RoutesOptions & OperationOptions): Promise<Route[]> {
     if (family !== undefined && family !== "inet" && family !== "inet6") throw new TypeError(`routes: family must be "inet", "inet6" or undefined, got ${JSON.stringify(family)}`);
     const af = family === "inet" ? C.AF_INET : family === "inet6" ? C.AF_INET6 : C.AF_UNSPEC;
-    if (options !== undefined && (options === null || typeof options !== "object")) throw new TypeError("routes: options must be an object { table?, signal?, timeout? }");
+    if (options !== undefined && (options === null || typeof options !== "object")) throw new TypeError("routes: options must be an object { table?, cloned?, signal?, timeout? }");
     const tableId = options?.table;
+    const cloned = options?.cloned;
+    if (cloned !== undefined && typeof cloned !== "boolean") throw new TypeError(`routes: cloned must be a boolean or undefined, got ${cloned === null ? "null" : typeof cloned}`);
+    if (cloned) {
+      // As `ip route show table T cloned` (filter_nlmsg): the request asks for them; the kernel
+      // filters by table only with strict checking, so the table and the flag are checked here too.
+      const tid = tableId === undefined ? 0 : routeTableId("routes", tableId);
+      const CLONED = need("RTM_F_CLONED", C.RTM_F_CLONED);
+      const msgs = await this.#dump("routes", (seq) => routeDumpRequest(af, tid, seq, CLONED), options);
+      return msgs.map(parseRoute).filter((r): r is Route => r !== null && (r.flags & CLONED) !== 0 && (tid === 0 || r.table === tid)
+        && !(r.family === "inet6" && tid === C.RT_TABLE_MAIN && r.type === C.RTN_LOCAL));
+    }
     if (tableId === undefined) {
       const msgs = await this.dump(need("RTM_GETROUTE", C.RTM_GETROUTE), af, options);
       return msgs.map(parseRoute).filter((r): r is Route => r !== null);

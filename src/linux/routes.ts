@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { table } from "../../ffi/platform.ts";
+import type { OptionalConstant } from "../../ffi/gen/names.ts";
 import type { StructLayout } from "../../ffi/table.ts";
 import { present } from "../core/constants.ts";
 import { formatIP } from "../core/sockaddr.ts";
@@ -26,6 +27,24 @@ export interface NextHop {
   readonly weight: number;
   /** RTNH_F_* flags. */
   readonly flags: number;
+}
+
+/**
+ * A route's RTA_CACHEINFO (struct rta_cacheinfo), as the kernel reports it for a cloned route
+ * (a route exception, `ip route show table cache`; an `ip route get` answer) and for IPv6 routes:
+ * the fields `ip route` prints. Values are the kernel's, unconverted.
+ */
+export interface RouteCacheInfo {
+  /** rta_expires: the time left until the entry expires, in clock ticks (USER_HZ, 100 a second); 0: none. */
+  readonly expires: number;
+  /** rta_error: the error recorded on the entry (the kernel's dst.error, a negative errno read as unsigned); 0: none. */
+  readonly error: number;
+  /** rta_id: an IP ID (the kernel reports 0 since it stopped keeping one per destination). */
+  readonly id: number;
+  /** rta_ts: a TCP timestamp (0 on current kernels). */
+  readonly ts: number;
+  /** rta_tsage: that timestamp's age in seconds (0 on current kernels). */
+  readonly tsage: number;
 }
 
 /** A route as the kernel reports it (RTM_NEWROUTE). */
@@ -66,10 +85,22 @@ export interface Route {
   readonly inputInterfaceIndex?: number;
   /** RTA_MARK. */
   readonly mark?: number;
+  /**
+   * RTA_CACHEINFO, when the kernel sent one at least sizeof(struct rta_cacheinfo) long: on
+   * cloned routes (RTM_F_CLONED in `flags`; `routes(family, { cloned: true })`) and IPv6 ones.
+   * formatRoute prints IPv4's after the `cache` line, as ip does.
+   */
+  readonly cacheInfo?: RouteCacheInfo;
 }
 
 /** RFC 4191 §2.1's two-bit Router Preference, as RTA_PREF carries it: 01 high, 00 medium, 11 low. */
 const PREFERENCES: Record<number, "low" | "medium" | "high"> = { 0: "medium", 1: "high", 3: "low" };
+
+/**
+ * The kernel's USER_HZ, the unit of rta_cacheinfo's rta_expires (jiffies_to_clock_t): 100 on
+ * every Linux architecture bsdsock runs on; `ip` divides by it (get_user_hz()).
+ */
+const USER_HZ = 100;
 
 const u32 = (d: Uint8Array): number => (d.byteLength >= 4 ? new DataView(d.buffer, d.byteOffset, 4).getUint32(0, LE) : 0);
 const addressOf = (d: Uint8Array, family: "inet" | "inet6"): string | undefined =>
@@ -99,6 +130,7 @@ export function parseRoute(m: NetlinkMessage): Route | null {
   let expires: number | undefined;
   let inputInterfaceIndex: number | undefined;
   let mark: number | undefined;
+  let cacheInfo: RouteCacheInfo | undefined;
   const alignTo = need("RTA_ALIGNTO", C.RTA_ALIGNTO);
   const start = (R.size + alignTo - 1) & ~(alignTo - 1);
   for (const a of parseAttributes(m.payload.subarray(Math.min(start, m.payload.byteLength)))) {
@@ -120,9 +152,13 @@ export function parseRoute(m: NetlinkMessage): Route | null {
       case C.RTA_MULTIPATH: nextHops = parseNextHops(a.data, family); break;
       case C.RTA_CACHEINFO: {
         const CI = S.rta_cacheinfo;
-        if (CI && a.data.byteLength >= CI.size && expires === undefined) {
-          const e = readIntField(new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength), CI.fields.rta_expires, true);
-          if (e !== 0) expires = Math.trunc(e / 100); // in jiffies at USER_HZ (100), as `ip` reads it
+        if (CI && a.data.byteLength >= CI.size) {
+          // Every field lies inside CI.size bytes, so inside the attribute.
+          const cv = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+          const at = (field: keyof typeof CI.fields, signed = false): number => readIntField(cv, CI.fields[field], signed);
+          cacheInfo = { expires: at("rta_expires", true), error: at("rta_error"), id: at("rta_id"), ts: at("rta_ts"), tsage: at("rta_tsage") };
+          // In clock ticks at USER_HZ, as `ip` reads it (an RTA_EXPIRES before it wins).
+          if (expires === undefined && cacheInfo.expires !== 0) expires = Math.trunc(cacheInfo.expires / USER_HZ);
         }
         break;
       }
@@ -136,6 +172,7 @@ export function parseRoute(m: NetlinkMessage): Route | null {
     ...(preferredSource !== undefined ? { preferredSource } : {}), ...(priority !== undefined ? { priority } : {}),
     metrics, nextHops, ...(preference !== undefined ? { preference } : {}), ...(expires !== undefined ? { expires } : {}),
     ...(inputInterfaceIndex !== undefined ? { inputInterfaceIndex } : {}), ...(mark !== undefined ? { mark } : {}),
+    ...(cacheInfo !== undefined ? { cacheInfo } : {}),
   };
 }
 
@@ -228,6 +265,43 @@ function flagWords(flags: number): string {
   return out;
 }
 
+/**
+ * iproute2's print_cache_flags, in its order and with its words: each linux/in_route.h RTCF_*
+ * flag (a cloned IPv4 route's rtm_flags above the low 16 bits) and what ip prints for it.
+ */
+const CACHE_FLAGS: readonly (readonly [OptionalConstant, string])[] = [
+  ["RTCF_LOCAL", "local"], ["RTCF_REJECT", "reject"], ["RTCF_MULTICAST", "mc"], ["RTCF_BROADCAST", "brd"],
+  ["RTCF_DNAT", "dst-nat"], ["RTCF_SNAT", "src-nat"], ["RTCF_MASQ", "masq"], ["RTCF_DIRECTDST", "dst-direct"],
+  ["RTCF_DIRECTSRC", "src-direct"], ["RTCF_REDIRECTED", "redirected"], ["RTCF_DOREDIRECT", "redirect"],
+  ["RTCF_FAST", "fastroute"], ["RTCF_NOTIFY", "notify"], ["RTCF_TPROXY", "proxy"],
+];
+
+/** A cloned IPv4 route's `cache` line as print_cache_flags starts it: "\n    cache <local,...> ", any flag it has no name for in hex. */
+function cacheFlagWords(rtmFlags: number): string {
+  let flags = (rtmFlags & ~0xffff) >>> 0;
+  let out = "\n    cache ";
+  if (flags === 0) return out;
+  out += "<";
+  for (const [name, word] of CACHE_FLAGS) {
+    const bit = C[name];
+    if (bit === null || !(flags & bit)) continue;
+    flags = (flags & ~bit) >>> 0;
+    out += `${word}${flags ? "," : "> "}`;
+  }
+  if (flags) out += `${flags.toString(16)}>`;
+  return out;
+}
+
+/** RTA_CACHEINFO as print_rta_cacheinfo writes it (without `ip -s`'s counters). */
+function cacheInfoWords(ci: RouteCacheInfo): string {
+  let out = "";
+  if (ci.expires !== 0) out += `expires ${Math.trunc(ci.expires / USER_HZ)}sec `;
+  if (ci.error !== 0) out += `error ${ci.error} `;
+  if (ci.id !== 0) out += `ipid 0x${ci.id.toString(16).padStart(4, "0")} `;
+  if (ci.ts !== 0 || ci.tsage !== 0) out += `ts 0x${ci.ts.toString(16)}tsage ${ci.tsage}sec `;
+  return out;
+}
+
 /** The RTA_METRICS part of a line, as print_rta_metrics writes it. */
 function metricWords(metrics: ReadonlyMap<number, number>): string {
   const lock = C.RTAX_LOCK !== null ? metrics.get(C.RTAX_LOCK) ?? 0 : 0;
@@ -254,8 +328,11 @@ function metricWords(metrics: ReadonlyMap<number, number>): string {
 /**
  * One route as `ip route` (or `ip -6 route`) prints it, without the newline: the type unless
  * unicast, destination ("default" for /0), "from", "via", "dev", the table unless main, "proto"
- * unless boot, "scope" unless global, "src", "metric", flags, metrics, "pref", next hops on
- * their own tab-indented lines — iproute2 6.1's print_route, trailing spaces included.
+ * unless boot, "scope" unless global (neither for a cloned route), "src", "metric", flags,
+ * "mark", then for IPv4 a cloned route's "\n    cache <flags> " line and its RTA_CACHEINFO
+ * words ("expires Nsec", "error", "ipid", "ts"), as `ip route show table cache` prints a route
+ * exception, metrics, "iif", "pref", next hops on their own tab-indented lines — iproute2
+ * 6.1's print_route, trailing spaces included.
  */
 export function formatRoute(r: Route, options: { showTable?: boolean } = {}): string {
   const n = nameTables();
@@ -278,6 +355,10 @@ export function formatRoute(r: Route, options: { showTable?: boolean } = {}): st
   if (r.priority !== undefined) out += `metric ${r.priority} `;
   out += flagWords(r.flags);
   if (r.mark !== undefined) out += `mark 0x${r.mark.toString(16)} `;
+  if (r.family === "inet") {
+    if (C.RTM_F_CLONED !== null && r.flags & C.RTM_F_CLONED) out += cacheFlagWords(r.flags);
+    if (r.cacheInfo !== undefined) out += cacheInfoWords(r.cacheInfo);
+  }
   if (r.family === "inet6" && r.expires !== undefined) out += `expires ${r.expires}sec `;
   if (r.metrics.size > 0) out += metricWords(r.metrics);
   if (r.inputInterfaceIndex !== undefined) out += `iif ${ifname(r.inputInterfaceIndex)} `;
@@ -300,9 +381,83 @@ export function listedByIp(r: Route, id: number | null = C.RT_TABLE_MAIN ?? 254)
   return id === null || r.table === id;
 }
 
-/** A table's number from its name ("main", "local", a name in rt_tables) or number text; undefined if unknown. */
-export function tableId(name: string): number | undefined {
-  if (/^\d+$/.test(name)) return Number(name);
-  for (const [k, v] of nameTables().tables) if (v === name) return k;
-  return undefined;
+/**
+ * What `ip route show table NAME` selects, NAME parsed as iproute2's rtnl_rttable_a2n parses
+ * it: first a name from /etc/iproute2/rt_tables and rt_tables.d/*.conf (or ip's built-in
+ * `main`, `local`, `default`), else a number as C's strtoul(NAME, &end, 0) reads it (leading
+ * white space, a sign, `0x` hex, `0` octal: `010` is 8, `-1` wraps), which must use up the
+ * whole text and be at most 2³²−1 (RT_TABLE_MAX). Returns the table's id, 1 to 2³²−1; null for
+ * every table, as ip takes the id 0 (`0`, `0x0`, rt_tables' `unspec`) and `all`; undefined
+ * when ip refuses NAME as a table — it then prints `Error: argument "NAME" is wrong: table id
+ * value is invalid` and exits 255, unless NAME is one of the keywords its `show` takes there
+ * instead: `cache` (main's cloned routes) and `help`.
+ */
+export function tableId(name: string): number | null | undefined {
+  const named = tableNamesAsIp().find((e) => e.name === name);
+  const id = named !== undefined ? named.id : strtoulWhole(name);
+  if (id === undefined) return name === "all" ? null : undefined;
+  return id === 0 ? null : id <= 0xffffffff ? id : undefined;
+}
+
+const ULONG_MAX = (1n << 64n) - 1n;
+const C_SPACE = "[ \\t\\n\\v\\f\\r]*";
+
+/** C's strtoul(text, &end, 0) with a 64-bit long (ULONG_MAX on overflow, a minus sign negating modulo 2⁶⁴), when it reads all of text; else undefined. */
+function strtoulWhole(text: string): number | undefined {
+  const m = new RegExp(`^${C_SPACE}([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$`).exec(text);
+  if (!m) return undefined;
+  const digits = m[2]!;
+  const magnitude = BigInt(/^0[xX]/.test(digits) ? digits : /^0./.test(digits) ? `0o${digits.slice(1)}` : digits);
+  const v = magnitude > ULONG_MAX ? ULONG_MAX : m[1] === "-" ? -magnitude & ULONG_MAX : magnitude;
+  return Number(v); // exact up to 2⁵³; larger ones are refused anyway
+}
+
+/** Names `ip` knows for tables, in the order rtnl_rttable_a2n tries them (see tableNamesAsIp). */
+let ipTableNames: readonly { readonly name: string; readonly id: number }[] | null = null;
+
+/**
+ * The table names as iproute2 reads them: its built-in `default`, `main`, `local`, then every
+ * `ID NAME` line of rt_tables and of rt_tables.d's `*.conf` files (dot files skipped) — ID and
+ * NAME as sscanf's "0x%x %s", else "%d %s", reads them (`#` lines and blank ones skipped, a
+ * negative ID ignored, a line neither reads ends its file). ip files them in 256 lists by
+ * ID & 255, each newest first, and a name is looked up list by list: that order is kept here.
+ */
+function tableNamesAsIp(): readonly { readonly name: string; readonly id: number }[] {
+  if (ipTableNames) return ipTableNames;
+  const entries = [
+    { name: "default", id: C.RT_TABLE_DEFAULT ?? 253 }, { name: "main", id: C.RT_TABLE_MAIN ?? 254 }, { name: "local", id: C.RT_TABLE_LOCAL ?? 255 },
+  ];
+  const files = ["/etc/iproute2/rt_tables"];
+  try {
+    for (const f of readdirSync("/etc/iproute2/rt_tables.d").sort()) if (!f.startsWith(".") && f.length > 5 && f.endsWith(".conf")) files.push(`/etc/iproute2/rt_tables.d/${f}`);
+  } catch { /* no drop-in directory */ }
+  const hex = new RegExp(`^0x${C_SPACE}([+-]?)((?:0[xX](?=[0-9a-fA-F]))?[0-9a-fA-F]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
+  const dec = new RegExp(`^${C_SPACE}([+-]?)([0-9]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
+  for (const path of files) {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      continue;
+    }
+    for (const raw of text.split("\n")) {
+      const line = raw.replace(/^[ \t]+/, "");
+      if (line === "" || line.startsWith("#")) continue;
+      let m = hex.exec(line);
+      let n: bigint;
+      if (m) {
+        // %x: an unsigned long (ULONG_MAX on overflow), kept in an int.
+        const u = BigInt(/^0[xX]/.test(m[2]!) ? m[2]! : `0x${m[2]}`);
+        n = u > ULONG_MAX ? ULONG_MAX : m[1] === "-" ? -u : u;
+      } else if ((m = dec.exec(line))) {
+        // %d: a long (clamped on overflow), kept in an int.
+        const s = BigInt(m[2]!) * (m[1] === "-" ? -1n : 1n);
+        n = s > ULONG_MAX >> 1n ? ULONG_MAX >> 1n : s < -(1n << 63n) ? -(1n << 63n) : s;
+      } else break; // ip: "Database ... is corrupted"
+      const id = BigInt.asIntN(32, n);
+      if (id >= 0n) entries.push({ name: m[3]!, id: Number(id) });
+    }
+  }
+  const order = entries.map((e, i) => ({ e, i })).sort((a, b) => (a.e.id & 255) - (b.e.id & 255) || b.i - a.i);
+  return (ipTableNames = order.map((x) => x.e));
 }

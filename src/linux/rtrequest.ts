@@ -195,16 +195,21 @@ export function routeTableId(fn: string, tableId: unknown): number {
 
 /**
  * An RTM_GETROUTE dump of one table, `tid` (checked by routeTableId), as `ip route show table T`
- * asks it: the table in rtm_table (when it fits a byte) and in RTA_TABLE. The kernel filters by it only on a socket with
+ * asks it: the table in rtm_table (when it fits a byte) and in RTA_TABLE; `tid` 0 asks for every
+ * table (rtm_table RT_TABLE_UNSPEC, no RTA_TABLE). `rtmFlags` goes into rtm_flags: RTM_F_CLONED
+ * asks for the cloned routes (the kernel's route exceptions) instead of the routes, as `ip route
+ * show table cache` does. The kernel filters by table only on a socket with
  * NETLINK_GET_STRICT_CHK on, and then fails the dump with ENOENT for a table that does not exist.
  */
-export function routeDumpRequest(family: number, tid: number, seq: number): Uint8Array {
+export function routeDumpRequest(family: number, tid: number, seq: number, rtmFlags = 0): Uint8Array {
   const R = need("struct rtmsg", S.rtmsg);
   const flags = need("NLM_F_REQUEST", C.NLM_F_REQUEST) | need("NLM_F_DUMP", C.NLM_F_DUMP);
+  const attrs: Attr[] = tid === 0 ? [] : [{ type: need("RTA_TABLE", C.RTA_TABLE), data: u32(tid) }];
   return build(need("RTM_GETROUTE", C.RTM_GETROUTE), flags, seq, R, (v) => {
     writeIntField(v, R.fields.rtm_family, family);
     writeIntField(v, R.fields.rtm_table, tid < 256 ? tid : need("RT_TABLE_UNSPEC", C.RT_TABLE_UNSPEC));
-  }, [{ type: need("RTA_TABLE", C.RTA_TABLE), data: u32(tid) }]);
+    writeIntField(v, R.fields.rtm_flags, rtmFlags);
+  }, attrs);
 }
 
 /**
