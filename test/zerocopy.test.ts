@@ -325,13 +325,13 @@ print(n)`]);
     expect(await c.recv(16, { timeout: 2000 })).toHaveLength(0); // reported once, then the end
   });
 
-  /** A client whose sends the peer never acknowledges in full (a 4 KiB window), and its accepted end. */
-  async function stalledPair(): Promise<[AsyncSocket, AsyncSocket, AsyncSocket]> {
+  /** A client whose sends the peer never acknowledges in full (a window of `window` bytes: 4 KiB), and its accepted end. */
+  async function stalledPair(window = 4096): Promise<[AsyncSocket, AsyncSocket, AsyncSocket]> {
     const l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
     const accepting = l.accept({ timeout: 5000 });
     const c = await AsyncSocket.connect(l.localAddress as Address, { timeout: 5000 });
     const a = (await accepting)[0];
-    a.setOption("receiveBufferSize", 4096);
+    a.setOption("receiveBufferSize", window);
     return [l, c, a];
   }
   /** Resets `a`'s connection (SO_LINGER 0, close): the peer's unsent data is purged. */
@@ -398,6 +398,73 @@ print(n)`]);
       }
       // Whichever call took the reset from the kernel, it was reported as ECONNRESET at least once.
       expect([q, b].some((e) => (e as SocketError).code === "ECONNRESET")).toBe(true);
+    } finally {
+      c.close();
+      l.close();
+    }
+  });
+
+  /** What `conn` reads until its end. */
+  async function drain(conn: AsyncSocket): Promise<number> {
+    let got = 0;
+    const buf = new Uint8Array(1 << 16);
+    for (let i = 0; i < 1_000_000; i++) { // bounded: each read waits at most 5 s, and gets >= 1 byte or the end
+      const n = await conn.recvInto(buf, { timeout: 5000 });
+      if (n === 0) break;
+      got += n;
+    }
+    return got;
+  }
+
+  test("a later call's own error that is no connection failure (EPIPE after shutdown) fails that call only: the sends waiting are delivered and resolve", async () => {
+    const [l, c, a] = await stalledPair(16 << 10); // small, yet big enough for the drain to reopen at once
+    c.setOption("sendBufferSize", 8 << 20); // every byte queued before the shutdown
+    try {
+      const sends = Array.from({ length: 4 }, (_, i) => c.sendZeroCopy(pattern(1 << 20, i), { timeout: 20_000 }).then((r) => r.bytes, (e: unknown) => e));
+      await Bun.sleep(100); // the peer does not read: completions pending
+      c.shutdown("write");
+      expect(((await rejection(c.sendZeroCopy(pattern(100), { timeout: 2000 }))) as SocketError).code).toBe("EPIPE");
+      expect(await drain(a)).toBe(4 << 20);
+      expect(await Promise.all(sends)).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20]);
+    } finally {
+      c.close();
+      a.close();
+      l.close();
+    }
+  });
+
+  test("both ends half-closed gracefully while sends wait (a hang-up with data still in flight) is no failure: they resolve", async () => {
+    const [l, c, a] = await stalledPair(16 << 10); // small, yet big enough for the drain to reopen at once
+    c.setOption("sendBufferSize", 8 << 20); // every byte queued before the shutdown
+    try {
+      a.shutdown("write"); // the peer's FIN first
+      const sends = Array.from({ length: 4 }, (_, i) => c.sendZeroCopy(pattern(1 << 20, i), { timeout: 20_000 }).then((r) => r.bytes, (e: unknown) => e));
+      await Bun.sleep(100);
+      c.shutdown("write"); // POLLHUP from here on, with data unacknowledged
+      expect(await drain(a)).toBe(4 << 20);
+      expect(await Promise.all(sends)).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20]);
+    } finally {
+      c.close();
+      a.close();
+      l.close();
+    }
+  });
+
+  test("a reset is reported once more by exactly one later call, however many sends were in line", async () => {
+    const [l, c, a] = await stalledPair();
+    try {
+      const sends = Array.from({ length: 6 }, () => c.sendZeroCopy(pattern(1 << 20), { timeout: 8000 }).then(() => "ok", (e: unknown) => e as SocketError));
+      await Bun.sleep(30);
+      reset(a);
+      const outcomes = await Promise.all(sends);
+      expect(outcomes).not.toContain("ok");
+      const after: unknown[] = [];
+      for (let k = 0; k < 3; k++) after.push(await c.recv(10, { timeout: 1000 }).then((b) => (b.length === 0 ? "EOF" : "data"), (e: unknown) => e));
+      const again = (e: unknown): boolean => e instanceof SocketError && e.note === "the connection failed while a zero-copy send waited";
+      // Reported once more, by exactly one later call (a send in line, or the recv), then the end.
+      expect([...outcomes, ...after].filter(again)).toHaveLength(1);
+      expect([...outcomes, ...after].filter(again).map((e) => (e as SocketError).code)).toEqual(["ECONNRESET"]);
+      expect(after.at(-1)).toBe("EOF");
     } finally {
       c.close();
       l.close();

@@ -167,6 +167,9 @@ export const optionalConstants = [
   // socket queue ioctls (Linux): zero-copy sends use SIOCOUTQ (bytes sent but not yet acknowledged)
   // to tell whether a failed connection left data unacknowledged
   "SIOCOUTQ", "SIOCINQ",
+  // tcpi_state's TCP_CLOSE (an enum in <netinet/tcp.h>, hence the guard): a connection that is
+  // closed, not half-closed, when zero-copy sends find their completions after a hang-up
+  "TCP_CLOSE",
   "NLM_F_EXCL", "NLM_F_REPLACE",
   "RTMGRP_IPV6_IFADDR", "SOL_NETLINK", "NETLINK_ADD_MEMBERSHIP", "IFF_UP", "IFF_LOOPBACK",
   "IFF_RUNNING", "IFF_BROADCAST", "IFF_MULTICAST", "IFF_NOARP", "IFF_POINTOPOINT", "SOL_PACKET",
@@ -194,6 +197,7 @@ export const optionalConstants = [
  * the probe reads them where the guard holds and records them absent elsewhere.
  */
 export const constantGuards: { readonly [K in (typeof optionalConstants)[number]]?: string } = {
+  TCP_CLOSE: "defined(__linux__)",
   SOF_TIMESTAMPING_TX_SOFTWARE: "defined(__linux__)",
   SOF_TIMESTAMPING_RX_SOFTWARE: "defined(__linux__)",
   SOF_TIMESTAMPING_SOFTWARE: "defined(__linux__)",

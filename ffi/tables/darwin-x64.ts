@@ -398,6 +398,7 @@ const table = {
     "O_CLOEXEC": 16777216,
     "SIOCOUTQ": null,
     "SIOCINQ": null,
+    "TCP_CLOSE": null,
     "NLM_F_EXCL": null,
     "NLM_F_REPLACE": null,
     "RTMGRP_IPV6_IFADDR": null,

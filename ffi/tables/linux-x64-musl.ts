@@ -398,6 +398,7 @@ const table = {
     "O_CLOEXEC": 524288,
     "SIOCOUTQ": 21521,
     "SIOCINQ": 21531,
+    "TCP_CLOSE": 7,
     "NLM_F_EXCL": 512,
     "NLM_F_REPLACE": 256,
     "RTMGRP_IPV6_IFADDR": 256,

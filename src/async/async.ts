@@ -283,7 +283,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
     if (sock.closed) throw new SocketError(syscall, E.EBADF, { note: "socket is closed" });
     if (this.#zeroCopy !== null && this.#zeroCopy.lostError !== 0) {
       // Taken from the kernel for zero-copy's sake: reported once more, here.
-      throw new SocketError(syscall, this.#zeroCopy.takeLostError(), { note: "the connection failed while a zero-copy send waited" });
+      throw this.#zeroCopy.reportLost(syscall);
     }
     if (sock.timeout !== 0) throw new TypeError(`${syscall}: the Socket under an AsyncSocket must stay non-blocking (its timeout was changed; set AsyncSocket.timeout instead)`);
     return sock.fd;
@@ -638,10 +638,10 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         turn.release();
       }
     } catch (e) {
-      if (e instanceof SocketError && e.syscall === "send" && ticket !== undefined && this.#stream) {
+      if (ticket !== undefined && this.#stream && ledger.isConnectionFailure(e)) {
         // Its own send got the reset: the sends still waiting were purged with it (and the
         // kernel's error is gone), and the next operation reports it too.
-        ledger.keep(e.errno);
+        ledger.keep(e);
         this.#failCompletions(new SocketError("send", e.errno, { note: "zero-copy send: the connection failed before its data was acknowledged" }));
       }
       throw withProgress("send", e, op, progress.sent);

@@ -107,16 +107,31 @@ function overlap(a: number, n: number, lo: number, m: number): number {
 /** The errnos a failed connection reports (the kernel's sk_err: reset, timeout, ICMP errors). */
 const CONNECTION_ERRORS = new Set([E.ECONNRESET, E.ETIMEDOUT, E.EHOSTUNREACH, E.ENETUNREACH, E.ECONNABORTED, E.ECONNREFUSED, E.ENETDOWN, E.EHOSTDOWN].filter((e): e is number => typeof e === "number"));
 
+/** Errors made by reportLost: reported once more, never kept again. */
+const reported = new WeakSet<SocketError>();
+
 const outq = new Uint8Array(4);
-/** SIOCOUTQ: bytes sent but not acknowledged (0 where unknown: non-Linux, or the ioctl fails). */
-function unacknowledged(fd: number): number {
-  if (C.SIOCOUTQ === null || C.SIOCOUTQ === undefined) return 0;
+const TCPI = table.structs.tcp_info;
+const tcpInfo = new Uint8Array(TCPI?.size ?? 0);
+const tcpInfoLen = new Uint32Array(1);
+
+/**
+ * Whether a hung-up TCP connection ended without the peer acknowledging all it was sent: its
+ * state is TCP_CLOSE (a reset or a timeout; both ends shut down gracefully, with data or a FIN
+ * still in flight, is FIN_WAIT/CLOSING/LAST_ACK, and reaches TCP_CLOSE only once all of it is
+ * acknowledged) and SIOCOUTQ (write_seq - snd_una) is not 0. False where either is unknown.
+ */
+function failedWithDataUnacknowledged(fd: number): boolean {
+  if (C.SIOCOUTQ === null || C.TCP_CLOSE === null || !TCPI || C.IPPROTO_TCP === null || C.TCP_INFO === null) return false;
   try {
+    tcpInfoLen[0] = tcpInfo.byteLength;
+    sys.getsockopt(fd, C.IPPROTO_TCP, C.TCP_INFO, tcpInfo, tcpInfoLen);
+    if (tcpInfo[TCPI.fields.tcpi_state!.offset] !== C.TCP_CLOSE) return false;
     sys.ioctl(fd, C.SIOCOUTQ, outq);
   } catch {
-    return 0; // EINVAL on a listener: nothing was sent
+    return false; // not TCP, or not connected: nothing was sent
   }
-  return new DataView(outq.buffer).getInt32(0, LE);
+  return new DataView(outq.buffer).getInt32(0, LE) > 0;
 }
 
 /** Control-buffer room for one error-queue message: sock_extended_err and the offender address. */
@@ -218,25 +233,34 @@ export class ZeroCopyLedger {
         if (err !== 0) this.lostError = err;
         return err;
       }
-      return (revents & C.POLLHUP) !== 0 && unacknowledged(fd) > 0 ? E.EPIPE : 0;
+      return (revents & C.POLLHUP) !== 0 && failedWithDataUnacknowledged(fd) ? E.EPIPE : 0;
     }
     return 0; // completions keep coming: no error stands out; the next edge checks again
   }
 
   /**
-   * A connection error a zero-copy send itself got (its send failed): kept as `lostError`, so
-   * the next call reports it once more, as when the ledger takes it (drainAndCheck). Other
-   * errnos (EPIPE after a shutdown, EBADF...) are the call's alone.
+   * Whether `e` is a failed connection's error from a zero-copy send's own send (not one
+   * `reportLost` made): the sends still waiting were purged with it.
    */
-  keep(errno: number): void {
-    if (CONNECTION_ERRORS.has(errno)) this.lostError = errno;
+  isConnectionFailure(e: unknown): e is SocketError {
+    return e instanceof SocketError && e.syscall === "send" && CONNECTION_ERRORS.has(e.errno) && !reported.has(e);
   }
 
-  /** The kept error (0 if none), cleared: the next call's to report. */
-  takeLostError(): number {
-    const errno = this.lostError;
+  /**
+   * Keeps `e` as `lostError` when it is a connection failure a zero-copy send's own send got,
+   * so the next call reports it once more, as when the ledger takes it (drainAndCheck). Other
+   * errors (EPIPE after a shutdown, ENOBUFS, EBADF...) are the call's alone.
+   */
+  keep(e: unknown): void {
+    if (this.isConnectionFailure(e)) this.lostError = e.errno;
+  }
+
+  /** The kept error as the next call's (`syscall`) error, once: it is cleared. */
+  reportLost(syscall: string): SocketError {
+    const e = new SocketError(syscall, this.lostError, { note: "the connection failed while a zero-copy send waited" });
     this.lostError = 0;
-    return errno;
+    reported.add(e);
+    return e;
   }
 
   /** Tickets still waiting, for tests and diagnostics. */

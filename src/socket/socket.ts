@@ -346,7 +346,7 @@ export class Socket implements Disposable {
     if (this.#zeroCopy !== null && this.#zeroCopy.lostError !== 0) {
       // Taken from the kernel by sendZeroCopy: reported once more, here, so that a recv after
       // a reset does not read as a clean end of stream.
-      throw new SocketError(syscall, this.#zeroCopy.takeLostError(), { note: "the connection failed while a zero-copy send waited" });
+      throw this.#zeroCopy.reportLost(syscall);
     }
     return fd;
   }
@@ -600,7 +600,7 @@ export class Socket implements Disposable {
       if (e instanceof SocketError) {
         e.bytesSent = off;
         // Its own send got the reset: the next call reports it too, as when the ledger takes it.
-        if (e.syscall === "send" && this.type === C.SOCK_STREAM) ledger.keep(e.errno);
+        if (this.type === C.SOCK_STREAM) ledger.keep(e);
       }
       throw e;
     }
