@@ -183,6 +183,23 @@ describe.skipIf(!linux)("Rtnetlink shared by many callers", () => {
     expect(r.closedEvents).toBe("ended");
     expect(r.closedRequest).toBe("EBADF");
   }, 90_000);
+
+  test.skipIf(noNetns !== null)("in a fresh namespace, under announcement floods by another process: acks still arrive, idle announcements come before ENOBUFS, a loop that breaks leaves the rest, an abort ends a loop with events queued", async () => {
+    const o = await run([unshare!, "--net", bun, join(root, "test", "fixtures", "rtevents-netns.ts")], {}, 60_000);
+    if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) return console.warn(`SKIP: ${o.stderr.trim()}`);
+    expect(o.stderr).toBe("");
+    const r = JSON.parse(o.stdout) as { ackAfterFlood: string; idle: { yielded: number; end: string }; breakThenAgain: number[]; abortWithQueued: { endedAfterMs: number; taken: number; end: string } };
+    // Requests have a socket of their own: 3000 announcements cannot crowd out the ack.
+    expect(r.ackAfterFlood).toBe("resolved");
+    // What the kernel kept of 400 (its receive buffer), then the loss.
+    expect(r.idle.end).toBe("ENOBUFS");
+    expect(r.idle.yielded).toBeGreaterThan(100);
+    expect(r.idle.yielded).toBeLessThan(400);
+    expect(r.breakThenAgain).toEqual([1, 99]);
+    // Aborted at 300 ms with about 120 still queued: ends then, by returning.
+    expect(r.abortWithQueued.end).toBe("return");
+    expect(r.abortWithQueued.taken).toBeLessThan(150);
+  }, 90_000);
 });
 
 describe.skipIf(!linux)("Rtnetlink arguments are checked before anything is sent", () => {
@@ -194,6 +211,19 @@ describe.skipIf(!linux)("Rtnetlink arguments are checked before anything is sent
       expect(String((e as Error).message)).toMatch(/^dump: (type|family) must be/);
     }
     await expect(rt.routes("inet", null as never)).rejects.toThrow(/^routes: options must be an object/);
+    // Only a GET is dumped: the kernel carries out any other type as a change (RTM_NEWRULE
+    // would add a routing rule), so it is refused before anything is sent.
+    for (const type of [C.RTM_NEWLINK!, C.RTM_DELADDR!, 32, 33, 35]) {
+      await expect(rt.dump(type, 2, { timeout: 2000 })).rejects.toThrow(/^dump: type must be an RTM_GET\* request/);
+    }
+    await expect(rt.neighbours("x" as never)).rejects.toThrow(/^neighbours: family must be/);
+    // Arguments that throw while being read reject: these methods never throw.
+    const throwing = { get destination(): string { throw new Error("getter"); } } as never;
+    for (const call of [() => rt.addAddress(1, Symbol() as never), () => rt.removeAddress(1, Symbol() as never), () => rt.setLinkUp(Symbol() as never), () => rt.addRoute(throwing), () => rt.removeRoute(throwing)]) {
+      let p: Promise<unknown> | undefined;
+      expect(() => { p = call(); }).not.toThrow();
+      await expect(p!).rejects.toThrow();
+    }
     expect((await rt.links({ timeout: 5000 })).length).toBeGreaterThan(0); // nothing was sent, nothing swallowed
   });
 });

@@ -9,8 +9,8 @@
  * `addresses()` (RTM_GETADDR dump), `routes()` (RTM_GETROUTE dump, decoded and formatted as
  * `ip route` prints them by src/linux/routes.ts), `defaultGateway()`, and `events()` for the
  * RTMGRP_* multicast groups (links, addresses, routes). One object serves concurrent callers:
- * requests take turns, and one reader sorts what arrives into answers (by sequence number) and
- * events (multicast).
+ * requests take turns on a socket of their own (joined to no group, so announcements cannot
+ * crowd out answers), and events() loops share one reader of the events socket.
  */
 import { table } from "../../ffi/platform.ts";
 import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
@@ -282,7 +282,7 @@ export interface RtnetlinkOptions {
 const KERNEL = { family: "netlink", pid: 0 } as const;
 /** How long an answer is still read after its caller gave up, before the next request goes anyway. */
 const ABANDONED_ANSWER_MS = 5000;
-/** Multicast messages kept per events() loop (and while none runs) before changes count as lost. */
+/** Multicast messages one events() loop holds, read but not yet taken, before changes count as lost. */
 const EVENT_BACKLOG = 4096;
 
 /** A request in flight (see Rtnetlink.#exchange). */
@@ -309,9 +309,22 @@ class Listener {
   /** Why the loop ends once its messages are taken (a reader error). */
   error: unknown = null;
 
-  constructor(backlog: NetlinkMessage[], lost: SocketError | null) {
+  constructor(backlog: NetlinkMessage[]) {
     this.#queue = backlog;
-    this.#lost = lost;
+    this.#lost = null;
+  }
+
+  /** Whether changes were lost for this loop (it throws ENOBUFS once its messages are taken). */
+  get lost(): boolean {
+    return this.#lost !== null;
+  }
+
+  /** The messages read for this loop and not taken (for the next loop, when this one ends early). */
+  rest(): NetlinkMessage[] {
+    const r = this.#queue.slice(this.#head);
+    this.#queue = [];
+    this.#head = 0;
+    return r;
   }
 
   push(m: NetlinkMessage): void {
@@ -381,34 +394,47 @@ function eventOf(m: NetlinkMessage): RtEvent | null {
  * ```
  */
 export class Rtnetlink implements Disposable {
-  /** The netlink socket (AF_NETLINK, SOCK_RAW, NETLINK_ROUTE), bound with the groups asked for. */
+  /**
+   * The events socket (AF_NETLINK, SOCK_RAW, NETLINK_ROUTE), bound with the groups asked for:
+   * events() reads it. Requests and their answers go on a second socket of their own, joined
+   * to no group, so that a flood of announcements can never crowd out an answer.
+   */
   readonly socket: AsyncSocket;
+  /** The requests' socket (no groups; extended acks and strict checking on). */
+  readonly #requests: AsyncSocket;
   readonly #buf = new Uint8Array(1 << 16);
+  readonly #eventBuf = new Uint8Array(1 << 16);
   #seq = Math.floor(Math.random() * 0x7fffffff);
   /** Requests take turns, in call order (the kernel runs one dump per socket at a time). */
   readonly #turn = new Turn();
   /** The request whose answer is being read (it may hold the turn after its caller gave up). */
   #current: Request | null = null;
-  /** Stops the one reader (see #pump); null when none runs. */
+  /** Stops the requests' reader (see #pump); null when none runs. */
   #reader: AbortController | null = null;
+  /** Stops the events' reader (see #listen); null when none runs. */
+  #eventReader: AbortController | null = null;
   /** The running events() loops. */
   readonly #listeners = new Set<Listener>();
-  /** Multicast messages read while no events() loop ran, for the next one. */
+  /** Messages a loop that ended early had read and not taken: the next loop's first. */
   #backlog: NetlinkMessage[] = [];
-  #backlogLost: SocketError | null = null;
   /** Whether NETLINK_GET_STRICT_CHK is on: the kernel then filters dumps by what they ask. */
   readonly #strict: boolean;
 
-  private constructor(socket: AsyncSocket, strict: boolean) {
+  private constructor(socket: AsyncSocket, requests: AsyncSocket, strict: boolean) {
     this.socket = socket;
+    this.#requests = requests;
     this.#strict = strict;
   }
 
   /** Opens a NETLINK_ROUTE socket, joined to `groups` (RTMGRP_LINK | RTMGRP_IPV4_IFADDR...). */
   static open(options: RtnetlinkOptions = {}): Rtnetlink {
-    const sock = new AsyncSocket(need("AF_NETLINK", C.AF_NETLINK), C.SOCK_RAW, need("NETLINK_ROUTE", C.NETLINK_ROUTE));
+    if (options === null || typeof options !== "object") throw new TypeError("Rtnetlink.open: options must be an object { groups? }");
+    const events = new AsyncSocket(need("AF_NETLINK", C.AF_NETLINK), C.SOCK_RAW, need("NETLINK_ROUTE", C.NETLINK_ROUTE));
+    let sock: AsyncSocket | null = null;
     try {
-      sock.bind({ family: "netlink", pid: 0, groups: options.groups ?? 0 });
+      events.bind({ family: "netlink", pid: 0, groups: options.groups ?? 0 });
+      sock = new AsyncSocket(need("AF_NETLINK", C.AF_NETLINK), C.SOCK_RAW, need("NETLINK_ROUTE", C.NETLINK_ROUTE));
+      sock.bind({ family: "netlink", pid: 0, groups: 0 });
       // Extended acks: a refused change comes with the kernel's own explanation.
       if (C.SOL_NETLINK !== null && C.NETLINK_EXT_ACK !== null) {
         try { sock.setRawOption(C.SOL_NETLINK, C.NETLINK_EXT_ACK, 1); } catch { /* older kernels: errno only */ }
@@ -422,9 +448,10 @@ export class Rtnetlink implements Disposable {
           strict = true;
         } catch { /* ENOPROTOOPT before 4.20 */ }
       }
-      return new Rtnetlink(sock, strict);
+      return new Rtnetlink(events, sock, strict);
     } catch (e) {
-      sock.close();
+      sock?.close();
+      events.close();
       throw e;
     }
   }
@@ -439,6 +466,9 @@ export class Rtnetlink implements Disposable {
     // Checked before anything is sent: a type the kernel never answers would wait forever, and
     // a value wider than its field would be wrapped into another request.
     check.inRange("dump", "type", type, need("NLMSG_MIN_TYPE", C.NLMSG_MIN_TYPE), 0xffff);
+    // rtnetlink dumps only a GET (type % 4 == 2: RTM_GETLINK, RTM_GETADDR...); any other type
+    // is carried out as a change (RTM_NEWRULE would add a rule), and unacknowledged at that.
+    if ((type & 3) !== 2) throw new RangeError(`dump: type must be an RTM_GET* request (type % 4 == 2), got ${type}: the kernel would carry out any other as a change`);
     check.inRange("dump", "family", family, 0, 255);
     return this.#dump("dump", (seq) => dumpRequest(type, seq, family), op);
   }
@@ -509,7 +539,7 @@ export class Rtnetlink implements Disposable {
         throw e;
       }
       try {
-        await this.socket.sendTo(msg, KERNEL, { signal: stop.signal });
+        await this.#requests.sendTo(msg, KERNEL, { signal: stop.signal });
       } catch (e) {
         this.#finish(request); // not sent: no answer will come
         throw e;
@@ -585,13 +615,12 @@ export class Rtnetlink implements Disposable {
   }
 
   /**
-   * Starts the one reader when a request or an events() loop needs it. It hands each message to
-   * where it belongs: a multicast one (its source has groups) to events() — kept, within a
-   * bound, while no loop runs, so a dump between subscribing and listening loses nothing — and
-   * an answer to the request with its sequence number; an answer nobody waits for is dropped.
+   * Starts the requests' reader while a request waits for its answer: it hands each message
+   * with the request's sequence number to it, and drops the rest (what is left of an answer
+   * whose caller gave up).
    */
   #pump(): void {
-    if (this.#reader !== null || this.socket.closed) return;
+    if (this.#reader !== null || this.#requests.closed) return;
     const stop = new AbortController();
     this.#reader = stop;
     void this.#read(stop.signal).finally(() => {
@@ -600,9 +629,9 @@ export class Rtnetlink implements Disposable {
     });
   }
 
-  /** Runs the reader while it is needed, stops it when not. */
+  /** Runs the requests' reader while it is needed, stops it when not. */
   #pumpIfNeeded(): void {
-    if (this.#current !== null || this.#listeners.size > 0) this.#pump();
+    if (this.#current !== null) this.#pump();
     else if (this.#reader !== null) {
       this.#reader.abort();
       this.#reader = null;
@@ -610,73 +639,120 @@ export class Rtnetlink implements Disposable {
   }
 
   async #read(stop: AbortSignal): Promise<void> {
-    const enobufs = E.ENOBUFS;
-    while (!stop.aborted && (this.#current !== null || this.#listeners.size > 0)) {
+    while (!stop.aborted && this.#current !== null) {
       let n: number;
-      let from: unknown;
       try {
-        [n, from] = await this.socket.recvFromInto(this.#buf, { signal: stop });
+        [n] = await this.#requests.recvFromInto(this.#buf, { signal: stop });
       } catch (e) {
         if (stop.aborted) return;
-        // The kernel dropped multicast messages (receive buffer full): events() must say so;
-        // answers to requests are flow-controlled and never dropped.
-        if (e instanceof SocketError && e.errno === enobufs) {
-          this.#lose(e);
+        this.#current?.fail(e);
+        return;
+      }
+      for (const m of parseMessages(this.#buf, n)) {
+        // Copy: the receive buffer is reused by the next recv.
+        if (this.#current !== null && m.seq === this.#current.seq) this.#current.take({ ...m, payload: m.payload.slice() });
+      }
+    }
+  }
+
+  /** Whether some events() loop still takes messages (one that lost changes only drains what it has). */
+  #listening(): boolean {
+    for (const l of this.#listeners) if (!l.lost) return true;
+    return false;
+  }
+
+  /**
+   * Starts the events' reader while a loop takes messages: each message read goes to every
+   * running loop. None reads while no loop runs: the announcements then wait in the kernel's
+   * receive queue of `socket` (as large as its receiveBufferSize allows).
+   */
+  #listen(): void {
+    if (this.#eventReader !== null || this.socket.closed || !this.#listening()) return;
+    const stop = new AbortController();
+    this.#eventReader = stop;
+    void this.#readEvents(stop.signal).finally(() => {
+      if (this.#eventReader === stop) this.#eventReader = null;
+      this.#listenIfNeeded();
+    });
+  }
+
+  /** Runs the events' reader while a loop takes messages, stops it when none does. */
+  #listenIfNeeded(): void {
+    if (this.#listening()) this.#listen();
+    else if (this.#eventReader !== null) {
+      this.#eventReader.abort();
+      this.#eventReader = null;
+    }
+  }
+
+  async #readEvents(stop: AbortSignal): Promise<void> {
+    while (!stop.aborted && this.#listening()) {
+      let n: number;
+      try {
+        [n] = await this.socket.recvFromInto(this.#eventBuf, { signal: stop });
+      } catch (e) {
+        if (stop.aborted) return;
+        if (e instanceof SocketError && e.errno === E.ENOBUFS) {
+          // The kernel dropped announcements (the receive buffer was full). It says so before
+          // the messages still queued, which came before the loss: those first, then the error.
+          this.#readQueuedEvents();
+          const lost = new SocketError("recvfrom", e.errno, { note: "events: the kernel dropped changes (the events socket's receive buffer was full; a larger receiveBufferSize helps): dump again" });
+          for (const l of this.#listeners) l.lose(lost);
           continue;
         }
-        this.#current?.fail(e);
         for (const l of this.#listeners) l.fail(e);
         return;
       }
-      const multicast = typeof from === "object" && from !== null && (from as { groups?: number }).groups !== undefined && (from as { groups: number }).groups !== 0;
-      for (const m of parseMessages(this.#buf, n)) {
-        // Copy: the receive buffer is reused by the next recv.
-        const own: NetlinkMessage = { ...m, payload: m.payload.slice() };
-        if (multicast) this.#announce(own);
-        else if (this.#current !== null && m.seq === this.#current.seq) this.#current.take(own);
+      this.#deliver(n);
+    }
+  }
+
+  /** The messages in the first `n` bytes of the events buffer: to every loop, or (none left) to the next one. */
+  #deliver(n: number): void {
+    for (const m of parseMessages(this.#eventBuf, n)) {
+      const own: NetlinkMessage = { ...m, payload: m.payload.slice() };
+      // The loop that wanted this read may have ended while it completed: keep it for the next.
+      if (this.#listeners.size === 0) {
+        if (this.#backlog.length < EVENT_BACKLOG) this.#backlog.push(own);
+      } else for (const l of this.#listeners) l.push(own);
+    }
+  }
+
+  /** Reads, without waiting, what the events socket holds now (bounded). */
+  #readQueuedEvents(): void {
+    for (let i = 0; i < EVENT_BACKLOG; i++) {
+      let n: number;
+      try {
+        n = this.socket.socket.recvInto(this.#eventBuf);
+      } catch {
+        return; // EAGAIN: nothing more queued (or closed: the loops hear it from the next read)
       }
+      this.#deliver(n);
     }
-  }
-
-  /** A multicast message: to every events() loop, or kept for the next one. */
-  #announce(m: NetlinkMessage): void {
-    if (this.#listeners.size === 0) {
-      if (this.#backlog.length < EVENT_BACKLOG) this.#backlog.push(m);
-      else this.#backlogLost ??= new SocketError("recvfrom", E.ENOBUFS, { note: `events: more than ${EVENT_BACKLOG} changes arrived while no events() loop ran; some were dropped` });
-      return;
-    }
-    for (const l of this.#listeners) l.push(m);
-  }
-
-  /** The kernel dropped multicast messages: every events() loop (or the next) reports it. */
-  #lose(e: SocketError): void {
-    const lost = new SocketError("recvfrom", e.errno, { note: "events: the kernel dropped changes (the socket's receive buffer was full)" });
-    if (this.#listeners.size === 0) this.#backlogLost ??= lost;
-    for (const l of this.#listeners) l.lose(lost);
   }
 
   /** Adds `address` ("198.51.100.1/24", "2001:db8::1/64") to interface `interfaceIndex` (ip addr add). */
-  addAddress(interfaceIndex: number, address: string, options: AddressOptions & OperationOptions = {}): Promise<void> {
+  async addAddress(interfaceIndex: number, address: string, options: AddressOptions & OperationOptions = {}): Promise<void> {
     return this.#change(`add address ${address}`, (seq) => addressRequest("addAddress", true, interfaceIndex, address, seq, options), options);
   }
 
   /** Removes `address` ("A/N") from interface `interfaceIndex` (ip addr del). */
-  removeAddress(interfaceIndex: number, address: string, op?: OperationOptions): Promise<void> {
+  async removeAddress(interfaceIndex: number, address: string, op?: OperationOptions): Promise<void> {
     return this.#change(`remove address ${address}`, (seq) => addressRequest("removeAddress", false, interfaceIndex, address, seq), op);
   }
 
   /** Sets interface `interfaceIndex` up (or down with `up` false), as `ip link set NAME up`. */
-  setLinkUp(interfaceIndex: number, up = true, op?: OperationOptions): Promise<void> {
+  async setLinkUp(interfaceIndex: number, up = true, op?: OperationOptions): Promise<void> {
     return this.#change(`set link ${interfaceIndex} ${up ? "up" : "down"}`, (seq) => linkRequest("setLinkUp", interfaceIndex, up, seq), op);
   }
 
   /** Adds a route (ip route add); EEXIST when one with the same key exists. */
-  addRoute(route: RouteSpec, op?: OperationOptions): Promise<void> {
+  async addRoute(route: RouteSpec, op?: OperationOptions): Promise<void> {
     return this.#change(`add route ${route?.destination}`, (seq) => routeRequest("addRoute", true, route, seq), op);
   }
 
   /** Removes a route (ip route del); ESRCH when there is none. */
-  removeRoute(route: RouteSpec, op?: OperationOptions): Promise<void> {
+  async removeRoute(route: RouteSpec, op?: OperationOptions): Promise<void> {
     return this.#change(`remove route ${route?.destination}`, (seq) => routeRequest("removeRoute", false, route, seq), op);
   }
 
@@ -734,6 +810,7 @@ export class Rtnetlink implements Disposable {
    * with `listedByIpNeigh` for what `ip neigh` shows, format with `formatNeighbour`.
    */
   async neighbours(family?: "inet" | "inet6", op?: OperationOptions): Promise<Neighbour[]> {
+    if (family !== undefined && family !== "inet" && family !== "inet6") throw new TypeError(`neighbours: family must be "inet", "inet6" or undefined, got ${typeof family === "string" ? JSON.stringify(family) : typeof family}`);
     const af = family === "inet" ? C.AF_INET : family === "inet6" ? C.AF_INET6 : C.AF_UNSPEC;
     const msgs = await this.dump(need("RTM_GETNEIGH", C.RTM_GETNEIGH), af, op);
     return msgs.map(parseNeighbour).filter((n): n is Neighbour => n !== null);
@@ -755,45 +832,51 @@ export class Rtnetlink implements Disposable {
   }
 
   /**
-   * The changes announced to the groups this socket joined, as they happen (until the signal
-   * aborts or the socket closes). Changes announced since open() that no loop took yet come
-   * first, so `open({ groups })`, a dump, then `events()` misses nothing in between. Requests
-   * may run while a loop does (one reader sorts the messages). When changes were lost (the
-   * kernel's receive buffer, or more than 4096 kept while no loop ran) the loop throws
-   * SocketError ENOBUFS after the ones before the loss: dump again to resynchronise.
+   * The changes announced to the groups `socket` joined, as they happen (until the signal
+   * aborts or the socket closes). Announcements made while no loop runs wait in the kernel's
+   * receive queue of `socket` (raise its receiveBufferSize for bursts), so `open({ groups })`,
+   * a dump, then `events()` misses nothing in between; a loop that ends early (break, abort)
+   * leaves what it had read for the next loop. Requests may run while a loop does (they use a
+   * socket of their own). When changes were lost (the kernel's receive buffer overflowed) the
+   * loop throws SocketError ENOBUFS after the messages it had already read: dump again to
+   * resynchronise; a new loop then reads what the kernel still holds.
    */
   async *events(op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<RtEvent, void, undefined> {
     if (op === null || typeof op !== "object") throw new TypeError("events: options must be an object { signal? }");
     const signal = signalOf("events", op.signal);
-    const l = new Listener(this.#backlog, this.#backlogLost);
+    const l = new Listener(this.#backlog);
     this.#backlog = [];
-    this.#backlogLost = null;
     const wake = (): void => l.wake();
     signal?.addEventListener("abort", wake);
     this.#listeners.add(l);
     try {
-      this.#pump();
+      this.#listen();
       for (;;) {
+        if (signal?.aborted || this.socket.closed) return;
         const m = l.next();
         if (m !== undefined) {
           const event = eventOf(m);
           if (event !== null) yield event;
           continue;
         }
-        if (signal?.aborted || this.socket.closed) return;
         if (l.error !== null) throw l.error;
         await l.wait();
       }
     } finally {
       signal?.removeEventListener("abort", wake);
       this.#listeners.delete(l);
-      this.#pumpIfNeeded();
+      // Read but not taken: the next loop's first (the other loops have their own copies).
+      const rest = l.rest();
+      if (rest.length > 0 && this.#listeners.size === 0 && !this.socket.closed) this.#backlog = rest;
+      this.#listenIfNeeded();
     }
   }
 
-  /** Closes the socket. Idempotent. */
+  /** Closes both sockets: pending requests reject EBADF, events() loops end. Idempotent. */
   close(): void {
+    this.#requests.close();
     this.socket.close();
+    this.#backlog = [];
     for (const l of this.#listeners) l.wake();
   }
 
