@@ -64,6 +64,19 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error("expected a rejection");
 }
 
+/**
+ * A python3 peer for resets that come while a blocking call waits: it accepts with a 4 KiB
+ * receive buffer, never reads, and after 0.4 s closes with SO_LINGER 0 (an RST, which purges
+ * the unsent data and so completes the zero-copy sends too). Prints its port first.
+ */
+const resettingPeer = String.raw`
+import socket, struct, sys, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind(("127.0.0.1", 0)); l.listen(1); print(l.getsockname()[1], flush=True)
+c, _ = l.accept(); time.sleep(0.4)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+`;
+
 describe.skipIf(!!reason)("sendZeroCopy on Socket", () => {
   test.skipIf(!python)("TCP, 4 MiB in 1 MiB calls to a python3 reader: every byte right (sha256), each call reported, copied on loopback", async () => {
     using l = Socket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
@@ -177,14 +190,7 @@ print(n, h.hexdigest())`]);
   // read (small receive window), then closes with SO_LINGER 0 (an RST, which purges the unsent
   // data and so completes the zero-copy send too).
   test.skipIf(!python)("a reset while the completion is awaited throws ECONNRESET, and the next recv reports it too (not a clean end)", async () => {
-    const peer = String.raw`
-import socket, struct, sys, time
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-l.bind(("127.0.0.1", 0)); l.listen(1); print(l.getsockname()[1], flush=True)
-c, _ = l.accept(); time.sleep(0.4)
-c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
-`;
-    const { port, rest } = await startWithPort([python!, "-c", peer]);
+    const { port, rest } = await startWithPort([python!, "-c", resettingPeer]);
     using c = Socket.connect({ family: "inet", host: "127.0.0.1", port }, { timeout: 5000 });
     c.setOption("sendBufferSize", 4 << 20);
     const data = pattern(64 << 10); // fits the send buffer, not the peer's window
@@ -207,14 +213,7 @@ c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.cl
 
 describe.skipIf(!!reason)("sendZeroCopy on Socket, reset mid-send", () => {
   test.skipIf(!python)("a reset while the call still waits for room throws ECONNRESET, and the next recv reports it too", async () => {
-    const peer = String.raw`
-import socket, struct, sys, time
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-l.bind(("127.0.0.1", 0)); l.listen(1); print(l.getsockname()[1], flush=True)
-c, _ = l.accept(); time.sleep(0.4)
-c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
-`;
-    const { port, rest } = await startWithPort([python!, "-c", peer]);
+    const { port, rest } = await startWithPort([python!, "-c", resettingPeer]);
     using c = Socket.connect({ family: "inet", host: "127.0.0.1", port }, { timeout: 5000 });
     const data = pattern(8 << 20); // far beyond the send buffer: the call blocks for room
     let e: unknown;

@@ -198,20 +198,28 @@ function parseNextHops(data: Uint8Array, family: "inet" | "inet6"): NextHop[] {
 
 // --- names, as iproute2 has them --------------------------------------------------------------
 
+/**
+ * The texts of /etc/iproute2/`file` and of its `file.d` drop-ins, as ip picks them (names that
+ * do not start with a dot and end in `.conf`, after it), in name order; missing ones skipped.
+ */
+function iproute2Texts(file: string): string[] {
+  const files = [`/etc/iproute2/${file}`];
+  try {
+    for (const f of readdirSync(`/etc/iproute2/${file}.d`).sort()) if (!f.startsWith(".") && f.length > 5 && f.endsWith(".conf")) files.push(`/etc/iproute2/${file}.d/${f}`);
+  } catch { /* no drop-in directory */ }
+  const texts: string[] = [];
+  for (const path of files) {
+    try {
+      texts.push(readFileSync(path, "utf8"));
+    } catch { /* unreadable: as absent */ }
+  }
+  return texts;
+}
+
 /** `number name` lines of an iproute2 table file and its `.d/*.conf` drop-ins (later ones win). */
 function readNames(file: string, builtin: Map<number, string>): Map<number, string> {
   const names = new Map(builtin);
-  const files = [`/etc/iproute2/${file}`];
-  try {
-    for (const f of readdirSync(`/etc/iproute2/${file}.d`).sort()) if (f.endsWith(".conf")) files.push(`/etc/iproute2/${file}.d/${f}`);
-  } catch { /* no drop-in directory */ }
-  for (const path of files) {
-    let text: string;
-    try {
-      text = readFileSync(path, "utf8");
-    } catch {
-      continue;
-    }
+  for (const text of iproute2Texts(file)) {
     for (const line of text.split("\n")) {
       const m = /^\s*(0x[0-9a-fA-F]+|\d+)\s+([^\s#]+)/.exec(line);
       if (m) names.set(Number(m[1]), m[2]!);
@@ -427,19 +435,9 @@ function tableNamesAsIp(): readonly { readonly name: string; readonly id: number
   const entries = [
     { name: "default", id: C.RT_TABLE_DEFAULT ?? 253 }, { name: "main", id: C.RT_TABLE_MAIN ?? 254 }, { name: "local", id: C.RT_TABLE_LOCAL ?? 255 },
   ];
-  const files = ["/etc/iproute2/rt_tables"];
-  try {
-    for (const f of readdirSync("/etc/iproute2/rt_tables.d").sort()) if (!f.startsWith(".") && f.length > 5 && f.endsWith(".conf")) files.push(`/etc/iproute2/rt_tables.d/${f}`);
-  } catch { /* no drop-in directory */ }
   const hex = new RegExp(`^0x${C_SPACE}([+-]?)((?:0[xX](?=[0-9a-fA-F]))?[0-9a-fA-F]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
   const dec = new RegExp(`^${C_SPACE}([+-]?)([0-9]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
-  for (const path of files) {
-    let text: string;
-    try {
-      text = readFileSync(path, "utf8");
-    } catch {
-      continue;
-    }
+  for (const text of iproute2Texts("rt_tables")) {
     for (const raw of text.split("\n")) {
       const line = raw.replace(/^[ \t]+/, "");
       if (line === "" || line.startsWith("#")) continue;
