@@ -376,6 +376,7 @@ const table = {
     "NLM_F_CAPPED": null,
     "NETLINK_GET_STRICT_CHK": null,
     "NLM_F_DUMP_FILTERED": null,
+    "NLM_F_DUMP_INTR": null,
     "RTCF_LOCAL": null,
     "RTCF_REJECT": null,
     "RTCF_MULTICAST": null,

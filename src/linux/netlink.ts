@@ -15,7 +15,7 @@
 import { table } from "../../ffi/platform.ts";
 import type { FieldLayout, StructLayout } from "../../ffi/table.ts";
 import { AsyncSocket, type OperationOptions } from "../async/async.ts";
-import { Guard, signalOf, timeoutOf } from "../async/cancel.ts";
+import { Guard, signalOf, sleep, timeoutOf } from "../async/cancel.ts";
 import { Turn } from "../async/turn.ts";
 import * as check from "../core/check.ts";
 import { SocketError } from "../core/errors.ts";
@@ -280,6 +280,28 @@ export interface RtnetlinkOptions {
 
 /** The kernel's netlink address (port id 0). */
 const KERNEL = { family: "netlink", pid: 0 } as const;
+/** Dumps taken in all when the table keeps changing under them (NLM_F_DUMP_INTR). */
+const DUMP_ATTEMPTS = 8;
+/** What is left of `op` (validated by its first use) `started` ms ago: its signal, the rest of its timeout. */
+function rest(op: OperationOptions | undefined, started: number): OperationOptions | undefined {
+  if (op === undefined) return undefined;
+  const left = op.timeout === undefined || op.timeout === null ? op.timeout : Math.max(0, op.timeout - (performance.now() - started));
+  return { ...(op.signal !== undefined ? { signal: op.signal } : {}), ...(left !== undefined ? { timeout: left } : {}) };
+}
+/**
+ * `items` without repeats of a key, first kept. A dump the table changed under can list an
+ * entry twice, and the kernel does not always flag it (NLM_F_DUMP_INTR): seen on Linux 6.18
+ * for IPv6 addresses. An interface has one index, and an address once per interface.
+ */
+function once<T>(items: T[], key: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((x) => {
+    const k = key(x);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
 /** How long an answer is still read after its caller gave up, before the next request goes anyway. */
 const ABANDONED_ANSWER_MS = 5000;
 /** Multicast messages one events() loop holds, read but not yet taken, before changes count as lost. */
@@ -473,18 +495,34 @@ export class Rtnetlink implements Disposable {
     return this.#dump("dump", (seq) => dumpRequest(type, seq, family), op);
   }
 
+  /**
+   * One dump, whole. A dump the table changed under carries NLM_F_DUMP_INTR (it may have missed
+   * or repeated entries): it is taken again after a pause (1, 2, 4 ... 64 ms), up to
+   * DUMP_ATTEMPTS times in all within the same timeout, and the last answer is kept even if
+   * interrupted (a table changing without pause has no consistent view to give).
+   */
   async #dump(fn: string, build: (seq: number) => Uint8Array, op?: OperationOptions): Promise<NetlinkMessage[]> {
-    const out: NetlinkMessage[] = [];
-    await this.#exchange(fn, build, (m, seq) => {
-      const end = dumpEndOf(m, seq);
-      if (end === undefined) {
-        out.push(m);
-        return false;
-      }
-      if (end.errno !== 0) throw new SocketError("netlink", end.errno, end.message !== undefined ? { note: end.message } : {});
-      return true;
-    }, op);
-    return out;
+    const started = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      const out: NetlinkMessage[] = [];
+      let interrupted = false;
+      await this.#exchange(fn, build, (m, seq) => {
+        if (C.NLM_F_DUMP_INTR !== null && m.flags & C.NLM_F_DUMP_INTR) interrupted = true;
+        const end = dumpEndOf(m, seq);
+        if (end === undefined) {
+          out.push(m);
+          return false;
+        }
+        if (end.errno !== 0) throw new SocketError("netlink", end.errno, end.message !== undefined ? { note: end.message } : {});
+        return true;
+      }, attempt === 1 ? op : rest(op, started));
+      if (!interrupted || attempt >= DUMP_ATTEMPTS) return out;
+      // Changes come in bursts: a retry at once would meet the same one. 1, 2, 4 ... 64 ms.
+      const pause = Math.min(2 ** (attempt - 1), 64);
+      const left = op?.timeout === undefined || op.timeout === null ? Infinity : op.timeout - (performance.now() - started);
+      if (left <= pause) return out;
+      await sleep(pause, op?.signal ?? null);
+    }
   }
 
   /**
@@ -759,13 +797,13 @@ export class Rtnetlink implements Disposable {
   /** Every interface (RTM_GETLINK dump), in the kernel's order (by index). */
   async links(op?: OperationOptions): Promise<LinkInfo[]> {
     const msgs = await this.dump(need("RTM_GETLINK", C.RTM_GETLINK), C.AF_UNSPEC, op);
-    return msgs.map(parseLink).filter((l): l is LinkInfo => l !== null);
+    return once(msgs.map(parseLink).filter((l): l is LinkInfo => l !== null), (l) => String(l.index));
   }
 
   /** Every interface address (RTM_GETADDR dump): IPv4 first, then IPv6, as the kernel lists them. */
   async addresses(op?: OperationOptions): Promise<InterfaceAddress[]> {
     const msgs = await this.dump(need("RTM_GETADDR", C.RTM_GETADDR), C.AF_UNSPEC, op);
-    return msgs.map(parseAddress).filter((a): a is InterfaceAddress => a !== null);
+    return once(msgs.map(parseAddress).filter((a): a is InterfaceAddress => a !== null), (a) => `${a.index} ${a.family} ${a.address}/${a.prefixLength}`);
   }
 
   /**
