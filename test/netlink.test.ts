@@ -200,7 +200,7 @@ describe.skipIf(!linux)("Rtnetlink shared by many callers", () => {
     const o = await run([unshare!, "--net", bun, join(root, "test", "fixtures", "rtevents-netns.ts")], {}, 60_000);
     if (/unshare: .*(Operation not permitted|Permission denied)/.test(o.stderr)) return console.warn(`SKIP: ${o.stderr.trim()}`);
     expect(o.stderr).toBe("");
-    const r = JSON.parse(o.stdout) as { ackAfterFlood: string; idle: { yielded: number; end: string }; breakThenAgain: number[]; abortWithQueued: { endedAfterMs: number; taken: number; end: string } };
+    const r = JSON.parse(o.stdout) as { ackAfterFlood: string; idle: { yielded: number; end: string }; breakThenAgain: number[]; abortWithQueued: { endedAfterMs: number; taken: number; end: string }; lossAfterBreak: { end: string; after: number } };
     // Requests have a socket of their own: 3000 announcements cannot crowd out the ack.
     expect(r.ackAfterFlood).toBe("resolved");
     // What the kernel kept of 400 (its receive buffer), then the loss.
@@ -211,6 +211,8 @@ describe.skipIf(!linux)("Rtnetlink shared by many callers", () => {
     // Aborted at 300 ms with about 120 still queued: ends then, by returning.
     expect(r.abortWithQueued.end).toBe("return");
     expect(r.abortWithQueued.taken).toBeLessThan(150);
+    // The loss is reported by the next loop when the one that saw it ended first.
+    expect(r.lossAfterBreak.end).toBe("ENOBUFS");
   }, 90_000);
 });
 

@@ -159,14 +159,17 @@ describe.skipIf(!!reason || !!netnsReason)("examples/ip-route.ts --table T again
     ["-6", "0"], ["-6", "0x64"], ["-6", "cache"], ["-4", "unspec"],
   ];
   // Two names for table 100 (ip knows both; it prints the later one), a second name for main (ip
-  // still knows `main`), a hex id.
-  const dropIn = "100 cust\n100 blue\n254 mymain\n0x8 oct\n";
+  // still knows `main`), a hex id; ids as sscanf reads them: a sign, a name with `#` in it, an
+  // id beyond an int (4294967598 is 302 there).
+  const dropIn = "100 cust\n100 blue\n254 mymain\n0x8 oct\n+300 plus\n301 foo#bar\n4294967598 wrapped\n";
   const setup = [
     "mount --bind \"$1/etc\" /etc/iproute2", "ip link set lo up", "ip link add v0 type veth peer name v1",
     "ip link set v1 up", "ip link set v0 up", "ip addr add 198.51.100.1/24 dev v0", "ip -6 addr add 2001:db8::1/64 dev v0 nodad",
     "ip route add 192.0.2.0/26 via 198.51.100.254", "ip route add 192.0.2.64/26 via 198.51.100.8 table 8",
     "ip route add 192.0.2.128/26 via 198.51.100.100 table 100", "ip -6 route add 2001:db8:100::/48 via 2001:db8::64 table 100",
     "ip route add 192.0.2.192/26 via 198.51.100.99 table 4294967295",
+    "ip route add 192.0.2.1 via 198.51.100.30 table 300", "ip route add 192.0.2.2 via 198.51.100.31 table 301",
+    "ip route add 192.0.2.3 via 198.51.100.32 table 302",
     // The link-local addresses' local routes come when their DAD ends: wait for it (at most
     // 10 s), else one may appear between ip's dump and ours (`-6 table 0`).
     "for _ in $(seq 100); do [ -z \"$(ip -6 addr show tentative)\" ] && break; sleep 0.1; done",
@@ -200,7 +203,7 @@ describe.skipIf(!!reason || !!netnsReason)("examples/ip-route.ts --table T again
       expect(ours).toEqual(ip);
       // What ip printed, so that no case compares two empty outputs by accident.
       const expected: Record<string, RegExp> = {
-        "0": /table oct .*table blue .*table 4294967295 /s, "010": /^192\.0\.2\.64\/26 via 198\.51\.100\.8 dev v0 \n$/,
+        "0": /table oct .*table plus .*table foo#bar .*table wrapped .*table blue .*table 4294967295 /s, "010": /^192\.0\.2\.64\/26 via 198\.51\.100\.8 dev v0 \n$/,
         "0x64": /^192\.0\.2\.128\/26 /, "+254": /^192\.0\.2\.0\/26 via 198\.51\.100\.254 /, "cust": /^192\.0\.2\.128\/26 /,
         "main": /^192\.0\.2\.0\/26 /, "0xffffffff": /^192\.0\.2\.192\/26 /,
       };

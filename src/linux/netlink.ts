@@ -328,17 +328,24 @@ class Listener {
   #head = 0;
   #lost: SocketError | null;
   #wake: (() => void) | null = null;
+  #reported = false;
   /** Why the loop ends once its messages are taken (a reader error). */
   error: unknown = null;
 
-  constructor(backlog: NetlinkMessage[]) {
+  /** `backlog` and `lost`: what a loop that ended early left (its messages, a loss it had not reported). */
+  constructor(backlog: NetlinkMessage[], lost: SocketError | null) {
     this.#queue = backlog;
-    this.#lost = null;
+    this.#lost = lost;
   }
 
   /** Whether changes were lost for this loop (it throws ENOBUFS once its messages are taken). */
   get lost(): boolean {
     return this.#lost !== null;
+  }
+
+  /** The loss this loop was to report and has not (it ended first), or null. */
+  unreported(): SocketError | null {
+    return this.#reported ? null : this.#lost;
   }
 
   /** The messages read for this loop and not taken (for the next loop, when this one ends early). */
@@ -377,7 +384,10 @@ class Listener {
       }
       return m;
     }
-    if (this.#lost !== null) throw this.#lost;
+    if (this.#lost !== null) {
+      this.#reported = true;
+      throw this.#lost;
+    }
     return undefined;
   }
 
@@ -439,6 +449,8 @@ export class Rtnetlink implements Disposable {
   readonly #listeners = new Set<Listener>();
   /** Messages a loop that ended early had read and not taken: the next loop's first. */
   #backlog: NetlinkMessage[] = [];
+  /** A loss such a loop had not reported yet: the next loop reports it, after the backlog. */
+  #backlogLost: SocketError | null = null;
   /** Whether NETLINK_GET_STRICT_CHK is on: the kernel then filters dumps by what they ask. */
   readonly #strict: boolean;
 
@@ -882,8 +894,9 @@ export class Rtnetlink implements Disposable {
   async *events(op: { readonly signal?: AbortSignal } = {}): AsyncGenerator<RtEvent, void, undefined> {
     if (op === null || typeof op !== "object") throw new TypeError("events: options must be an object { signal? }");
     const signal = signalOf("events", op.signal);
-    const l = new Listener(this.#backlog);
+    const l = new Listener(this.#backlog, this.#backlogLost);
     this.#backlog = [];
+    this.#backlogLost = null;
     const wake = (): void => l.wake();
     signal?.addEventListener("abort", wake);
     this.#listeners.add(l);
@@ -904,8 +917,12 @@ export class Rtnetlink implements Disposable {
       signal?.removeEventListener("abort", wake);
       this.#listeners.delete(l);
       // Read but not taken: the next loop's first (the other loops have their own copies).
+      // A loss it had not reported yet goes with them: the next loop must say to dump again.
       const rest = l.rest();
-      if (rest.length > 0 && this.#listeners.size === 0 && !this.socket.closed) this.#backlog = rest;
+      if (this.#listeners.size === 0 && !this.socket.closed) {
+        if (rest.length > 0) this.#backlog = rest;
+        this.#backlogLost ??= l.unreported();
+      }
       this.#listenIfNeeded();
     }
   }
@@ -915,6 +932,7 @@ export class Rtnetlink implements Disposable {
     this.#requests.close();
     this.socket.close();
     this.#backlog = [];
+    this.#backlogLost = null;
     for (const l of this.#listeners) l.wake();
   }
 

@@ -200,12 +200,13 @@ function parseNextHops(data: Uint8Array, family: "inet" | "inet6"): NextHop[] {
 
 /**
  * The texts of /etc/iproute2/`file` and of its `file.d` drop-ins, as ip picks them (names that
- * do not start with a dot and end in `.conf`, after it), in name order; missing ones skipped.
+ * do not start with a dot and end in `.conf`, after it), in directory order as ip reads them
+ * (readdir, unsorted); missing ones skipped.
  */
 function iproute2Texts(file: string): string[] {
   const files = [`/etc/iproute2/${file}`];
   try {
-    for (const f of readdirSync(`/etc/iproute2/${file}.d`).sort()) if (!f.startsWith(".") && f.length > 5 && f.endsWith(".conf")) files.push(`/etc/iproute2/${file}.d/${f}`);
+    for (const f of readdirSync(`/etc/iproute2/${file}.d`)) if (!f.startsWith(".") && f.length > 5 && f.endsWith(".conf")) files.push(`/etc/iproute2/${file}.d/${f}`);
   } catch { /* no drop-in directory */ }
   const texts: string[] = [];
   for (const path of files) {
@@ -216,15 +217,54 @@ function iproute2Texts(file: string): string[] {
   return texts;
 }
 
-/** `number name` lines of an iproute2 table file and its `.d/*.conf` drop-ins (later ones win). */
-function readNames(file: string, builtin: Map<number, string>): Map<number, string> {
-  const names = new Map(builtin);
+const ULONG_MAX = (1n << 64n) - 1n;
+const LONG_MAX = (1n << 63n) - 1n;
+/** C's isspace(), any number of times (as scanf and strtoul skip it). */
+const C_SPACE = "[ \\t\\n\\v\\f\\r]*";
+const HEX_ENTRY = new RegExp(`^0x${C_SPACE}([+-]?)((?:0[xX](?=[0-9a-fA-F]))?[0-9a-fA-F]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
+const DEC_ENTRY = new RegExp(`^${C_SPACE}([+-]?)([0-9]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
+
+/**
+ * The `ID NAME` entries of an iproute2 names file and its drop-ins, in the order ip reads them
+ * (rtnl_tab_initialize / rtnl_hash_initialize): leading blanks skipped, `#` and blank lines
+ * skipped, ID and NAME as sscanf's "0x%x %s", else "%d %s", reads them (NAME is the next word,
+ * `#` included; ID kept in a C int, so it may come out negative), and a line neither reads
+ * ends its file, as ip's "Database ... is corrupted" does.
+ */
+function iproute2Entries(file: string): { readonly id: number; readonly name: string }[] {
+  const out: { id: number; name: string }[] = [];
   for (const text of iproute2Texts(file)) {
-    for (const line of text.split("\n")) {
-      const m = /^\s*(0x[0-9a-fA-F]+|\d+)\s+([^\s#]+)/.exec(line);
-      if (m) names.set(Number(m[1]), m[2]!);
+    for (const raw of text.split("\n")) {
+      const line = raw.replace(/^[ \t]+/, "");
+      if (line === "" || line.startsWith("#")) continue;
+      let m = HEX_ENTRY.exec(line);
+      let n: bigint;
+      if (m) {
+        // %x: an unsigned long (ULONG_MAX on overflow), kept in an int.
+        const u = BigInt(/^0[xX]/.test(m[2]!) ? m[2]! : `0x${m[2]}`);
+        n = u > ULONG_MAX ? ULONG_MAX : m[1] === "-" ? -u : u;
+      } else if ((m = DEC_ENTRY.exec(line))) {
+        // %d: a long (clamped on overflow), kept in an int.
+        const v = BigInt(m[2]!) * (m[1] === "-" ? -1n : 1n);
+        n = v > LONG_MAX ? LONG_MAX : v < -LONG_MAX - 1n ? -LONG_MAX - 1n : v;
+      } else break;
+      out.push({ id: Number(BigInt.asIntN(32, n)), name: m[3]! });
     }
   }
+  return out;
+}
+
+/** An iproute2 names file's id → name (ids 0–256 as ip's tables keep them; later entries win), over `builtin`. */
+function readNames(file: string, builtin: Map<number, string>): Map<number, string> {
+  const names = new Map(builtin);
+  for (const e of iproute2Entries(file)) if (e.id >= 0 && e.id <= 256) names.set(e.id, e.name);
+  return names;
+}
+
+/** Table id → the name ip prints for it (rtnl_rttable_n2a: the newest entry of that id). */
+function tableNames(): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const e of tableNamesAsIp()) if (!names.has(e.id)) names.set(e.id, e.name);
   return names;
 }
 
@@ -245,7 +285,7 @@ function nameTables(): NonNullable<typeof names> {
     protocols: readNames("rt_protos", fromConstants("RTPROT_")),
     // iproute2 calls RT_SCOPE_UNIVERSE "global".
     scopes: readNames("rt_scopes", fromConstants("RT_SCOPE_", { universe: "global" })),
-    tables: readNames("rt_tables", fromConstants("RT_TABLE_")),
+    tables: tableNames(),
     types: fromConstants("RTN_"),
   });
 }
@@ -407,8 +447,6 @@ export function tableId(name: string): number | null | undefined {
   return id === 0 ? null : id <= 0xffffffff ? id : undefined;
 }
 
-const ULONG_MAX = (1n << 64n) - 1n;
-const C_SPACE = "[ \\t\\n\\v\\f\\r]*";
 
 /** C's strtoul(text, &end, 0) with a 64-bit long (ULONG_MAX on overflow, a minus sign negating modulo 2⁶⁴), when it reads all of text; else undefined. */
 function strtoulWhole(text: string): number | undefined {
@@ -435,27 +473,7 @@ function tableNamesAsIp(): readonly { readonly name: string; readonly id: number
   const entries = [
     { name: "default", id: C.RT_TABLE_DEFAULT ?? 253 }, { name: "main", id: C.RT_TABLE_MAIN ?? 254 }, { name: "local", id: C.RT_TABLE_LOCAL ?? 255 },
   ];
-  const hex = new RegExp(`^0x${C_SPACE}([+-]?)((?:0[xX](?=[0-9a-fA-F]))?[0-9a-fA-F]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
-  const dec = new RegExp(`^${C_SPACE}([+-]?)([0-9]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
-  for (const text of iproute2Texts("rt_tables")) {
-    for (const raw of text.split("\n")) {
-      const line = raw.replace(/^[ \t]+/, "");
-      if (line === "" || line.startsWith("#")) continue;
-      let m = hex.exec(line);
-      let n: bigint;
-      if (m) {
-        // %x: an unsigned long (ULONG_MAX on overflow), kept in an int.
-        const u = BigInt(/^0[xX]/.test(m[2]!) ? m[2]! : `0x${m[2]}`);
-        n = u > ULONG_MAX ? ULONG_MAX : m[1] === "-" ? -u : u;
-      } else if ((m = dec.exec(line))) {
-        // %d: a long (clamped on overflow), kept in an int.
-        const s = BigInt(m[2]!) * (m[1] === "-" ? -1n : 1n);
-        n = s > ULONG_MAX >> 1n ? ULONG_MAX >> 1n : s < -(1n << 63n) ? -(1n << 63n) : s;
-      } else break; // ip: "Database ... is corrupted"
-      const id = BigInt.asIntN(32, n);
-      if (id >= 0n) entries.push({ name: m[3]!, id: Number(id) });
-    }
-  }
+  for (const e of iproute2Entries("rt_tables")) if (e.id >= 0) entries.push(e);
   const order = entries.map((e, i) => ({ e, i })).sort((a, b) => (a.e.id & 255) - (b.e.id & 255) || b.i - a.i);
   return (ipTableNames = order.map((x) => x.e));
 }
