@@ -4,25 +4,25 @@
  */
 import { readFileSync } from "node:fs";
 import type { PlatformTable } from "./table.ts";
-import darwinArm64 from "./tables/darwin-arm64.ts";
-import darwinX64 from "./tables/darwin-x64.ts";
-import linuxArm64Glibc from "./tables/linux-arm64-glibc.ts";
-import linuxX64Glibc from "./tables/linux-x64-glibc.ts";
-import linuxX64Musl from "./tables/linux-x64-musl.ts";
+/**
+ * The platforms bsdsock ships a table for, each ffi/tables/<key>.ts. linux-x64-glibc is verified
+ * by test/probe.test.ts on this machine; linux-arm64-glibc (cross compiler, probe and tests run
+ * under qemu-aarch64) and linux-x64-musl (musl-gcc) by `npm run test:cross`
+ * (scripts/cross/run.sh); the darwin tables are cross-compiled from Apple's headers
+ * (ffi/gen/darwin.ts) and have not been run on a Mac.
+ */
+export const supportedPlatforms = ["linux-x64-glibc", "linux-arm64-glibc", "linux-x64-musl", "darwin-arm64", "darwin-x64"] as const;
 
 /**
- * The tables bsdsock ships, by platform key. linux-x64-glibc is verified by test/probe.test.ts
- * on this machine; linux-arm64-glibc (cross compiler, probe and tests run under qemu-aarch64)
- * and linux-x64-musl (musl-gcc) by `npm run test:cross` (scripts/cross/run.sh); the darwin
- * tables are cross-compiled from Apple's headers (ffi/gen/darwin.ts) and have not been run on a Mac.
+ * The table of platform `key`, or undefined when none ships. Only the one asked for is loaded:
+ * each is some 30 KB of source, and every process (and reactor Worker) starts by loading one.
  */
-export const tables: Readonly<Record<string, PlatformTable>> = {
-  [linuxX64Glibc.platform]: linuxX64Glibc,
-  [linuxArm64Glibc.platform]: linuxArm64Glibc,
-  [linuxX64Musl.platform]: linuxX64Musl,
-  [darwinArm64.platform]: darwinArm64,
-  [darwinX64.platform]: darwinX64,
-};
+export function loadTable(key: string): PlatformTable | undefined {
+  if (!(supportedPlatforms as readonly string[]).includes(key)) return undefined;
+  const t = (require(`./tables/${key}.ts`) as { default: PlatformTable }).default;
+  if (t.platform !== key) throw new Error(`bsdsock: ffi/tables/${key}.ts is the table of ${t.platform}`);
+  return t;
+}
 
 /** "glibc" or "musl", read from the libraries mapped into this process. */
 function linuxLibc(): "glibc" | "musl" | "unknown" {
@@ -51,10 +51,10 @@ export function hostPlatformKey(): string {
 /** The platform key this process runs on. */
 export const platformKey: string = hostPlatformKey();
 
-const selected = tables[platformKey];
+const selected = loadTable(platformKey);
 if (!selected) {
   throw new Error(
-    `bsdsock: no platform table for ${platformKey} (supported: ${Object.keys(tables).join(", ")}). ` +
+    `bsdsock: no platform table for ${platformKey} (supported: ${supportedPlatforms.join(", ")}). ` +
       "Constants and struct layouts differ between platforms and are never guessed; " +
       "generate one with `bun run ffi/gen/generate.ts` on that platform.",
   );

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import {
   missingRequired, platformKey as keyOf, renderTable, runProbe, tablePath, type ProbeOptions, type ProbeResult,
 } from "../ffi/gen/generate.ts";
-import { platformKey, table } from "../ffi/platform.ts";
+import { loadTable, platformKey, supportedPlatforms, table } from "../ffi/platform.ts";
 import { expectNoFdLeaks, noCompilerReason } from "./helpers.ts";
 
 expectNoFdLeaks();
@@ -65,6 +65,14 @@ describe.skipIf(noProbeReason !== null)("C probe agrees with ffi/ on this machin
     if (committed.match(sourceLines)?.[0] !== fresh.match(sourceLines)?.[0]) {
       console.warn(`note: table generated with other tool versions than this machine's: ${fresh.match(sourceLines)?.[0]}`);
     }
+  });
+});
+
+describe("table selection", () => {
+  test("each shipped table loads under its own key, the running one is the selected table, an unknown key has none", () => {
+    for (const key of supportedPlatforms) expect(loadTable(key)?.platform).toBe(key);
+    expect(loadTable(platformKey)).toBe(table);
+    for (const key of ["plan9-x64", "linux-x64-unknown", "../table", "linux-x64-glibc/../darwin-x64"]) expect(loadTable(key)).toBeUndefined();
   });
 });
 
