@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { table } from "../ffi/platform.ts";
 import { parseAddress, parseAttributes, parseLink, parseMessages, type NetlinkMessage } from "../src/linux/netlink.ts";
-import { formatRoute, parseRoute } from "../src/linux/routes.ts";
+import { formatRoute, parseNamesFile, parseRoute, tableId } from "../src/linux/routes.ts";
 import { formatNeighbour, parseNeighbour } from "../src/linux/neighbours.ts";
 import { ackOf, dumpEndOf } from "../src/linux/rtrequest.ts";
 import { bytesEq, ok, outcome, sameOutcome } from "./check.ts";
@@ -245,6 +245,55 @@ export const netlinkTargets: Target[] = [
         if (type === C.NLMSG_DONE && payload.length >= 4) {
           ok(end.errno === -new DataView(payload.buffer, payload.byteOffset).getInt32(0, LE), "DONE errno is not the payload's int negated");
         }
+      },
+    ),
+  },
+  {
+    name: "routes.tableId.numbers",
+    doc: "tableId (ip route show table T's parse) on numbers written every way C's strtoul(T, &end, 0) reads them (leading white space, a + sign, decimal, 0x/0X hex, 0 octal) gives their value, 0 gives every table (null); on any other text it never throws and gives undefined, null or an id in 1..2^32-1",
+    kernel: false,
+    make: () => fc.property(
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.constantFrom("dec", "hex", "HEX", "oct"),
+      fc.string({ unit: fc.constantFrom(" ", "\t", "\n", "\v", "\f", "\r"), maxLength: 3 }),
+      fc.boolean(),
+      fc.string({ maxLength: 12 }),
+      (value, base, space, plus, junk) => {
+        const digits = base === "dec" ? String(value) : base === "oct" ? `0${value.toString(8)}` : `${base === "hex" ? "0x" : "0X"}${value.toString(16)}`;
+        const text = `${space}${plus ? "+" : ""}${digits}`;
+        const got = outcome(() => tableId(text));
+        ok(got.ok, `tableId(${JSON.stringify(text)}) threw`);
+        // A name in the machine's rt_tables could shadow a number; none of the usual ones does.
+        ok(got.value === (value === 0 ? null : value), `tableId(${JSON.stringify(text)}) = ${String(got.value)}, not ${value}`);
+        const any = outcome(() => tableId(junk));
+        ok(any.ok, `tableId(${JSON.stringify(junk)}) threw`);
+        const v = any.value;
+        ok(v === undefined || v === null || (Number.isInteger(v) && v >= 1 && v <= 0xffffffff), `tableId(${JSON.stringify(junk)}) = ${String(v)}`);
+      },
+    ),
+  },
+  {
+    name: "routes.namesFile.any",
+    doc: "parseNamesFile (an rt_tables-style file, as ip's sscanf reads it) on arbitrary text never throws and gives ids that are C ints and names that are single non-empty words; a file of well-formed `ID NAME` lines (decimal or 0x hex, comments and blank lines between) gives exactly those entries, in order",
+    kernel: false,
+    make: () => fc.property(
+      fc.string({ maxLength: 200 }),
+      fc.array(fc.record({
+        id: fc.integer({ min: 0, max: 0x7fffffff }),
+        hex: fc.boolean(),
+        name: fc.string({ unit: fc.constantFrom(..."abcXYZ019_-.#:/@"), minLength: 1, maxLength: 12 }),
+        noise: fc.constantFrom("", "# a comment\n", "\n", "   \t\n"),
+      }), { maxLength: 8 }),
+      (junk, lines) => {
+        const any = outcome(() => parseNamesFile(junk));
+        ok(any.ok, "parseNamesFile threw");
+        for (const e of any.value ?? []) {
+          ok(Number.isInteger(e.id) && e.id >= -0x80000000 && e.id <= 0x7fffffff, `id ${e.id} is not a C int`);
+          ok(e.name.length > 0 && !/[ \t\n\v\f\r]/.test(e.name), `name ${JSON.stringify(e.name)} is not one word`);
+        }
+        const text = lines.map((l) => `${l.noise}${l.hex ? `0x${l.id.toString(16)}` : l.id} ${l.name}\n`).join("");
+        const got = parseNamesFile(text);
+        ok(JSON.stringify(got) === JSON.stringify(lines.map((l) => ({ id: l.id, name: l.name }))), `parsed ${JSON.stringify(got)} from ${JSON.stringify(text)}`);
       },
     ),
   },

@@ -225,33 +225,36 @@ const HEX_ENTRY = new RegExp(`^0x${C_SPACE}([+-]?)((?:0[xX](?=[0-9a-fA-F]))?[0-9
 const DEC_ENTRY = new RegExp(`^${C_SPACE}([+-]?)([0-9]+)${C_SPACE}([^ \\t\\n\\v\\f\\r]+)`);
 
 /**
- * The `ID NAME` entries of an iproute2 names file and its drop-ins, in the order ip reads them
- * (rtnl_tab_initialize / rtnl_hash_initialize): leading blanks skipped, `#` and blank lines
- * skipped, ID and NAME as sscanf's "0x%x %s", else "%d %s", reads them (NAME is the next word,
- * `#` included; ID kept in a C int, so it may come out negative), and a line neither reads
- * ends its file, as ip's "Database ... is corrupted" does.
+ * The `ID NAME` entries of one iproute2 names file's text (rt_tables, rt_protos...), in order,
+ * as ip's rtnl_tab_initialize / rtnl_hash_initialize read them: leading blanks skipped, `#` and
+ * blank lines skipped, ID and NAME as sscanf's "0x%x %s", else "%d %s", reads them (NAME is the
+ * next word, `#` included; ID kept in a C int, so it may come out negative), and a line neither
+ * reads ends the file, as ip's "Database ... is corrupted" does.
  */
-function iproute2Entries(file: string): { readonly id: number; readonly name: string }[] {
+export function parseNamesFile(text: string): { readonly id: number; readonly name: string }[] {
   const out: { id: number; name: string }[] = [];
-  for (const text of iproute2Texts(file)) {
-    for (const raw of text.split("\n")) {
-      const line = raw.replace(/^[ \t]+/, "");
-      if (line === "" || line.startsWith("#")) continue;
-      let m = HEX_ENTRY.exec(line);
-      let n: bigint;
-      if (m) {
-        // %x: an unsigned long (ULONG_MAX on overflow), kept in an int.
-        const u = BigInt(/^0[xX]/.test(m[2]!) ? m[2]! : `0x${m[2]}`);
-        n = u > ULONG_MAX ? ULONG_MAX : m[1] === "-" ? -u : u;
-      } else if ((m = DEC_ENTRY.exec(line))) {
-        // %d: a long (clamped on overflow), kept in an int.
-        const v = BigInt(m[2]!) * (m[1] === "-" ? -1n : 1n);
-        n = v > LONG_MAX ? LONG_MAX : v < -LONG_MAX - 1n ? -LONG_MAX - 1n : v;
-      } else break;
-      out.push({ id: Number(BigInt.asIntN(32, n)), name: m[3]! });
-    }
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/^[ \t]+/, "");
+    if (line === "" || line.startsWith("#")) continue;
+    let m = HEX_ENTRY.exec(line);
+    let n: bigint;
+    if (m) {
+      // %x: an unsigned long (ULONG_MAX on overflow), kept in an int.
+      const u = BigInt(/^0[xX]/.test(m[2]!) ? m[2]! : `0x${m[2]}`);
+      n = u > ULONG_MAX ? ULONG_MAX : m[1] === "-" ? -u : u;
+    } else if ((m = DEC_ENTRY.exec(line))) {
+      // %d: a long (clamped on overflow), kept in an int.
+      const v = BigInt(m[2]!) * (m[1] === "-" ? -1n : 1n);
+      n = v > LONG_MAX ? LONG_MAX : v < -LONG_MAX - 1n ? -LONG_MAX - 1n : v;
+    } else break;
+    out.push({ id: Number(BigInt.asIntN(32, n)), name: m[3]! });
   }
   return out;
+}
+
+/** parseNamesFile over an iproute2 names file and its drop-ins, in the order ip reads them. */
+function iproute2Entries(file: string): { readonly id: number; readonly name: string }[] {
+  return iproute2Texts(file).flatMap(parseNamesFile);
 }
 
 /** An iproute2 names file's id → name (ids 0–256 as ip's tables keep them; later entries win), over `builtin`. */
