@@ -282,11 +282,11 @@ export interface RtnetlinkOptions {
 const KERNEL = { family: "netlink", pid: 0 } as const;
 /** Dumps taken in all when the table keeps changing under them (NLM_F_DUMP_INTR). */
 const DUMP_ATTEMPTS = 8;
-/** What is left of `op` (validated by its first use) `started` ms ago: its signal, the rest of its timeout. */
-function rest(op: OperationOptions | undefined, started: number): OperationOptions | undefined {
+/** What is left of `op` (validated by its first use) before `deadline` (performance.now() time; Infinity: none). */
+function rest(op: OperationOptions | undefined, deadline: number): OperationOptions | undefined {
   if (op === undefined) return undefined;
-  const left = op.timeout === undefined || op.timeout === null ? op.timeout : Math.max(0, op.timeout - (performance.now() - started));
-  return { ...(op.signal !== undefined ? { signal: op.signal } : {}), ...(left !== undefined ? { timeout: left } : {}) };
+  const timeout = deadline === Infinity ? op.timeout : Math.max(0, deadline - performance.now());
+  return { ...(op.signal !== undefined ? { signal: op.signal } : {}), ...(timeout !== undefined ? { timeout } : {}) };
 }
 /**
  * `items` without repeats of a key, first kept. A dump the table changed under can list an
@@ -320,6 +320,30 @@ interface Request {
   abandon(): void;
   /** Drops the abandon timer. */
   end(): void;
+}
+
+/**
+ * A read loop on `socket` that runs while `needed()` holds: `update()` starts it (one at a
+ * time) or stops it (aborting its pending read), and it checks again itself when `body` ends.
+ */
+class ReadLoop {
+  #stop: AbortController | null = null;
+
+  constructor(readonly socket: AsyncSocket, readonly needed: () => boolean, readonly body: (stop: AbortSignal) => Promise<void>) {}
+
+  update(): void {
+    if (!this.needed()) {
+      this.#stop?.abort();
+      this.#stop = null;
+      return;
+    }
+    if (this.#stop !== null || this.socket.closed) return;
+    const stop = (this.#stop = new AbortController());
+    void this.body(stop.signal).finally(() => {
+      if (this.#stop === stop) this.#stop = null;
+      this.update();
+    });
+  }
 }
 
 /** One events() loop's messages, in order, and how it ends. */
@@ -441,10 +465,18 @@ export class Rtnetlink implements Disposable {
   readonly #turn = new Turn();
   /** The request whose answer is being read (it may hold the turn after its caller gave up). */
   #current: Request | null = null;
-  /** Stops the requests' reader (see #pump); null when none runs. */
-  #reader: AbortController | null = null;
-  /** Stops the events' reader (see #listen); null when none runs. */
-  #eventReader: AbortController | null = null;
+  /**
+   * The requests' reader, while a request waits for its answer: it hands each message with the
+   * request's sequence number to it, and drops the rest (what is left of an answer whose caller
+   * gave up).
+   */
+  readonly #reader: ReadLoop;
+  /**
+   * The events' reader, while a loop takes messages: each message read goes to every running
+   * loop. None reads while no loop runs: the announcements then wait in the kernel's receive
+   * queue of `socket` (as large as its receiveBufferSize allows).
+   */
+  readonly #eventReader: ReadLoop;
   /** The running events() loops. */
   readonly #listeners = new Set<Listener>();
   /** Messages a loop that ended early had read and not taken: the next loop's first. */
@@ -458,6 +490,8 @@ export class Rtnetlink implements Disposable {
     this.socket = socket;
     this.#requests = requests;
     this.#strict = strict;
+    this.#reader = new ReadLoop(requests, () => this.#current !== null, (stop) => this.#read(stop));
+    this.#eventReader = new ReadLoop(socket, () => this.#listening(), (stop) => this.#readEvents(stop));
   }
 
   /** Opens a NETLINK_ROUTE socket, joined to `groups` (RTMGRP_LINK | RTMGRP_IPV4_IFADDR...). */
@@ -514,7 +548,8 @@ export class Rtnetlink implements Disposable {
    * interrupted (a table changing without pause has no consistent view to give).
    */
   async #dump(fn: string, build: (seq: number) => Uint8Array, op?: OperationOptions): Promise<NetlinkMessage[]> {
-    const started = performance.now();
+    // One deadline for every attempt (op.timeout is checked by the first one).
+    const deadline = typeof op?.timeout === "number" ? performance.now() + op.timeout : Infinity;
     for (let attempt = 1; ; attempt++) {
       const out: NetlinkMessage[] = [];
       let interrupted = false;
@@ -527,12 +562,11 @@ export class Rtnetlink implements Disposable {
         }
         if (end.errno !== 0) throw new SocketError("netlink", end.errno, end.message !== undefined ? { note: end.message } : {});
         return true;
-      }, attempt === 1 ? op : rest(op, started));
+      }, attempt === 1 ? op : rest(op, deadline));
       if (!interrupted || attempt >= DUMP_ATTEMPTS) return out;
       // Changes come in bursts: a retry at once would meet the same one. 1, 2, 4 ... 64 ms.
       const pause = Math.min(2 ** (attempt - 1), 64);
-      const left = op?.timeout === undefined || op.timeout === null ? Infinity : op.timeout - (performance.now() - started);
-      if (left <= pause) return out;
+      if (deadline - performance.now() <= pause) return out;
       await sleep(pause, op?.signal ?? null);
     }
   }
@@ -583,7 +617,7 @@ export class Rtnetlink implements Disposable {
         const seq = (this.#seq = (this.#seq + 1) >>> 0);
         msg = build(seq);
         request = this.#expect(seq, take);
-        this.#pump();
+        this.#reader.update();
       } catch (e) {
         this.#release();
         throw e;
@@ -610,7 +644,7 @@ export class Rtnetlink implements Disposable {
   /** Hands the turn to the next request in line (or frees it), and stops the reader if idle. */
   #release(): void {
     this.#turn.release();
-    this.#pumpIfNeeded();
+    this.#reader.update();
   }
 
   /** Makes `seq`'s request the one whose answer the reader collects. */
@@ -664,30 +698,6 @@ export class Rtnetlink implements Disposable {
     this.#release();
   }
 
-  /**
-   * Starts the requests' reader while a request waits for its answer: it hands each message
-   * with the request's sequence number to it, and drops the rest (what is left of an answer
-   * whose caller gave up).
-   */
-  #pump(): void {
-    if (this.#reader !== null || this.#requests.closed) return;
-    const stop = new AbortController();
-    this.#reader = stop;
-    void this.#read(stop.signal).finally(() => {
-      if (this.#reader === stop) this.#reader = null;
-      this.#pumpIfNeeded();
-    });
-  }
-
-  /** Runs the requests' reader while it is needed, stops it when not. */
-  #pumpIfNeeded(): void {
-    if (this.#current !== null) this.#pump();
-    else if (this.#reader !== null) {
-      this.#reader.abort();
-      this.#reader = null;
-    }
-  }
-
   async #read(stop: AbortSignal): Promise<void> {
     while (!stop.aborted && this.#current !== null) {
       let n: number;
@@ -705,34 +715,13 @@ export class Rtnetlink implements Disposable {
     }
   }
 
-  /** Whether some events() loop still takes messages (one that lost changes only drains what it has). */
-  #listening(): boolean {
-    for (const l of this.#listeners) if (!l.lost) return true;
-    return false;
-  }
-
   /**
-   * Starts the events' reader while a loop takes messages: each message read goes to every
-   * running loop. None reads while no loop runs: the announcements then wait in the kernel's
-   * receive queue of `socket` (as large as its receiveBufferSize allows).
+   * Whether some events() loop still takes messages: one that lost changes only drains what it
+   * has, and one whose reader failed only ends (reading on would fail again, at once).
    */
-  #listen(): void {
-    if (this.#eventReader !== null || this.socket.closed || !this.#listening()) return;
-    const stop = new AbortController();
-    this.#eventReader = stop;
-    void this.#readEvents(stop.signal).finally(() => {
-      if (this.#eventReader === stop) this.#eventReader = null;
-      this.#listenIfNeeded();
-    });
-  }
-
-  /** Runs the events' reader while a loop takes messages, stops it when none does. */
-  #listenIfNeeded(): void {
-    if (this.#listening()) this.#listen();
-    else if (this.#eventReader !== null) {
-      this.#eventReader.abort();
-      this.#eventReader = null;
-    }
+  #listening(): boolean {
+    for (const l of this.#listeners) if (!l.lost && l.error === null) return true;
+    return false;
   }
 
   async #readEvents(stop: AbortSignal): Promise<void> {
@@ -901,7 +890,7 @@ export class Rtnetlink implements Disposable {
     signal?.addEventListener("abort", wake);
     this.#listeners.add(l);
     try {
-      this.#listen();
+      this.#eventReader.update();
       for (;;) {
         if (signal?.aborted || this.socket.closed) return;
         const m = l.next();
@@ -923,7 +912,7 @@ export class Rtnetlink implements Disposable {
         if (rest.length > 0) this.#backlog = rest;
         this.#backlogLost ??= l.unreported();
       }
-      this.#listenIfNeeded();
+      this.#eventReader.update();
     }
   }
 
