@@ -35,7 +35,7 @@ import { AddressInfoError } from "../socket/resolve.ts";
 import { formatAddress, type Address, type Inet6Address, type InetAddress, type RawAddress } from "../core/sockaddr.ts";
 import * as attempt from "../socket/attempts.ts";
 import { WOULD_BLOCK, bytesOf } from "../socket/attempts.ts";
-import { zeroCopyLedger, zeroCopyRefusal, type ZeroCopyLedger, type ZeroCopyResult, type ZeroCopyTicket } from "../linux/zerocopy.ts";
+import { connectionFailed, zeroCopyLedger, zeroCopyRefusal, type ZeroCopyLedger, type ZeroCopyResult, type ZeroCopyTicket } from "../linux/zerocopy.ts";
 import { hasAccept4 } from "../core/sys.ts";
 import { Socket, sendFileArguments, type Data, type FromFdOptions, type ListenOptions, type SendFileOptions } from "../socket/socket.ts";
 import { encodeAddress, SOCKADDR_MAX } from "../core/sockaddr.ts";
@@ -642,7 +642,7 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
         // Its own send got the reset: the sends still waiting were purged with it (and the
         // kernel's error is gone), and the next operation reports it too.
         ledger.keep(e);
-        this.#failCompletions(new SocketError("send", e.errno, { note: "zero-copy send: the connection failed before its data was acknowledged" }));
+        this.#failCompletions(connectionFailed(e.errno));
       }
       throw withProgress("send", e, op, progress.sent);
     }
@@ -706,9 +706,10 @@ export class AsyncSocket implements Disposable, AsyncDisposable, AsyncIterable<u
    * completion read by either is never left waiting for an edge that will not come.
    */
   #collectCompletions(): void {
-    const err = zeroCopyLedger(this.socket).drainAndCheck(this.#fd("sendZeroCopy"), this.socket.type === C.SOCK_STREAM);
+    // #zeroCopy is set: only sendZeroCopy makes tickets to collect.
+    const err = this.#zeroCopy!.drainAndCheck(this.#fd("sendZeroCopy"), this.#stream);
     if (err !== 0) {
-      const e = new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });
+      const e = connectionFailed(err);
       this.#failCompletions(e);
       throw e;
     }

@@ -107,6 +107,11 @@ function overlap(a: number, n: number, lo: number, m: number): number {
 /** The errnos a failed connection reports (the kernel's sk_err: reset, timeout, ICMP errors). */
 const CONNECTION_ERRORS = new Set([E.ECONNRESET, E.ETIMEDOUT, E.EHOSTUNREACH, E.ENETUNREACH, E.ECONNABORTED, E.ECONNREFUSED, E.ENETDOWN, E.EHOSTDOWN].filter((e): e is number => typeof e === "number"));
 
+/** The error a zero-copy send rejects with when its connection failed before the peer acknowledged its data. */
+export function connectionFailed(errno: number): SocketError {
+  return new SocketError("send", errno, { note: "zero-copy send: the connection failed before its data was acknowledged" });
+}
+
 /** Errors made by reportLost: reported once more, never kept again. */
 const reported = new WeakSet<SocketError>();
 
@@ -215,8 +220,8 @@ export class ZeroCopyLedger {
    * - the error the socket holds (SO_ERROR; the kernel sets it before it purges) is taken, and
    *   kept as `lostError` for the socket's next call to report once more;
    * - with none held, the error may have gone to another call (a recv took the ECONNRESET): a
-   *   hung-up connection (POLLHUP) with bytes still unacknowledged (SIOCOUTQ) failed, and EPIPE
-   *   is returned (not kept: the other call reported it).
+   *   hung-up connection (POLLHUP) that is closed (TCP_CLOSE) with bytes still unacknowledged
+   *   (SIOCOUTQ) failed, and EPIPE is returned (not kept: the other call reported it).
    * poll() reports POLLERR for a pending error or a non-empty error queue; an entry that lands
    * between the two is drained and the check repeated.
    */

@@ -24,7 +24,7 @@ import { decodeAddress, encodeAddress, familyNumber, formatAddress, SOCKADDR_MAX
 import { writeIntField } from "../core/structs.ts";
 import * as sys from "../core/sys.ts";
 import { explainSocketFailure, mptcpRefusal } from "../linux/mptcp.ts";
-import { zeroCopyLedger, zeroCopyRefusal, type ZeroCopyLedger, type ZeroCopyResult } from "../linux/zerocopy.ts";
+import { connectionFailed, zeroCopyLedger, zeroCopyRefusal, type ZeroCopyLedger, type ZeroCopyResult } from "../linux/zerocopy.ts";
 import { WOULD_BLOCK } from "../core/sys.ts";
 
 const C = table.constants;
@@ -586,7 +586,7 @@ export class Socket implements Disposable {
         // A reset purges the unsent data, which completes the ticket too: the error the kernel
         // set before the purge decides (taken from the socket, so it is kept for the next call).
         const err = ledger.drainAndCheck(fd, this.type === C.SOCK_STREAM);
-        if (err !== 0) throw new SocketError("send", err, { note: "zero-copy send: the connection failed before its data was acknowledged" });
+        if (err !== 0) throw connectionFailed(err);
         if (ticket.done) return { bytes: total, copied: ticket.copied };
         // Woken with nothing new: a hang-up (POLLHUP stays set); the completion follows shortly
         // (the kernel frees the pages as it purges the connection): wait a little, do not spin.
