@@ -324,14 +324,26 @@ print(n)`]);
     expect(await c.recv(16, { timeout: 2000 })).toHaveLength(0); // reported once, then the end
   });
 
-  /** A client whose sends the peer never acknowledges in full (a window of `window` bytes: 4 KiB), and its accepted end. */
-  async function stalledPair(window = 4096): Promise<[AsyncSocket, AsyncSocket, AsyncSocket]> {
+  /**
+   * `body` on a client whose sends the peer never acknowledges in full (a receive window of
+   * `window` bytes, 4 KiB by default) and its accepted end; all three sockets (the listener too)
+   * closed after, whatever happens.
+   */
+  async function withStalledPair(body: (c: AsyncSocket, a: AsyncSocket) => Promise<void>, window = 4096): Promise<void> {
     const l = AsyncSocket.listen({ family: "inet", host: "127.0.0.1", port: 0 });
-    const accepting = l.accept({ timeout: 5000 });
-    const c = await AsyncSocket.connect(l.localAddress as Address, { timeout: 5000 });
-    const a = (await accepting)[0];
-    a.setOption("receiveBufferSize", window);
-    return [l, c, a];
+    let c: AsyncSocket | null = null;
+    let a: AsyncSocket | null = null;
+    try {
+      const accepting = l.accept({ timeout: 5000 });
+      c = await AsyncSocket.connect(l.localAddress as Address, { timeout: 5000 });
+      a = (await accepting)[0];
+      a.setOption("receiveBufferSize", window);
+      await body(c, a);
+    } finally {
+      c?.close();
+      a?.close();
+      l.close();
+    }
   }
   /** Resets `a`'s connection (SO_LINGER 0, close): the peer's unsent data is purged. */
   function reset(a: AsyncSocket): void {
@@ -341,8 +353,7 @@ print(n)`]);
 
   test("a reset whose error a concurrent recv takes first still rejects the waiting zero-copy sends (never a success)", async () => {
     for (const taker of ["pending AsyncSocket recv", "the Socket underneath, at once"] as const) {
-      const [l, c, a] = await stalledPair();
-      try {
+      await withStalledPair(async (c, a) => {
         c.setOption("sendBufferSize", 4 << 20);
         const receiving = taker === "pending AsyncSocket recv" ? c.recv(16, { timeout: 5000 }).then(() => null, (e: unknown) => e) : null;
         const pending = c.sendZeroCopy(pattern(64 << 10), { timeout: 5000 });
@@ -356,16 +367,12 @@ print(n)`]);
         // EPIPE: the ECONNRESET itself went to the other call.
         expect(["ECONNRESET", "EPIPE"]).toContain((e as SocketError).code);
         expect((e as SocketError).bytesSent).toBe(64 << 10);
-      } finally {
-        c.close();
-        l.close();
-      }
+      });
     }
   });
 
   test("a reset while a large zero-copy buffer is still being queued: the call rejects, and the next call reports the reset too", async () => {
-    const [l, c, a] = await stalledPair();
-    try {
+    await withStalledPair(async (c, a) => {
       const big = c.sendZeroCopy(pattern(4 << 20), { timeout: 5000 }).then(() => "resolved", (e: unknown) => e);
       await Bun.sleep(100); // it waits for room: most of it is not queued yet
       reset(a);
@@ -376,15 +383,11 @@ print(n)`]);
       const next = await rejection(c.recv(16, { timeout: 2000 }));
       expect((next as SocketError).code).toBe("ECONNRESET");
       expect(await c.recv(16, { timeout: 2000 })).toHaveLength(0); // reported once more, then the end
-    } finally {
-      c.close();
-      l.close();
-    }
+    });
   });
 
   test("a reset while one zero-copy send waits for its completion and another for room: both reject, neither as a success", async () => {
-    const [l, c, a] = await stalledPair();
-    try {
+    await withStalledPair(async (c, a) => {
       c.setOption("sendBufferSize", 1 << 20);
       const queued = c.sendZeroCopy(pattern(64 << 10), { timeout: 5000 }).then(() => "resolved", (e: unknown) => e);
       const big = c.sendZeroCopy(pattern(8 << 20), { timeout: 5000 }).then(() => "resolved", (e: unknown) => e);
@@ -397,10 +400,7 @@ print(n)`]);
       }
       // Whichever call took the reset from the kernel, it was reported as ECONNRESET at least once.
       expect([q, b].some((e) => (e as SocketError).code === "ECONNRESET")).toBe(true);
-    } finally {
-      c.close();
-      l.close();
-    }
+    });
   });
 
   /** What `conn` reads until its end. */
@@ -416,42 +416,31 @@ print(n)`]);
   }
 
   test("a later call's own error that is no connection failure (EPIPE after shutdown) fails that call only: the sends waiting are delivered and resolve", async () => {
-    const [l, c, a] = await stalledPair(16 << 10); // small, yet big enough for the drain to reopen at once
-    c.setOption("sendBufferSize", 8 << 20); // every byte queued before the shutdown
-    try {
+    await withStalledPair(async (c, a) => {
+      c.setOption("sendBufferSize", 8 << 20); // every byte queued before the shutdown
       const sends = Array.from({ length: 4 }, (_, i) => c.sendZeroCopy(pattern(1 << 20, i), { timeout: 20_000 }).then((r) => r.bytes, (e: unknown) => e));
       await Bun.sleep(100); // the peer does not read: completions pending
       c.shutdown("write");
       expect(((await rejection(c.sendZeroCopy(pattern(100), { timeout: 2000 }))) as SocketError).code).toBe("EPIPE");
       expect(await drain(a)).toBe(4 << 20);
       expect(await Promise.all(sends)).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20]);
-    } finally {
-      c.close();
-      a.close();
-      l.close();
-    }
+    }, 16 << 10); // a small window, yet big enough for the drain to reopen it at once
   });
 
   test("both ends half-closed gracefully while sends wait (a hang-up with data still in flight) is no failure: they resolve", async () => {
-    const [l, c, a] = await stalledPair(16 << 10); // small, yet big enough for the drain to reopen at once
-    c.setOption("sendBufferSize", 8 << 20); // every byte queued before the shutdown
-    try {
+    await withStalledPair(async (c, a) => {
+      c.setOption("sendBufferSize", 8 << 20); // every byte queued before the shutdown
       a.shutdown("write"); // the peer's FIN first
       const sends = Array.from({ length: 4 }, (_, i) => c.sendZeroCopy(pattern(1 << 20, i), { timeout: 20_000 }).then((r) => r.bytes, (e: unknown) => e));
       await Bun.sleep(100);
       c.shutdown("write"); // POLLHUP from here on, with data unacknowledged
       expect(await drain(a)).toBe(4 << 20);
       expect(await Promise.all(sends)).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20]);
-    } finally {
-      c.close();
-      a.close();
-      l.close();
-    }
+    }, 16 << 10); // a small window, yet big enough for the drain to reopen it at once
   });
 
   test("a reset is reported once more by exactly one later call, however many sends were in line", async () => {
-    const [l, c, a] = await stalledPair();
-    try {
+    await withStalledPair(async (c, a) => {
       const sends = Array.from({ length: 6 }, () => c.sendZeroCopy(pattern(1 << 20), { timeout: 8000 }).then(() => "ok", (e: unknown) => e as SocketError));
       await Bun.sleep(30);
       reset(a);
@@ -464,10 +453,7 @@ print(n)`]);
       expect([...outcomes, ...after].filter(again)).toHaveLength(1);
       expect([...outcomes, ...after].filter(again).map((e) => (e as SocketError).code)).toEqual(["ECONNRESET"]);
       expect(after.at(-1)).toBe("EOF");
-    } finally {
-      c.close();
-      l.close();
-    }
+    });
   });
 
   test("the process exits after a completion wait times out, with the sockets still open", async () => {
