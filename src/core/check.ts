@@ -78,6 +78,16 @@ const typedBuffer = intrinsic(TypedArrayPrototype, "buffer");
 const viewByteLength = intrinsic(DataView.prototype, "byteLength");
 const viewByteOffset = intrinsic(DataView.prototype, "byteOffset");
 const viewBuffer = intrinsic(DataView.prototype, "buffer");
+/** The typed arrays' own Symbol.toStringTag getter: a genuine one's kind, undefined for anything else. */
+const typedKind = Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag)!.get as Getter;
+
+/**
+ * Whether `v` is a genuine Uint8Array (or Buffer), by its internal slot: no Proxy trap and no
+ * getter of a look-alike runs, and another typed array given Uint8Array's prototype is not one.
+ */
+export function isUint8Array(v: unknown): v is Uint8Array {
+  return typedKind.call(v) === "Uint8Array";
+}
 
 /** Whether `v` is a genuine typed array (not a DataView, not a look-alike). */
 function isTypedArray(v: ArrayBufferView): boolean {

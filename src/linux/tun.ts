@@ -29,22 +29,14 @@ const need = <T>(what: string, v: T | null | undefined): T => present("TUN/TAP",
 const LE = table.expressions.LITTLE_ENDIAN === 1;
 
 /**
- * The built-in `Symbol.toStringTag` getter of typed arrays: the internal kind of a genuine one
- * ("Uint8Array" for a Uint8Array or a Buffer), undefined for anything else. It reads an internal
- * slot, so no trap of a Proxy and no getter of a look-alike runs.
- */
-const typedArrayKind = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get!;
-
-/**
  * Checks `v` (read's buffer, write's packet) before the operation queues: a genuine Uint8Array
  * (a Proxy, or an object with a typed array prototype, is a TypeError) with memory (a detached
  * or emptied one is check.noMemory's TypeError). The attempt checks the memory again.
  */
 function packetView(fn: string, what: string, v: unknown): Uint8Array {
-  if (typedArrayKind.call(v) !== "Uint8Array") throw new TypeError(`${fn}: ${what} must be a Uint8Array`);
-  const view = v as Uint8Array;
-  if (check.isEmptied(view)) throw check.noMemory(fn, what);
-  return view;
+  if (!check.isUint8Array(v)) throw new TypeError(`${fn}: ${what} must be a Uint8Array`);
+  if (check.isEmptied(v)) throw check.noMemory(fn, what);
+  return v;
 }
 
 /**
